@@ -1,0 +1,461 @@
+"""Public API: AnalyzerOptions, RunningMode, Analyzer.
+
+Shaped like MediaPipe Tasks: an options object, a running mode (IMAGE: independent images;
+VIDEO: frames with increasing timestamps, tracked; LIVE_STREAM: frames pushed from a camera
+callback, results delivered to a callback, newest frame wins), and one result object per
+frame (`FrameResult`, one JSON line).
+
+Per frame the work is three ordered stages: `track` (detector only when needed + landmark
+network + head pose + eyes), `au` (aligned crop + AU network) and `affect` (window push +
+temporal network). The scheduler (edgeaffect.scheduler) may run them on different compute
+units and overlap them across frames; it decides where and when, never what.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import EdgeAffectError, FrameFormatError, ModelError
+from .models import ASSETS, DEFAULT_MODELS
+from .models.affect import AffectEstimate, AffectModel, AffectWindow, frame_features
+from .models.aus import AUModel
+from .models.detector import Detection, FaceDetector, iou
+from .models.landmarks import LandmarkModel, LandmarkResult
+from .results import FaceResult, FrameResult
+from .runtime.backends import load_backend
+from .runtime.runner import ModelRunner
+from .vision.alignment import FaceWindow, window_from_landmarks
+from .vision.eyes import EyeStateTracker
+from .vision.frames import NormalisedFrame, enhance_nir, normalise_frame
+from .vision.headpose import estimate_head_pose
+
+MODULES = ("detector", "landmarks", "au", "temporal")
+
+
+class RunningMode(str, Enum):
+    IMAGE = "image"
+    VIDEO = "video"
+    LIVE_STREAM = "live_stream"
+
+
+@dataclass
+class RunnerConfig:
+    """Where one module runs: thread count and (optional) delegate objects."""
+
+    num_threads: int = 1
+    delegates: list[Any] = field(default_factory=list)
+    unit: str = "cpu"
+
+
+@dataclass
+class AnalyzerOptions:
+    running_mode: RunningMode = RunningMode.VIDEO
+    max_faces: int = 4  # a driver monitor sets 1; a kiosk keeps several
+    models_dir: Path | None = None  # default: the package's shipped int8 models
+    model_files: dict[str, str | Path] = field(default_factory=dict)  # per-module override (.tflite or .json)
+    num_threads: int = 1
+    runners: dict[str, RunnerConfig] = field(default_factory=dict)  # per-module placement (scheduler)
+    backend: str | None = None  # force "ai-edge-litert" | "tflite-runtime" | "tensorflow"
+    detector_score_threshold: float = 0.5
+    validity_threshold: float = 0.5
+    redetect_every: int = 30  # look for new faces every N frames while tracking < max_faces (0: never)
+    max_lost_frames: int = 45  # a lost face keeps its id and window this long
+    enable_aus: bool = True
+    enable_affect: bool = True
+    au_every: int = 1  # run the AU net every k-th frame (hold between)
+    affect_every: int = 1  # run the temporal net every k-th frame (hold between)
+    nir_enhance: bool = False  # CLAHE on the grey image (over-exposed IR cameras)
+    channel_order: str = "bgr"  # for 3/4-channel frames: "bgr" (OpenCV) or "rgb"
+    bit_depth: int | None = None  # for uint16 mono frames; None infers from the data
+    result_callback: Callable[[FrameResult, np.ndarray], None] | None = None  # LIVE_STREAM
+
+
+@dataclass
+class _Track:
+    id: int
+    landmarks: LandmarkResult | None = None
+    affect_window: AffectWindow | None = None
+    eyes: EyeStateTracker = field(default_factory=EyeStateTracker)
+    lost: int = 0
+    last_box: tuple[float, float, float, float] | None = None
+    aus: np.ndarray | None = None
+    affect: AffectEstimate | None = None
+
+
+@dataclass
+class _FaceWork:
+    track: _Track
+    valid: bool
+    source: str
+    lm: LandmarkResult | None = None
+    detector_score: float | None = None
+    face: FaceResult | None = None
+
+
+@dataclass
+class FrameWork:
+    """The analyzer's per-frame state passed between stages (opaque to the scheduler)."""
+
+    index: int
+    timestamp_ms: float
+    frame: NormalisedFrame | None = None
+    faces: list[_FaceWork] = field(default_factory=list)
+    result: FrameResult | None = None
+    skipped: set[str] = field(default_factory=set)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def _model_path(opts: AnalyzerOptions, module: str) -> Path:
+    if module in opts.model_files:
+        return Path(opts.model_files[module])
+    base = Path(opts.models_dir) if opts.models_dir else ASSETS
+    return base / f"{DEFAULT_MODELS[module]}.json"
+
+
+class Analyzer:
+    """Facial affect analysis over frames. Create with `Analyzer.create(options)`; close() or use `with`."""
+
+    def __init__(self, options: AnalyzerOptions) -> None:
+        self.options = options
+        backend = load_backend(options.backend)
+        self.backend = backend
+
+        def runner(module: str) -> ModelRunner:
+            cfg = options.runners.get(module, RunnerConfig(options.num_threads))
+            return ModelRunner(_model_path(options, module), num_threads=cfg.num_threads, delegates=cfg.delegates, backend=backend)
+
+        self.detector = FaceDetector(runner("detector"), options.detector_score_threshold)
+        self.landmarks = LandmarkModel(runner("landmarks"), options.validity_threshold)
+        self.aus = AUModel(runner("au")) if options.enable_aus else None
+        self.affect = AffectModel(runner("temporal")) if options.enable_affect else None
+        self._tracks: list[_Track] = []
+        self._next_id = 0
+        self._frames = 0
+        self._last_ts: float | None = None
+        self._lock = threading.Lock()
+        self._live: _LiveWorker | None = None
+
+    @classmethod
+    def create(cls, options: AnalyzerOptions | None = None, **kw: Any) -> Analyzer:
+        return cls(options or AnalyzerOptions(**kw))
+
+    def __enter__(self) -> Analyzer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    @property
+    def model_manifests(self) -> dict[str, Any]:
+        out = {"detector": self.detector.runner.manifest, "landmarks": self.landmarks.runner.manifest}
+        if self.aus:
+            out["au"] = self.aus.runner.manifest
+        if self.affect:
+            out["temporal"] = self.affect.runner.manifest
+        return out
+
+    def reset(self) -> None:
+        """Forget all tracks and temporal windows (e.g. between unrelated videos)."""
+        self._tracks.clear()
+        self._frames = 0
+        self._last_ts = None
+
+    # ------------------------------------------------------------------ public calls
+    def process(self, frame: np.ndarray, timestamp_ms: float) -> FrameResult:
+        """VIDEO mode: one frame, tracked against the previous ones."""
+        self._require(RunningMode.VIDEO, "process")
+        return self._run_all(self.begin_frame(frame, timestamp_ms))
+
+    def process_image(self, image: np.ndarray) -> FrameResult:
+        """IMAGE mode: an independent image (always detects; VA from a window filled with this frame)."""
+        self._require(RunningMode.IMAGE, "process_image")
+        self.reset()
+        work = self.begin_frame(image, 0.0)
+        return self._run_all(work)
+
+    def process_async(self, frame: np.ndarray, timestamp_ms: float) -> None:
+        """LIVE_STREAM mode: returns at once; the newest frame wins when the analyzer is busy."""
+        self._require(RunningMode.LIVE_STREAM, "process_async")
+        if self.options.result_callback is None:
+            raise EdgeAffectError("LIVE_STREAM mode needs AnalyzerOptions.result_callback")
+        if self._live is None:
+            self._live = _LiveWorker(self)
+        self._live.submit(frame, timestamp_ms)
+
+    @property
+    def live_dropped(self) -> int:
+        return self._live.dropped if self._live else 0
+
+    def _require(self, mode: RunningMode, call: str) -> None:
+        if self.options.running_mode != mode:
+            raise EdgeAffectError(f"{call}() needs running_mode={mode.value}, the analyzer was created with {self.options.running_mode.value}")
+
+    def _run_all(self, work: FrameWork) -> FrameResult:
+        for fn in (self.stage_track, self.stage_au, self.stage_affect):
+            fn(work)
+        return self.finish_frame(work)
+
+    # ------------------------------------------------------------------ stages
+    def begin_frame(self, frame: np.ndarray, timestamp_ms: float) -> FrameWork:
+        """Validate the timestamp and wrap the frame (no model runs here)."""
+        if self.options.running_mode != RunningMode.IMAGE:
+            if self._last_ts is not None and timestamp_ms <= self._last_ts:
+                raise EdgeAffectError(f"timestamps must increase: got {timestamp_ms} ms after {self._last_ts} ms")
+            self._last_ts = timestamp_ms
+        work = FrameWork(self._frames, float(timestamp_ms))
+        self._frames += 1
+        try:
+            work.frame = normalise_frame(frame, bit_depth=self.options.bit_depth, channel_order=self.options.channel_order)
+            if self.options.nir_enhance:
+                work.frame = NormalisedFrame(work.frame.bgr, enhance_nir(work.frame.gray), work.frame.was_mono)
+        except FrameFormatError as e:
+            work.result = FrameResult(work.index, work.timestamp_ms, status="bad_frame", message=str(e))
+        return work
+
+    def stage_track(self, work: FrameWork) -> FrameWork:
+        if work.frame is None:
+            return work
+        t0 = time.perf_counter()
+        gray, bgr = work.frame.gray, work.frame.bgr
+        h, w = gray.shape
+        active = [t for t in self._tracks if t.lost == 0 and t.landmarks is not None]
+        faces: list[_FaceWork] = []
+        lost_now: list[_Track] = []
+        for t in active:
+            assert t.landmarks is not None
+            lm = self.landmarks.run(gray, window_from_landmarks(t.landmarks.points))
+            if lm.validity >= self.options.validity_threshold:
+                faces.append(_FaceWork(t, True, "tracking", lm))
+            else:
+                lost_now.append(t)
+        need_detect = (
+            self.options.running_mode == RunningMode.IMAGE
+            or not faces
+            or bool(lost_now)
+            or any(t.lost > 0 for t in self._tracks)
+            or (self.options.redetect_every > 0 and work.index % self.options.redetect_every == 0 and len(faces) < self.options.max_faces)
+        )
+        if need_detect:
+            td = time.perf_counter()
+            dets = self.detector.detect(bgr, max_faces=self.options.max_faces + 2)
+            work.timings_ms["detector"] = (time.perf_counter() - td) * 1000
+            for det in dets:
+                if len(faces) >= self.options.max_faces:
+                    break
+                if any(iou(det.box, f.lm.window.box() if f.lm else (0, 0, 0, 0)) > 0.25 or _inside(det, f.lm) for f in faces):
+                    continue  # already tracked
+                lm = self._landmarks_from_detection(gray, det)
+                if lm is None:
+                    continue
+                track = self._match_lost(det, lost_now) or self._new_track()
+                if track in lost_now:
+                    lost_now.remove(track)
+                faces.append(_FaceWork(track, True, "detector", lm, det.score))
+        tracked_ids = {f.track.id for f in faces}
+        for t in self._tracks:
+            if t.id not in tracked_ids:
+                t.lost += 1
+                faces.append(_FaceWork(t, False, "lost"))
+        self._tracks = [t for t in self._tracks if t.lost <= self.options.max_lost_frames]
+        faces = [f for f in faces if f.track in self._tracks]
+        for f in faces:
+            if f.valid:
+                f.track.lost = 0
+                f.track.landmarks = f.lm
+                assert f.lm is not None
+                pts = f.lm.points
+                x0, y0 = pts.min(0)
+                x1, y1 = pts.max(0)
+                f.track.last_box = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+                pose = estimate_head_pose(pts, (w, h))
+                f.face = FaceResult(
+                    track_id=f.track.id, valid=True, validity=f.lm.validity, source=f.source,
+                    box=f.track.last_box, landmarks=pts, landmark_sigma=f.lm.sigma,
+                    head_pose=pose.as_dict() if pose else None, eyes=f.track.eyes.update(pts).as_dict(),
+                    detector_score=f.detector_score,
+                )
+            else:
+                f.face = FaceResult(track_id=f.track.id, valid=False, validity=0.0, source="lost", box=f.track.last_box)
+        faces.sort(key=lambda f: f.track.id)
+        work.faces = faces
+        work.timings_ms["track"] = (time.perf_counter() - t0) * 1000
+        return work
+
+    def stage_au(self, work: FrameWork) -> FrameWork:
+        if work.frame is None or self.aus is None:
+            return work
+        t0 = time.perf_counter()
+        due = self.options.au_every <= 1 or work.index % self.options.au_every == 0
+        skip = "au" in work.skipped or not due
+        for f in work.faces:
+            if not f.valid or f.face is None or f.lm is None:
+                continue
+            if not skip or f.track.aus is None:
+                f.track.aus = self.aus.run(work.frame.gray, f.lm.points)
+            f.face.aus = f.track.aus
+        if skip:
+            work.skipped.add("au")
+        work.timings_ms["au"] = (time.perf_counter() - t0) * 1000
+        return work
+
+    def stage_affect(self, work: FrameWork) -> FrameWork:
+        if work.frame is None or self.affect is None:
+            return work
+        t0 = time.perf_counter()
+        due = self.options.affect_every <= 1 or work.index % self.options.affect_every == 0
+        skip = "affect" in work.skipped or not due
+        for f in work.faces:
+            tr = f.track
+            if tr.affect_window is None:
+                tr.affect_window = self.affect.new_window()
+            row = frame_features(f.lm.points, f.lm.sigma_norm, tr.aus) if f.valid and f.lm is not None else frame_features(None, None, None)
+            if self.options.running_mode == RunningMode.IMAGE:
+                for _ in range(tr.affect_window.length):
+                    tr.affect_window.push(row)
+            else:
+                tr.affect_window.push(row)
+            if not skip or tr.affect is None:
+                tr.affect = self.affect.run(tr.affect_window)
+            if f.face is not None and tr.affect is not None:
+                a = tr.affect
+                f.face.valence, f.face.arousal = a.valence, a.arousal
+                f.face.uncertainty = {"epistemic": round(a.epistemic, 4), "aleatoric": round(a.aleatoric, 4), "cumulative": round(a.cumulative, 4)}
+        if skip:
+            work.skipped.add("affect")
+        work.timings_ms["affect"] = (time.perf_counter() - t0) * 1000
+        return work
+
+    def finish_frame(self, work: FrameWork) -> FrameResult:
+        if work.result is not None:  # bad frame
+            return work.result
+        faces = [f.face for f in work.faces if f.face is not None]
+        status = "ok" if any(f.valid for f in faces) else "no_face"
+        return FrameResult(work.index, work.timestamp_ms, faces, status, None, sorted(work.skipped), dict(work.timings_ms))
+
+    def stages(self) -> list[Any]:
+        """The per-frame stages in the scheduler's protocol (edgeaffect.scheduler.stages)."""
+        from .scheduler.stages import Stage
+
+        def wrap(fn: Callable[[FrameWork], FrameWork]) -> Callable[[Any], Any]:
+            def run(item: Any) -> Any:
+                work: FrameWork = item.payload
+                work.skipped |= set(item.skipped)
+                fn(work)
+                item.skipped = set(work.skipped)
+                return item
+
+            return run
+
+        return [
+            Stage("track", ("detector", "landmarks"), wrap(self.stage_track), optional=False),
+            Stage("au", ("au",), wrap(self.stage_au), optional=True),
+            Stage("affect", ("temporal",), wrap(self.stage_affect), optional=True),
+        ]
+
+    # ------------------------------------------------------------------ helpers
+    def _landmarks_from_detection(self, gray: np.ndarray, det: Detection) -> LandmarkResult | None:
+        lm = self.landmarks.run(gray, window_from_detection(det))
+        if lm.validity < self.options.validity_threshold:
+            return None
+        # One refinement pass from the landmark-defined window: the network was trained on
+        # (jittered) landmark windows, so this removes the detector box bias.
+        lm2 = self.landmarks.run(gray, window_from_landmarks(lm.points))
+        return lm2 if lm2.validity >= self.options.validity_threshold else lm
+
+    def _new_track(self) -> _Track:
+        t = _Track(self._next_id)
+        self._next_id += 1
+        self._tracks.append(t)
+        return t
+
+    def _match_lost(self, det: Detection, lost_now: list[_Track]) -> _Track | None:
+        candidates = [t for t in self._tracks if (t.lost > 0 or t in lost_now) and t.last_box is not None]
+        best, best_iou = None, 0.1
+        for t in candidates:
+            assert t.last_box is not None
+            v = iou(det.box, t.last_box)
+            if v > best_iou:
+                best, best_iou = t, v
+        return best
+
+
+def _inside(det: Detection, lm: LandmarkResult | None) -> bool:
+    if lm is None:
+        return False
+    x0, y0 = lm.points.min(0)
+    x1, y1 = lm.points.max(0)
+    cx, cy = det.box[0] + det.box[2] / 2, det.box[1] + det.box[3] / 2
+    return bool(x0 <= cx <= x1 and y0 <= cy <= y1)
+
+
+#: Detector box -> landmark window: fitted on ../shared/data/faces with the teacher
+#: landmarks (scripts/fit_detector_window.py); the landmark net is trained with jitter well
+#: beyond the residual error of this fit.
+DETECTOR_WINDOW = {"scale": 1.22, "dx": 0.0, "dy": 0.09}
+
+
+def window_from_detection(det: Detection) -> FaceWindow:
+    re, le = det.eyes
+    angle = float(np.arctan2(le[1] - re[1], le[0] - re[0]))
+    x, y, w, h = det.box
+    side = max(w, h)
+    c, s = np.cos(angle), np.sin(angle)
+    cx = x + w / 2 + (DETECTOR_WINDOW["dx"] * c - DETECTOR_WINDOW["dy"] * s) * side
+    cy = y + h / 2 + (DETECTOR_WINDOW["dx"] * s + DETECTOR_WINDOW["dy"] * c) * side
+    return FaceWindow(float(cx), float(cy), float(side * DETECTOR_WINDOW["scale"]), angle)
+
+
+class _LiveWorker:
+    """LIVE_STREAM: one background thread, a one-slot mailbox (newest frame wins)."""
+
+    def __init__(self, analyzer: Analyzer) -> None:
+        self.analyzer = analyzer
+        self._slot: tuple[np.ndarray, float] | None = None
+        self._cv = threading.Condition()
+        self._stop = False
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._loop, name="edgeaffect-live", daemon=True)
+        self._thread.start()
+
+    def submit(self, frame: np.ndarray, ts: float) -> None:
+        with self._cv:
+            if self._slot is not None:
+                self.dropped += 1
+            self._slot = (frame, ts)
+            self._cv.notify()
+
+    def _loop(self) -> None:
+        a = self.analyzer
+        while True:
+            with self._cv:
+                while self._slot is None and not self._stop:
+                    self._cv.wait()
+                if self._stop and self._slot is None:
+                    return
+                frame, ts = self._slot  # type: ignore[misc]
+                self._slot = None
+            try:
+                res = a._run_all(a.begin_frame(frame, ts))
+            except (EdgeAffectError, ModelError) as e:
+                res = FrameResult(-1, ts, status="bad_frame", message=str(e))
+            assert a.options.result_callback is not None
+            a.options.result_callback(res, frame)
+
+    def stop(self) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify()
+        self._thread.join(timeout=5)

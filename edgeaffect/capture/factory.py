@@ -1,0 +1,137 @@
+"""One entry point from a source spec (CLI string or profile CameraConfig) to a FrameSource.
+
+Strings:
+  "video.mp4"                 video file (VideoFileSource)
+  "/dev/video0", "v4l2:0", "0" V4L2 camera
+  "gst:<pipeline>"            GStreamer pipeline ending in appsink
+  "csi:0" / "jetson-csi:0"    Jetson CSI camera (nvarguscamerasrc pipeline)
+  "picamera2:0"               Raspberry Pi camera 0 through picamera2
+
+Live sources are wrapped in ReconnectingSource (re-open with back-off) and, unless
+`latest_frame=False`, LatestFrameSource (a grabber thread keeps only the newest frame).
+The returned source is not opened yet: use it as a context manager or call open().
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import SourceError
+from .base import Frame, FrameSource
+from .file import VideoFileSource
+from .gstreamer import GStreamerSource, jetson_csi_pipeline
+from .picamera2_source import Picamera2Source
+from .reconnect import LatestFrameSource, ReconnectingSource
+from .v4l2 import V4L2Source
+
+
+def parse_source_spec(spec: str) -> tuple[str, str]:
+    """'v4l2:0' -> ('v4l2', '0'); a path -> ('file', path)."""
+    s = spec.strip()
+    low = s.lower()
+    for prefix, kind in (("gst:", "gstreamer"), ("gstreamer:", "gstreamer"), ("v4l2:", "v4l2"),
+                         ("picamera2:", "picamera2"), ("csi:", "csi"), ("jetson-csi:", "csi"), ("file:", "file")):
+        if low.startswith(prefix):
+            return kind, s[len(prefix):]
+    if s.isdigit() or s.startswith("/dev/video"):
+        return "v4l2", s
+    return "file", s
+
+
+def _csi_pipeline(cfg: Any, arg: str) -> str:
+    sensor = int(arg or 0)
+    return jetson_csi_pipeline(sensor, cfg.width or 1280, cfg.height or 720, cfg.fps or 30)
+
+
+def _builder(cfg: Any, **kw: Any) -> Callable[[], FrameSource]:
+    src = cfg.source
+    dev = str(cfg.device or "")
+    if src == "v4l2":
+        return functools.partial(V4L2Source, dev or "/dev/video0", cfg.width, cfg.height, cfg.fps, cfg.pixel_format
+                                 if cfg.pixel_format not in (None, "BGR") else None)
+    if src == "gstreamer":
+        kind, arg = parse_source_spec(dev) if dev.lower().startswith(("csi:", "jetson-csi:")) else ("gstreamer", dev)
+        pipe = _csi_pipeline(cfg, arg) if kind == "csi" else arg
+        if not pipe:
+            raise SourceError("camera.source = gstreamer needs camera.device = a pipeline string or csi:<sensor-id>")
+        return functools.partial(GStreamerSource, pipe)
+    if src == "picamera2":
+        return functools.partial(Picamera2Source, cfg, picamera2_module=kw.get("picamera2_module"),
+                                 gpio=kw.get("gpio"))
+    raise SourceError(f"unknown camera source {src!r}")
+
+
+def open_source(
+    spec: str | Path | Any,
+    *,
+    latest_frame: bool | None = None,
+    reconnect: bool | None = None,
+    realtime: bool | None = None,
+    max_retries: int | None = 10,
+    backoff: tuple[float, ...] = (0.5, 1, 2, 5),
+    **kw: Any,
+) -> FrameSource:
+    """Build the source for `spec` (string, path or profiles.CameraConfig); see module docstring."""
+    from ..profiles import CameraConfig
+
+    if isinstance(spec, (str, Path)):
+        kind, arg = parse_source_spec(str(spec))
+        if kind == "file":
+            p = Path(arg).expanduser()
+            if not p.exists():
+                raise SourceError(f"source {arg!r}: no such video file (for cameras use /dev/videoN, v4l2:N, "
+                                  "gst:<pipeline>, csi:N or picamera2:N)")
+            return VideoFileSource(p, realtime=bool(realtime))
+        if kind == "csi":
+            cfg = CameraConfig(source="gstreamer", device=f"csi:{arg or 0}")
+        else:
+            cfg = CameraConfig(source=kind, device=arg)
+    elif isinstance(spec, CameraConfig):
+        cfg = spec
+        if cfg.source == "file":
+            if not cfg.device:
+                raise SourceError("camera.source = file needs camera.device = a video path (or pass --source)")
+            return VideoFileSource(Path(cfg.device).expanduser(), realtime=cfg.realtime if realtime is None else realtime)
+    else:
+        raise TypeError(f"open_source: expected a str, Path or CameraConfig, got {type(spec).__name__}")
+    build = _builder(cfg, **kw)
+    src: FrameSource
+    if cfg.reconnect if reconnect is None else reconnect:
+        src = ReconnectingSource(build, backoff=backoff, max_retries=max_retries, name=f"{cfg.source}:{cfg.device}")
+    else:
+        src = build()
+    if cfg.latest_frame if latest_frame is None else latest_frame:
+        src = LatestFrameSource(src)
+    return src
+
+
+def with_camera(cfg: Any, spec: str | None) -> Any:
+    """The profile's CameraConfig with the CLI's --source applied (a path/spec overrides it)."""
+    if not spec:
+        return cfg
+    kind, arg = parse_source_spec(spec)
+    if kind == "csi":
+        return replace(cfg, source="gstreamer", device=f"csi:{arg or 0}")
+    return replace(cfg, source=kind, device=arg, latest_frame=cfg.latest_frame and kind != "file",
+                   reconnect=cfg.reconnect and kind != "file")
+
+
+def condition_frame(frame: Frame, nir: Any = None) -> Any:
+    """normalise_frame + (for NIR profiles) enhance_nir: the capture side of the NIR path.
+
+    Returns vision.frames.NormalisedFrame whose gray (and bgr) carry the optional CLAHE/gamma.
+    """
+    import cv2
+
+    from ..vision.frames import NormalisedFrame, enhance_nir, normalise_frame
+
+    nf = normalise_frame(frame.image, bit_depth=frame.meta.get("bit_depth"), channel_order=frame.channel_order)
+    if nir is None or not (getattr(nir, "clahe", False) or getattr(nir, "gamma", None)):
+        return nf
+    g = enhance_nir(nf.gray, clahe=nir.clahe, gamma=nir.gamma)
+    return NormalisedFrame(bgr=cv2.cvtColor(g, cv2.COLOR_GRAY2BGR) if nf.was_mono else nf.bgr, gray=g,
+                           was_mono=nf.was_mono)

@@ -1,0 +1,147 @@
+"""Command line: a thin layer over the library.
+
+    edgeaffect run --source VIDEO --out DIR [--overlay] [--profile rpi5]
+    edgeaffect demo [--out DIR]
+    edgeaffect convert MODEL.onnx --kind ... --calib ... --out DIR     ([convert] extra)
+    edgeaffect inspect MODEL.tflite
+    edgeaffect devices
+    edgeaffect bench ...
+
+Errors the user can fix are printed as one line ("edgeaffect: error: ...") with a non-zero
+exit code, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .errors import EdgeAffectError
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default=None, help="output directory (default: ./edgeaffect-out)")
+    p.add_argument("--overlay", action="store_true", help="also write overlay.mp4")
+    p.add_argument("--no-csv", action="store_true", help="skip results.csv")
+    p.add_argument("--max-faces", type=int, default=None, help="faces to track (driver monitor: 1)")
+    p.add_argument("--threads", type=int, default=None, help="interpreter threads per model (default 1)")
+    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--models-dir", default=None, help="directory with model .tflite + .json manifests")
+    p.add_argument("--nir-enhance", action="store_true", help="CLAHE on grey frames (over-exposed IR)")
+    p.add_argument("-v", "--verbose", action="store_true")
+
+
+def _options(a: argparse.Namespace):
+    from .analyzer import AnalyzerOptions
+
+    o = AnalyzerOptions()
+    if a.max_faces is not None:
+        o.max_faces = a.max_faces
+    if a.threads is not None:
+        o.num_threads = a.threads
+    if a.models_dir:
+        o.models_dir = Path(a.models_dir)
+    o.nir_enhance = a.nir_enhance
+    return o
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    from .session import run_source
+
+    out = Path(a.out or "edgeaffect-out")
+    if a.profile:
+        from .device_run import run_with_profile
+
+        summary = run_with_profile(a, out)
+    else:
+        from .capture import open_source
+
+        src = open_source(a.source, realtime=a.realtime, loop=a.loop)
+        summary = run_source(src, out, _options(a), overlay=a.overlay, write_csv=not a.no_csv, max_frames=a.max_frames)
+    print(summary.line())
+    for k, v in summary.outputs.items():
+        print(f"  {k}: {v}")
+    return 1 if summary.error and summary.frames == 0 else 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from .demo import DemoSource
+    from .session import run_source
+
+    out = Path(a.out or "edgeaffect-demo")
+    print(f"edgeaffect demo: analysing a {a.frames}-frame synthetic clip of scikit-image's astronaut (RGB, face leaving frame, NIR-like mono)")
+    summary = run_source(DemoSource(a.frames), out, _options(a), overlay=not a.no_overlay, write_csv=not a.no_csv, max_frames=a.max_frames)
+    print(summary.line())
+    for k, v in summary.outputs.items():
+        print(f"  {k}: {v}")
+    return 0
+
+
+def cmd_convert(argv: list[str]) -> int:
+    try:
+        from converters.cli import convert_main
+    except ImportError as e:
+        raise EdgeAffectError(f"`edgeaffect convert` needs the conversion toolchain: pip install 'edgeaffect[convert]' ({e})") from None
+    return convert_main(argv)
+
+
+def cmd_inspect(argv: list[str]) -> int:
+    from converters.inspect_model import inspect_main
+
+    return inspect_main(argv)
+
+
+def cmd_devices(argv: list[str]) -> int:
+    from .profiles import devices_main
+
+    return devices_main(argv)
+
+
+def cmd_bench(argv: list[str]) -> int:
+    from .bench.cli import bench_main
+
+    return bench_main(argv)
+
+
+PASSTHROUGH = {"convert": cmd_convert, "inspect": cmd_inspect, "devices": cmd_devices, "bench": cmd_bench}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="edgeaffect", description="Facial affect analysis on edge devices (int8 TFLite).")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="analyse a video file or camera")
+    r.add_argument("--source", required=True, help="video file, /dev/videoN, v4l2:N, gst:<pipeline>, picamera2:N")
+    r.add_argument("--profile", default=None, help="device profile from firmware_configs/ (name or path)")
+    r.add_argument("--realtime", action="store_true", help="pace a video file at its frame rate")
+    r.add_argument("--loop", action="store_true", help="loop a video file")
+    _add_run_args(r)
+    d = sub.add_parser("demo", help="self-contained demo on a bundled face image")
+    d.add_argument("--frames", type=int, default=150)
+    d.add_argument("--no-overlay", action="store_true")
+    _add_run_args(d)
+    for name, helptext in (("convert", "ONNX -> TFLite with calibration and fidelity gate"), ("inspect", "inspect a .tflite and its manifest"),
+                           ("devices", "list device profiles and what this machine can load"), ("bench", "latency benchmarks")):
+        sub.add_parser(name, help=helptext, add_help=False)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in PASSTHROUGH:
+            return PASSTHROUGH[argv[0]](argv[1:])
+        a = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.INFO if getattr(a, "verbose", False) else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        return {"run": cmd_run, "demo": cmd_demo}[a.cmd](a)
+    except EdgeAffectError as e:
+        print(f"edgeaffect: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("edgeaffect: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""The project's temporal valence/arousal network and its sampling-free uncertainty.
+
+The network sees a sliding window [T, 219] of per-frame features (pose-normalised landmarks,
+their uncertainties, AUs; invalid frames are zero rows, as in xTrace) and returns, per time
+step, the parameters of a Normal-Inverse-Gamma distribution for V and for A (deep evidential
+regression, Amini et al. 2020). From one forward pass:
+
+    mean      = tanh(mu)                               in [-1, 1]
+    aleatoric = beta / (alpha - 1)                     (expected data noise variance)
+    epistemic = beta / (nu (alpha - 1))                (variance of the mean: model ignorance)
+
+Variances are reported as uncertainties in [0, 1] via u = tanh(2 * std) (std on the [-1, 1]
+VA scale: u = 0.76 at std = 0.5, i.e. "could be anywhere on half the circumplex"); the
+cumulative uncertainty combines both: tanh(2 * sqrt(aleatoric + epistemic)).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..constants import AU_MAX, NUM_LANDMARKS, TEMPORAL_FEATURES
+from ..errors import ModelError
+from ..runtime.runner import ModelRunner
+from ..vision.alignment import normalise_landmarks
+from ._meta import expect_kind
+
+#: scale applied to crop-normalised landmark sigmas before they enter the window
+SIGMA_FEATURE_SCALE = 20.0
+
+
+def frame_features(points68: np.ndarray | None, sigma_norm: np.ndarray | None, aus: np.ndarray | None) -> np.ndarray:
+    """One row of the temporal window. None (invalid face) -> zeros."""
+    row = np.zeros(TEMPORAL_FEATURES, np.float32)
+    if points68 is None:
+        return row
+    row[: NUM_LANDMARKS * 2] = normalise_landmarks(points68).reshape(-1)
+    if sigma_norm is not None:
+        row[NUM_LANDMARKS * 2 : NUM_LANDMARKS * 3] = np.clip(sigma_norm * SIGMA_FEATURE_SCALE, 0, 4)
+    if aus is not None:
+        row[NUM_LANDMARKS * 3 :] = aus / AU_MAX
+    return row
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x)
+
+
+@dataclass
+class AffectEstimate:
+    valence: float
+    arousal: float
+    epistemic: float
+    aleatoric: float
+    cumulative: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(float(v), 4) for k, v in self.__dict__.items()}
+
+
+def decode_nig(raw: np.ndarray) -> dict[str, np.ndarray]:
+    """raw [..., 8] -> mean [...,2], aleatoric var [...,2], epistemic var [...,2]."""
+    mu = np.tanh(raw[..., 0:2])
+    nu = _softplus(raw[..., 2:4]) + 1e-3
+    alpha = _softplus(raw[..., 4:6]) + 1.0 + 1e-3
+    beta = _softplus(raw[..., 6:8]) + 1e-4
+    ale = beta / (alpha - 1.0)
+    epi = ale / nu
+    return {"mean": mu, "aleatoric": ale, "epistemic": epi}
+
+
+def uncertainty_from_var(var: np.ndarray) -> np.ndarray:
+    return np.tanh(2.0 * np.sqrt(np.maximum(var, 0.0)))
+
+
+class AffectWindow:
+    """Per-face sliding window of feature rows (zero-padded at the start)."""
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+        self.rows: deque[np.ndarray] = deque(maxlen=length)
+
+    def push(self, row: np.ndarray) -> None:
+        self.rows.append(row)
+
+    def array(self) -> np.ndarray:
+        arr = np.zeros((self.length, TEMPORAL_FEATURES), np.float32)
+        if self.rows:
+            arr[-len(self.rows) :] = np.stack(self.rows)
+        return arr
+
+    @property
+    def valid_fraction(self) -> float:
+        if not self.rows:
+            return 0.0
+        return float(np.mean([np.any(r) for r in self.rows]))
+
+
+class AffectModel:
+    def __init__(self, runner: ModelRunner) -> None:
+        expect_kind(runner.manifest, "temporal")
+        self.runner = runner
+        spec = runner.manifest.inputs[0]
+        if len(spec.shape) != 3 or spec.shape[2] != TEMPORAL_FEATURES:
+            raise ModelError(f"{runner.manifest.file}: temporal model input must be [1,T,{TEMPORAL_FEATURES}], got {spec.shape}")
+        self.window_length = int(spec.shape[1])
+
+    def new_window(self) -> AffectWindow:
+        return AffectWindow(self.window_length)
+
+    def run(self, window: AffectWindow) -> AffectEstimate:
+        out = self.runner.run(window.array()[None])
+        raw = out["va_raw"][0, -1]  # causal model: the last step has seen the whole window
+        d = decode_nig(raw)
+        ale = uncertainty_from_var(d["aleatoric"]).mean()
+        epi = uncertainty_from_var(d["epistemic"]).mean()
+        cum = uncertainty_from_var(d["aleatoric"] + d["epistemic"]).mean()
+        return AffectEstimate(float(d["mean"][0]), float(d["mean"][1]), float(epi), float(ale), float(cum))

@@ -1,0 +1,32 @@
+"""The project's Action Unit network: 5-point aligned crop -> 15 AU intensities in [0, 5]."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..constants import AU_NAMES
+from ..errors import ModelError
+from ..runtime.runner import ModelRunner
+from ..vision.alignment import au_crop_matrix, crop
+from ._meta import expect_kind, meta
+
+
+class AUModel:
+    def __init__(self, runner: ModelRunner) -> None:
+        expect_kind(runner.manifest, "au")
+        self.runner = runner
+        spec = runner.manifest.inputs[0]
+        if len(spec.shape) != 4 or spec.shape[3] != 1:
+            raise ModelError(f"{runner.manifest.file}: AU model input must be [1,S,S,1] grey NHWC, got {spec.shape}")
+        self.size = int(spec.shape[1])
+        names = tuple(meta(runner.manifest, "edgeaffect.au_names", list(AU_NAMES)))
+        if names != AU_NAMES:
+            raise ModelError(f"{runner.manifest.file}: AU order {names} differs from edgeaffect's {AU_NAMES}")
+
+    def crop(self, gray: np.ndarray, points68: np.ndarray) -> np.ndarray:
+        return crop(gray, au_crop_matrix(points68, self.size), self.size)
+
+    def run(self, gray: np.ndarray, points68: np.ndarray) -> np.ndarray:
+        patch = self.crop(gray, points68)
+        out = self.runner.run(patch[None, :, :, None].astype(np.float32) / 255.0)
+        return np.clip(out["aus"].reshape(-1), 0.0, 5.0).astype(np.float32)

@@ -1,0 +1,50 @@
+"""The project's 68-point landmark network: crop -> points, per-point sigma, validity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ModelError
+from ..runtime.runner import ModelRunner
+from ..vision.alignment import FaceWindow, crop, invert_affine
+from ._meta import expect_kind, meta
+
+
+@dataclass
+class LandmarkResult:
+    points: np.ndarray  # [68, 2] frame pixels
+    sigma: np.ndarray  # [68] frame pixels (isotropic std)
+    sigma_norm: np.ndarray  # [68] crop-normalised (scale-free; the temporal model's input)
+    validity: float  # probability the crop holds a trackable face
+    window: FaceWindow
+
+
+class LandmarkModel:
+    def __init__(self, runner: ModelRunner, validity_threshold: float = 0.5) -> None:
+        expect_kind(runner.manifest, "landmarks")
+        self.runner = runner
+        self.validity_threshold = validity_threshold
+        spec = runner.manifest.inputs[0]
+        if len(spec.shape) != 4 or spec.shape[0] != 1 or spec.shape[1] != spec.shape[2] or spec.shape[3] != 1:
+            raise ModelError(f"{runner.manifest.file}: landmark model input must be [1,S,S,1] grey NHWC, got {spec.shape}")
+        self.size = int(spec.shape[1])
+        self.mean_shape = np.asarray(meta(runner.manifest, "edgeaffect.mean_shape"), np.float32).reshape(68, 2)
+
+    def run(self, gray: np.ndarray, window: FaceWindow) -> LandmarkResult:
+        m = window.to_crop_matrix(self.size)
+        patch = crop(gray, m, self.size)
+        out = self.runner.run(patch[None, :, :, None].astype(np.float32) / 255.0)
+        pts_crop = (self.mean_shape + out["offsets"].reshape(68, 2)) * self.size
+        inv = invert_affine(m)
+        pts = pts_crop @ inv[:, :2].T + inv[:, 2]
+        sigma_norm = np.exp(np.clip(out["log_sigma"].reshape(68), -10, 3))
+        validity = float(1.0 / (1.0 + np.exp(-out["validity"].reshape(-1)[0])))
+        return LandmarkResult(
+            points=pts.astype(np.float32),
+            sigma=(sigma_norm * window.size).astype(np.float32),
+            sigma_norm=sigma_norm.astype(np.float32),
+            validity=validity,
+            window=window,
+        )

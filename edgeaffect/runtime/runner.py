@@ -1,0 +1,129 @@
+"""ModelRunner: a manifest-checked TFLite interpreter with float in, float out.
+
+Why a wrapper: the pipeline must never run a file it was not built for. Before the first
+inference the runner checks the file's sha256 against the manifest and the interpreter's
+actual input/output tensors against the manifest's signature, then binds outputs by
+tensor name. Quantisation is applied from the tensor's own parameters, so int8-I/O and
+float-I/O variants are interchangeable for the caller.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelError
+from .backends import InterpreterBackend, load_backend
+from .manifest import Manifest, load_manifest, sha256_file
+
+TFLITE_MAGIC = b"TFL3"
+
+
+def check_tflite_file(path: Path) -> None:
+    if not path.exists():
+        raise ModelError(f"model file {path} not found")
+    size = path.stat().st_size
+    if size < 16:
+        raise ModelError(f"model file {path} is truncated ({size} bytes)")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head[4:8] != TFLITE_MAGIC:
+        raise ModelError(f"{path} is not a TFLite flatbuffer (no 'TFL3' identifier); was it converted with `edgeaffect convert`?")
+
+
+class ModelRunner:
+    def __init__(
+        self,
+        model: str | Path | Manifest,
+        *,
+        num_threads: int = 1,
+        backend: InterpreterBackend | None = None,
+        delegates: list[Any] | None = None,
+        verify_sha256: bool = True,
+        use_xnnpack: bool = True,
+    ) -> None:
+        self.manifest = model if isinstance(model, Manifest) else load_manifest(model)
+        path = self.manifest.tflite_path
+        check_tflite_file(path)
+        if verify_sha256:
+            actual = sha256_file(path)
+            if actual != self.manifest.sha256:
+                raise ModelError(
+                    f"{path}: sha256 {actual[:12]}... does not match its manifest ({self.manifest.sha256[:12]}...); "
+                    "the file was replaced or corrupted"
+                )
+        self.backend = backend or load_backend()
+        self.num_threads = num_threads
+        self.delegates = list(delegates or [])
+        t0 = time.perf_counter()
+        kwargs: dict[str, Any] = {"model_path": str(path), "num_threads": num_threads}
+        if self.delegates:
+            kwargs["experimental_delegates"] = self.delegates
+        elif not use_xnnpack and self.backend.reference_resolver is not None:
+            kwargs["experimental_op_resolver_type"] = self.backend.reference_resolver
+        try:
+            self.interpreter = self.backend.Interpreter(**kwargs)
+            self.interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise ModelError(f"{path}: the interpreter rejected the model ({str(e).splitlines()[0]})") from None
+        self.init_ms = (time.perf_counter() - t0) * 1000
+        self._bind()
+
+    def _bind(self) -> None:
+        m = self.manifest
+        ins = {d["name"]: d for d in self.interpreter.get_input_details()}
+        outs = {d["name"]: d for d in self.interpreter.get_output_details()}
+        self._in: list[tuple[dict, Any]] = []
+        for spec in m.inputs:
+            d = ins.get(spec.tflite_name)
+            if d is None:
+                raise ModelError(f"{m.file}: input {spec.tflite_name!r} from the manifest is not in the model (has {list(ins)})")
+            self._check(spec, d, "input")
+            self._in.append((d, spec))
+        self._out: dict[str, dict] = {}
+        for spec in m.outputs:
+            d = outs.get(spec.tflite_name)
+            if d is None:
+                raise ModelError(f"{m.file}: output {spec.tflite_name!r} from the manifest is not in the model (has {list(outs)})")
+            self._check(spec, d, "output")
+            self._out[spec.name] = d
+
+    def _check(self, spec, d: dict, what: str) -> None:
+        shape = [int(v) for v in d["shape"]]
+        if shape != list(spec.shape):
+            raise ModelError(f"{self.manifest.file}: {what} {spec.name} has shape {shape}, manifest says {spec.shape}")
+        if np.dtype(d["dtype"]).name != spec.dtype:
+            raise ModelError(f"{self.manifest.file}: {what} {spec.name} is {np.dtype(d['dtype']).name}, manifest says {spec.dtype}")
+
+    @property
+    def input_shapes(self) -> list[tuple[int, ...]]:
+        return [tuple(s.shape) for _, s in self._in]
+
+    def run(self, *inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """Run on float inputs (already in the model's layout/normalisation); float outputs by name."""
+        if len(inputs) != len(self._in):
+            raise ModelError(f"{self.manifest.file}: expected {len(self._in)} inputs, got {len(inputs)}")
+        for x, (d, spec) in zip(inputs, self._in):
+            x = np.asarray(x)
+            if list(x.shape) != list(spec.shape):
+                raise ModelError(f"{self.manifest.file}: input {spec.name} must have shape {spec.shape}, got {list(x.shape)}")
+            dt = np.dtype(d["dtype"])
+            scale, zp = d["quantization"]
+            if dt in (np.int8, np.uint8, np.int16) and scale:
+                info = np.iinfo(dt)
+                x = np.clip(np.round(x / scale + zp), info.min, info.max).astype(dt)
+            else:
+                x = x.astype(dt, copy=False)
+            self.interpreter.set_tensor(d["index"], x)
+        self.interpreter.invoke()
+        res = {}
+        for name, d in self._out.items():
+            y = self.interpreter.get_tensor(d["index"])
+            scale, zp = d["quantization"]
+            if scale and np.dtype(d["dtype"]) in (np.int8, np.uint8, np.int16):
+                y = (y.astype(np.float32) - zp) * scale
+            res[name] = y.astype(np.float32, copy=False)
+        return res

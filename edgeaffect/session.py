@@ -1,0 +1,176 @@
+"""Run the analyzer over a frame source and write JSONL / CSV / overlay outputs.
+
+This is the loop behind `edgeaffect run` and `edgeaffect demo`, usable from Python. It is
+careful about the two things a field deployment hits: a stop request (SIGINT/SIGTERM) is a
+flag checked between frames, so the frame in flight is finished and every output file is
+closed valid; and a bad frame or a source failure ends in a clear message, never in a torn
+output line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .analyzer import Analyzer, AnalyzerOptions
+from .capture.base import Frame, FrameSource
+from .errors import EdgeAffectError, SourceError
+from .outputs import CsvWriter, JsonlWriter, OverlayVideoWriter
+from .results import FrameResult
+
+log = logging.getLogger("edgeaffect")
+
+
+@dataclass
+class RunSummary:
+    frames: int = 0
+    frames_with_face: int = 0
+    bad_frames: int = 0
+    seconds: float = 0.0
+    stopped_by: str | None = None
+    error: str | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        s = (
+            f"{self.frames} frames ({self.frames_with_face} with a valid face, {self.bad_frames} bad) "
+            f"in {self.seconds:.1f} s = {self.fps:.1f} fps"
+        )
+        if self.stopped_by:
+            s += f"; stopped by {self.stopped_by}"
+        if self.error:
+            s += f"; ended early: {self.error}"
+        return s
+
+
+class StopFlag:
+    """Installs SIGINT/SIGTERM handlers that only set a flag (restored on exit)."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> StopFlag:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.reason = signal.Signals(signum).name
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, h in self._old.items():
+            signal.signal(sig, h)
+
+
+def run_source(
+    source: FrameSource | Iterable[Frame],
+    out_dir: str | Path,
+    options: AnalyzerOptions | None = None,
+    *,
+    analyzer: Analyzer | None = None,
+    overlay: bool = False,
+    write_csv: bool = True,
+    max_frames: int | None = None,
+    header_extra: dict[str, Any] | None = None,
+    on_result: Callable[[FrameResult], None] | None = None,
+    process: Callable[[Frame], FrameResult] | None = None,
+) -> RunSummary:
+    """Analyse every frame of `source`; write run.json, results.jsonl (+ results.csv, overlay.mp4)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    own = analyzer is None
+    an = analyzer or Analyzer(options or AnalyzerOptions())
+    header = {
+        "schema": "edgeaffect.run/1",
+        "models": {k: {"file": m.file, "sha256": m.sha256, "variant": m.variant} for k, m in an.model_manifests.items()},
+        "backend": f"{an.backend.name} {an.backend.version}",
+        "max_faces": an.options.max_faces,
+        **(header_extra or {}),
+    }
+    summary = RunSummary(outputs={"jsonl": str(out / "results.jsonl"), "run": str(out / "run.json")})
+    # Run metadata goes to run.json so that results.jsonl holds exactly one line per frame.
+    (out / "run.json").write_text(json.dumps(header, indent=1))
+    jsonl = JsonlWriter(out / "results.jsonl")
+    csvw = CsvWriter(out / "results.csv") if write_csv else None
+    if csvw:
+        summary.outputs["csv"] = str(csvw.path)
+    fps = getattr(source, "fps", None) or 30.0
+    vid = OverlayVideoWriter(out / "overlay.mp4", fps=fps) if overlay else None
+    if vid:
+        summary.outputs["overlay"] = str(vid.path)
+    t0 = time.perf_counter()
+    opened = False
+    try:
+        with StopFlag() as stop:
+            if isinstance(source, FrameSource):
+                source.open()
+                opened = True
+            it = iter(source)
+            while True:
+                if stop.reason:
+                    summary.stopped_by = stop.reason
+                    break
+                if max_frames is not None and summary.frames >= max_frames:
+                    break
+                try:
+                    frame = next(it)
+                except StopIteration:
+                    break
+                except SourceError as e:
+                    summary.error = str(e)
+                    log.error("source failed: %s", e)
+                    break
+                try:
+                    res = process(frame) if process else an.process(frame.image, frame.timestamp_ms)
+                except EdgeAffectError as e:  # e.g. non-increasing timestamp: record, go on
+                    res = FrameResult(frame.index, frame.timestamp_ms, status="bad_frame", message=str(e))
+                res.frame_index = summary.frames
+                jsonl.write(res)
+                if csvw:
+                    csvw.write(res)
+                if vid and res.status != "bad_frame":
+                    vid.write(frame.image if frame.image.ndim == 3 and frame.image.shape[2] == 3 else _as_bgr(frame.image), res)
+                if on_result:
+                    on_result(res)
+                summary.frames += 1
+                summary.frames_with_face += int(res.status == "ok")
+                summary.bad_frames += int(res.status == "bad_frame")
+    finally:
+        summary.seconds = time.perf_counter() - t0
+        jsonl.close()
+        if csvw:
+            csvw.close()
+        if vid:
+            vid.close()
+        if opened and isinstance(source, FrameSource):
+            source.close()
+        if own:
+            an.close()
+        (out / "summary.json").write_text(
+            json.dumps({**summary.__dict__, "fps": round(summary.fps, 2)}, indent=1, default=str)
+        )
+    return summary
+
+
+def _as_bgr(img: Any) -> Any:
+    from .vision.frames import normalise_frame
+
+    try:
+        return normalise_frame(img).bgr
+    except EdgeAffectError:
+        return img

@@ -1,0 +1,1 @@
+"""Image-space geometry: frame normalisation, crops, alignment, head pose, eye state."""

@@ -1,0 +1,125 @@
+"""Crops and similarity alignment.
+
+Two crops exist and both are similarity transforms (rotation + uniform scale + shift):
+
+* the *landmark crop*: a square, eye-line-levelled window around the face, defined by a
+  centre, a side length and an angle (`FaceWindow`). It is computed from the previous
+  frame's landmarks while tracking, or from the detector box + eye keypoints after a
+  (re)detection. Training draws crops with the same definition plus jitter, so the
+  network sees at run time what it saw in training.
+* the *AU crop*: a 5-point similarity alignment (eye centres, nose tip, mouth corners) to
+  a fixed template, so that AU appearance is compared in a canonical face frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ..constants import LEFT_EYE, RIGHT_EYE
+
+LANDMARK_CROP_SIZE = 96
+AU_CROP_SIZE = 96
+
+#: Side of the landmark window relative to the levelled landmark bounding box.
+LANDMARK_WINDOW_MARGIN = 1.35
+
+# Template for the AU crop in a 112x112 image: ArcFace's five points, pulled 18% towards
+# the centre so that brows (AU1/2/4) and chin (AU17) stay inside the crop.
+_ARCFACE_5 = np.array(
+    [[38.29, 51.70], [73.53, 51.50], [56.03, 71.74], [41.55, 92.37], [70.73, 92.20]], dtype=np.float64
+)
+AU_TEMPLATE_5 = (_ARCFACE_5 - np.array([56.0, 66.0])) * 0.82 + np.array([56.0, 62.0])
+
+
+@dataclass(frozen=True)
+class FaceWindow:
+    """A square, rotated window: where the landmark network looks."""
+
+    cx: float
+    cy: float
+    size: float
+    angle: float  # radians, eye-line angle in the image
+
+    def to_crop_matrix(self, out_size: int = LANDMARK_CROP_SIZE) -> np.ndarray:
+        """2x3 affine mapping frame pixels -> crop pixels."""
+        s = out_size / self.size
+        c, si = math.cos(-self.angle) * s, math.sin(-self.angle) * s
+        # rotate by -angle about the window centre, scale, then move centre to crop centre
+        m = np.array([[c, -si, 0.0], [si, c, 0.0]], dtype=np.float64)
+        m[:, 2] = np.array([out_size / 2.0, out_size / 2.0]) - m[:, :2] @ np.array([self.cx, self.cy])
+        return m
+
+    def box(self) -> tuple[float, float, float, float]:
+        """Axis-aligned (x, y, w, h) of the window (ignoring rotation)."""
+        return (self.cx - self.size / 2, self.cy - self.size / 2, self.size, self.size)
+
+
+def invert_affine(m: np.ndarray) -> np.ndarray:
+    return cv2.invertAffineTransform(m)
+
+
+def apply_affine(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    return pts @ m[:, :2].T + m[:, 2]
+
+
+def window_from_landmarks(points: np.ndarray, margin: float = LANDMARK_WINDOW_MARGIN) -> FaceWindow:
+    """The landmark window for a set of 68 points: levelled bbox centre, side = margin * max extent."""
+    re, le = points[list(RIGHT_EYE)].mean(0), points[list(LEFT_EYE)].mean(0)
+    angle = math.atan2(le[1] - re[1], le[0] - re[0])
+    centroid = points.mean(0)
+    c, s = math.cos(-angle), math.sin(-angle)
+    rot = np.array([[c, -s], [s, c]])
+    levelled = (points - centroid) @ rot.T
+    lo, hi = levelled.min(0), levelled.max(0)
+    mid_levelled = (lo + hi) / 2
+    centre = centroid + mid_levelled @ rot  # back to image frame (rot is orthonormal)
+    side = float(max(hi - lo)) * margin
+    return FaceWindow(float(centre[0]), float(centre[1]), max(side, 8.0), angle)
+
+
+def crop(image: np.ndarray, m: np.ndarray, out_size: int) -> np.ndarray:
+    """Warp with replicated borders: faces at the frame edge stay plausible, never black bars."""
+    return cv2.warpAffine(
+        image, m, (out_size, out_size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+
+
+def five_points(points68: np.ndarray) -> np.ndarray:
+    """Eye centres, nose tip, mouth corners from 68 points (order matches AU_TEMPLATE_5)."""
+    re, le = points68[list(RIGHT_EYE)].mean(0), points68[list(LEFT_EYE)].mean(0)
+    return np.stack([re, le, points68[30], points68[48], points68[54]]).astype(np.float64)
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (Umeyama, no reflection) mapping src -> dst, as 2x3."""
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s0, d0 = src - mu_s, dst - mu_d
+    var_s = (s0**2).sum() / len(src)
+    cov = d0.T @ s0 / len(src)
+    u, sig, vt = np.linalg.svd(cov)
+    d = np.eye(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        d[1, 1] = -1
+    r = u @ d @ vt
+    scale = float(np.trace(np.diag(sig) @ d) / max(var_s, 1e-12))
+    t = mu_d - scale * r @ mu_s
+    return np.hstack([scale * r, t[:, None]])
+
+
+def au_crop_matrix(points68: np.ndarray, out_size: int = AU_CROP_SIZE) -> np.ndarray:
+    template = AU_TEMPLATE_5 * (out_size / 112.0)
+    return similarity_transform(five_points(points68), template)
+
+
+def normalise_landmarks(points68: np.ndarray) -> np.ndarray:
+    """Pose-normalised shape for the temporal model: similarity-aligned to the AU template
+    frame and scaled to roughly [-1, 1] (0 = template centre), so that translation, scale and
+    in-plane rotation are removed and what remains is expression and out-of-plane pose."""
+    m = au_crop_matrix(points68, 112)
+    return (apply_affine(m, points68) - 56.0) / 56.0

@@ -1,0 +1,71 @@
+"""Eye openness, blinks and PERCLOS from the landmarks (no extra network).
+
+Eye aspect ratio (Soukupova & Cech 2016): EAR = (|p2-p6| + |p3-p5|) / (2 |p1-p4|).
+Openness is EAR relative to the person's own open-eye baseline (a slow running upper
+percentile), because absolute EAR differs between people and halves behind some glasses.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..constants import LEFT_EYE, RIGHT_EYE
+
+
+def eye_aspect_ratio(points68: np.ndarray, eye: tuple[int, ...]) -> float:
+    p = points68[list(eye)]
+    width = np.linalg.norm(p[0] - p[3])
+    if width < 1e-6:
+        return 0.0
+    return float((np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2.0 * width))
+
+
+@dataclass
+class EyeState:
+    ear_left: float
+    ear_right: float
+    openness: float  # 0 closed .. 1 open (relative to the baseline)
+    blink: bool  # a blink ended on this frame
+    blinks_total: int
+    perclos: float  # fraction of the recent window with openness < 0.2 (PERCLOS P80)
+
+    def as_dict(self) -> dict[str, float | bool | int]:
+        return {
+            "ear_left": round(self.ear_left, 4),
+            "ear_right": round(self.ear_right, 4),
+            "openness": round(self.openness, 3),
+            "blink": self.blink,
+            "blinks_total": self.blinks_total,
+            "perclos": round(self.perclos, 3),
+        }
+
+
+class EyeStateTracker:
+    """Per-face running state. `window` is the PERCLOS window in frames (~60 s at 30 fps)."""
+
+    def __init__(self, window: int = 1800, baseline_frames: int = 150) -> None:
+        self._history: deque[float] = deque(maxlen=window)
+        self._ears: deque[float] = deque(maxlen=baseline_frames)
+        self._closed = False
+        self.blinks = 0
+
+    def update(self, points68: np.ndarray) -> EyeState:
+        er = eye_aspect_ratio(points68, RIGHT_EYE)
+        el = eye_aspect_ratio(points68, LEFT_EYE)
+        ear = 0.5 * (er + el)
+        self._ears.append(ear)
+        baseline = max(float(np.percentile(self._ears, 90)), 0.18) if len(self._ears) >= 5 else 0.28
+        openness = float(np.clip(ear / baseline, 0.0, 1.0))
+        blink = False
+        if openness < 0.55 and not self._closed:
+            self._closed = True
+        elif openness > 0.75 and self._closed:
+            self._closed = False
+            self.blinks += 1
+            blink = True
+        self._history.append(openness)
+        perclos = float(np.mean(np.asarray(self._history) < 0.2))
+        return EyeState(el, er, openness, blink, self.blinks, perclos)

@@ -1,0 +1,68 @@
+"""Head pose from the 68 landmarks: PnP against a generic 3D mean face.
+
+Six well-conditioned points (nose tip, chin, outer eye corners, mouth corners) on a
+generic head model (millimetre-scale, as popularised by the LearnOpenCV PnP example) and
+a pinhole camera with focal length = image width. Good to a few degrees for yaw/pitch near
+frontal, which is what a driver monitor's "eyes off road" rule needs; not a calibrated
+metrology tool.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+_MODEL_3D = np.array(
+    [
+        (0.0, 0.0, 0.0),  # 30 nose tip
+        (0.0, -330.0, -65.0),  # 8 chin
+        (-225.0, 170.0, -135.0),  # 36 image-left eye outer corner
+        (225.0, 170.0, -135.0),  # 45 image-right eye outer corner
+        (-150.0, -150.0, -125.0),  # 48 mouth corner (image left)
+        (150.0, -150.0, -125.0),  # 54 mouth corner (image right)
+    ],
+    dtype=np.float64,
+)
+_IDX = [30, 8, 36, 45, 48, 54]
+
+
+@dataclass(frozen=True)
+class HeadPose:
+    yaw: float  # degrees, + = subject turns to the image right
+    pitch: float  # degrees, + = chin up
+    roll: float  # degrees, + = clockwise in the image
+
+    def as_dict(self) -> dict[str, float]:
+        return {"yaw": round(self.yaw, 2), "pitch": round(self.pitch, 2), "roll": round(self.roll, 2)}
+
+
+def estimate_head_pose(points68: np.ndarray, frame_size: tuple[int, int]) -> HeadPose | None:
+    """frame_size = (width, height). Returns None when PnP does not converge."""
+    w, h = frame_size
+    f = float(w)
+    cam = np.array([[f, 0, w / 2.0], [0, f, h / 2.0], [0, 0, 1]], dtype=np.float64)
+    img = points68[_IDX].astype(np.float64)
+    # The model's y axis points up; the image's points down.
+    ok, rvec, _ = cv2.solvePnP(_MODEL_3D * np.array([1, -1, 1]), img, cam, None, flags=cv2.SOLVEPNP_ITERATIVE)
+    if not ok:
+        return None
+    r, _ = cv2.Rodrigues(rvec)
+    # Euler angles (x: pitch, y: yaw, z: roll) from the rotation matrix, camera frame.
+    sy = math.hypot(r[0, 0], r[1, 0])
+    if sy > 1e-6:
+        pitch = math.atan2(r[2, 1], r[2, 2])
+        yaw = math.atan2(-r[2, 0], sy)
+        roll = math.atan2(r[1, 0], r[0, 0])
+    else:
+        pitch, yaw, roll = math.atan2(-r[1, 2], r[1, 1]), math.atan2(-r[2, 0], sy), 0.0
+    pitch_deg = math.degrees(pitch)
+    # Model z points out of the face toward the camera's -z: fold pitch into (-90, 90].
+    pitch_deg = (pitch_deg + 180.0) % 360.0 - 180.0
+    if pitch_deg > 90:
+        pitch_deg -= 180
+    elif pitch_deg < -90:
+        pitch_deg += 180
+    return HeadPose(yaw=-math.degrees(yaw), pitch=-pitch_deg, roll=math.degrees(roll))
