@@ -36,6 +36,7 @@ from .fidelity import (
     Budget,
     VariantReport,
     output_errors,
+    range_hints,
     snr_failures,
     task_metrics,
     to_onnx_layout,
@@ -84,6 +85,21 @@ def _range(a: np.ndarray | None) -> list[float] | None:
     return None if a is None else [round(float(a.min()), 6), round(float(a.max()), 6)]
 
 
+def _hint(rep: VariantReport, first: dict[str, Any], cal_desc: dict[str, Any], held) -> str | None:
+    """What to try, from where and how the error appears."""
+    if first.get("onnx_op") == "graph input":
+        cr = cal_desc.get("value_range", {}).get(first.get("onnx_tensor"))
+        hr = _range(held.arrays.get(first.get("onnx_tensor")))
+        if cr and hr:
+            span = max(cr[1] - cr[0], 1e-12)
+            if hr[0] < cr[0] - 0.05 * span or hr[1] > cr[1] + 0.05 * span:
+                return (f"the int8 input range does not cover the data (calibration range {cr}, held-out range {hr}): "
+                        "calibrate on data like the device sees")
+    if rep.variant in ("int8", "int8_io") and (rep.localisation or {}).get("pattern") == "gradual":
+        return "try the int16x8 or dynamic_range variant, per-layer mixed precision, or quantisation-aware training"
+    return None
+
+
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -105,6 +121,8 @@ def convert(
     max_samples: int = 500,
     nir_variant: bool = False,
     pixel_range: tuple[float, float] = (0.0, 1.0),
+    pipeline_models: dict[str, str | Path] | None = None,
+    models_dir: str | Path | None = None,
     localise_failures: bool = True,
     lint: bool = True,
     unroll_rnn: bool = False,
@@ -129,7 +147,7 @@ def convert(
     for mod, what in (("onnx", "reading ONNX"), ("onnxruntime", "the float reference"), ("onnx2tf", "conversion"), ("tensorflow", "conversion")):
         require(mod, what)
 
-    from .fidelity import localise, resolve_output_perms, run_onnx, run_tflite
+    from .fidelity import check_binding, localise, resolve_output_perms, run_onnx, run_tflite
     from .lint import lint_tflite
     from .onnx2tf_route import CALIBRATED, map_io, run_onnx2tf, tool_versions
     from .onnx_checks import load_onnx, ort_session
@@ -138,13 +156,21 @@ def convert(
     info = load_onnx(onnx_path, input_shapes)
     name = name or onnx_path.stem
     safe = dict(zip(info.input_names, info.safe_input_names, strict=True))
-    cal_all = load_calibration(calib, kind=kind, onnx_shapes=info.input_shapes, safe_names=safe,
-                               max_samples=max_samples, nir_variant=nir_variant, pixel_range=pixel_range)
-    hold_set = None
-    if holdout is not None:
-        hold_set = load_calibration(holdout, kind=kind, onnx_shapes=info.input_shapes, safe_names=safe,
-                                    max_samples=max_samples, nir_variant=nir_variant, pixel_range=pixel_range)
-    cal, held = split_calibration(cal_all, holdout=hold_set, holdout_fraction=holdout_fraction, min_calib=min_calib, seed=seed)
+    work = Path(tempfile.mkdtemp(prefix="edgeaffect-convert-"))
+    try:
+        # the model being converted produces its own crops while tracking (pipeline kinds), as
+        # shape-fixed float ONNX; other pipeline networks come from pipeline_models / models_dir
+        pipe = dict(pipeline_models or {})
+        if kind in ("landmarks", "au", "temporal", "detector") and kind not in pipe:
+            pipe[kind] = str(info.save_working_copy(work / f"{name}.pipeline.onnx"))
+        load = dict(kind=kind, onnx_shapes=info.input_shapes, safe_names=safe, max_samples=max_samples, nir_variant=nir_variant,
+                    pixel_range=pixel_range, pipeline_models=pipe, models_dir=models_dir)
+        cal_all = load_calibration(calib, **load)
+        hold_set = load_calibration(holdout, **load) if holdout is not None else None
+        cal, held = split_calibration(cal_all, holdout=hold_set, holdout_fraction=holdout_fraction, min_calib=min_calib, seed=seed)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     cal_desc = dict(cal.description)
     if hold_set is not None:
         cal_desc.update(calibration_samples=cal.n, held_out_samples=held.n, split="separate held-out source",
@@ -157,7 +183,6 @@ def convert(
 
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="edgeaffect-convert-"))
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
     try:
         onnx_work = info.save_working_copy(work / f"{name}.onnx")
@@ -188,11 +213,12 @@ def convert(
         def stage(variant: str, src: Path) -> tuple[Path, Manifest]:
             tfl = staging / f"{name}_{variant}.tflite"
             shutil.copyfile(src, tfl)
-            ins, outs = map_io(tfl, info, kind, keep_as_is)
+            ins, outs, how = map_io(tfl, info, kind, keep_as_is)
             m = Manifest(
                 name=name, kind=kind, variant=variant, file=tfl.name, sha256=sha256_file(tfl), inputs=ins, outputs=outs,
                 metadata=dict(info.metadata), source=source,
-                converter={**converter, "io": "int8" if variant == "int8_io" else ("int16" if variant == "int16x8" else "float")},
+                converter={**converter, "io": "int8" if variant == "int8_io" else ("int16" if variant == "int16x8" else "float"),
+                           "output_binding": f"{how}; verified by value against onnxruntime"},
                 calibration={**cal_desc, "used": variant in CALIBRATED},
                 fidelity={"status": "PENDING"}, macs=info.macs, params=info.params,
             )
@@ -215,23 +241,27 @@ def convert(
             staged[v] = mp
             rep = VariantReport(variant=v, file=man.file, size_bytes=(staging / man.file).stat().st_size)
             raw, rep.latency_ms = run_tflite(mp, held.arrays, threads)
+            check_binding(raw, ref, perms, v)
             got = {n: to_onnx_layout(raw[n], perms[n], list(ref[n].shape)) for n in info.output_names}
             rep.outputs = {n: output_errors(ref[n], got[n]) for n in info.output_names}
             rep.task, task_fails = task_metrics(kind, ref, got, info.metadata, budget)
             rep.failures = snr_failures(kind, rep.outputs, budget) + task_fails
             rep.status = "FAIL" if rep.failures else "PASS"
+            bad_outputs = [n for n in info.output_names if any(f"output {n}:" in f for f in rep.failures)]
+            rep.task["hints"] = range_hints(ref, bad_outputs) if rep.failures else []
             log(f"{v}: {rep.status}" + (f" ({rep.failures[0]})" if rep.failures else ""))
+            for h in rep.task["hints"]:
+                log(f"{v}: hint: {h}")
             if rep.failures and localise_failures:
                 try:
                     n_loc = min(held.n, 8)
                     rep.localisation = localise(info, staging / man.file, {k: a[:n_loc] for k, a in held.arrays.items()},
                                                 [s.name for s in man.inputs], budget)
                     first = rep.localisation.get("first") or {}
-                    if first.get("onnx_op") == "graph input" and first.get("tflite_op") == "QUANTIZE":
-                        rep.localisation["message"] += (
-                            f": the int8 input range does not cover the data (calibration range {cal_desc['value_range'].get(first['onnx_tensor'])}"
-                            f", held-out range {_range(held.arrays.get(first['onnx_tensor']))}); calibrate on data like the device sees"
-                        )
+                    hint = _hint(rep, first, cal_desc, held)
+                    if hint:
+                        rep.localisation["hint"] = hint
+                        rep.localisation["message"] += f"; {hint}"
                     if rep.localisation.get("message"):
                         log(f"{v}: {rep.localisation['message']}")
                 except Exception as e:  # localisation is a diagnosis aid; never mask the gate result
@@ -277,6 +307,7 @@ def convert(
                 res.failed_variants.append(v)
                 loc = (r.localisation or {}).get("message")
                 res.failures += [f"{v}: {f}" for f in r.failures] + ([f"{v}: {loc}"] if loc else [])
+                res.failures += [f"{v}: hint: {h}" for h in r.task.get("hints", [])]
         for f in (report_file, f"{report_name}.md"):
             os.replace(staging / f, out_dir / f)
         res.report_json, res.report_md = out_dir / report_file, out_dir / f"{report_name}.md"

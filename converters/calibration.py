@@ -165,6 +165,8 @@ def load_calibration(
     max_samples: int = 500,
     nir_variant: bool = False,
     pixel_range: tuple[float, float] = (0.0, 1.0),
+    pipeline_models: dict[str, str | Path] | None = None,
+    models_dir: str | Path | None = None,
 ) -> CalibrationSet:
     """Load and validate calibration inputs (TFLite layout). Does not enforce the minimum count."""
     if kind not in KINDS:
@@ -195,7 +197,7 @@ def load_calibration(
                 raise CalibrationError(f"the model has {len(onnx_shapes)} inputs: calibrate multi-input models with an .npz keyed by input name")
             (name, oshape), = onnx_shapes.items()
             if kind in PIPELINE_KINDS:
-                raw = {name: _pipeline_inputs(path, kind, max_samples, nir_variant)}
+                raw = {name: _pipeline_inputs(path, kind, max_samples, nir_variant, pipeline_models, models_dir)}
                 desc.update(
                     source=str(path), source_type="video" if is_video else "images",
                     produced_by=f"edgeaffect.calibration_inputs.collect_model_inputs (the pipeline's own {kind} preprocessing"
@@ -247,7 +249,10 @@ def load_calibration(
     return CalibrationSet(arrays, desc, contiguous)
 
 
-def _pipeline_inputs(path: Path, kind: str, max_samples: int, nir_variant: bool) -> np.ndarray:
+def _pipeline_inputs(
+    path: Path, kind: str, max_samples: int, nir_variant: bool,
+    pipeline_models: dict[str, str | Path] | None, models_dir: str | Path | None,
+) -> np.ndarray:
     try:
         from edgeaffect.calibration_inputs import collect_model_inputs
     except ImportError:
@@ -255,7 +260,10 @@ def _pipeline_inputs(path: Path, kind: str, max_samples: int, nir_variant: bool)
             "edgeaffect.calibration_inputs is not available in this installation, so a video/folder cannot be "
             f"turned into {kind} inputs: pass --calib X.npy"
         ) from None
-    data = collect_model_inputs(str(path), [kind], max_per_kind=max_samples, nir_variant=nir_variant)
+    data = collect_model_inputs(
+        str(path), [kind], max_per_kind=max_samples, nir_variant=nir_variant,
+        onnx_models=dict(pipeline_models or {}) or None, models_dir=Path(models_dir) if models_dir else None,
+    )
     arr = data.get(kind) if isinstance(data, dict) else None
     if arr is None or len(arr) == 0:
         raise CalibrationError(

@@ -20,6 +20,16 @@ def _floats(s: str) -> tuple[float, float]:
     return a, b
 
 
+def _kv(items: list[str]) -> dict[str, str]:
+    out = {}
+    for it in items:
+        k, sep, v = it.partition("=")
+        if not sep or k not in KINDS:
+            raise EdgeAffectError(f"--pipeline-model {it!r}: expected KIND=PATH.onnx with KIND in {', '.join(KINDS)}")
+        out[k] = v
+    return out
+
+
 def convert_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="edgeaffect convert",
@@ -40,6 +50,9 @@ def convert_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-calib", type=int, default=32, help="refuse fewer calibration samples than this (default 32)")
     p.add_argument("--max-samples", type=int, default=500, help="cap on samples drawn from the source")
     p.add_argument("--nir", action="store_true", help="NIR-like calibration variant (pipeline kinds)")
+    p.add_argument("--pipeline-model", action="append", default=[], metavar="KIND=PATH.onnx",
+                   help="float ONNX for another pipeline network used to produce the crops (e.g. detector=det.onnx); repeatable")
+    p.add_argument("--models-dir", help="folder with the pipeline's shipped .tflite+.json (default: edgeaffect/models/assets)")
     p.add_argument("--pixel-range", type=_floats, default=(0.0, 1.0), metavar="LO,HI", help="generic image folders: input range")
     g = p.add_argument_group("gate (fidelity budget)")
     g.add_argument("--max-nme-delta", type=float, default=0.5, help="landmarks: mean NME delta, %% IOD (default 0.5)")
@@ -61,8 +74,18 @@ def convert_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace | int:
+    """argparse without sys.exit: usage errors return 2, --help returns 0."""
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+
+
 def convert_main(argv: list[str] | None = None) -> int:
-    args = convert_parser().parse_args(argv)
+    args = _parse(convert_parser(), argv)
+    if isinstance(args, int):
+        return args
     try:
         from .api import convert
         from .fidelity import Budget
@@ -75,7 +98,8 @@ def convert_main(argv: list[str] | None = None) -> int:
             variants=[v.strip() for v in args.variants.split(",") if v.strip()], io=args.io, budget=budget,
             name=args.name, input_shapes=parse_input_shapes(args.input_shape), holdout=args.holdout,
             holdout_fraction=args.holdout_fraction, min_calib=args.min_calib, max_samples=args.max_samples,
-            nir_variant=args.nir, pixel_range=args.pixel_range, localise_failures=not args.no_localise,
+            nir_variant=args.nir, pixel_range=args.pixel_range, pipeline_models=_kv(args.pipeline_model),
+            models_dir=args.models_dir, localise_failures=not args.no_localise,
             lint=not args.no_lint, unroll_rnn=args.unroll_rnn, onnx2tf_args=args.onnx2tf_arg, timeout=args.timeout,
             threads=args.threads, seed=args.seed, report_name=args.report_name,
             log=None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True)),

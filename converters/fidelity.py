@@ -43,7 +43,7 @@ class Budget:
     min_snr_db: float = 20.0  # detector / generic: every output
     min_rank_corr: float | None = None  # uncertainty Spearman (log_sigma, temporal ch 2..7); None = report only
     layer_jump_db: float = 10.0  # localisation: an SNR drop this large between matched layers is "a jump"
-    layer_floor_db: float = 10.0  # localisation: any matched layer below this is "large error"
+    layer_floor_db: float = 20.0  # localisation: the first matched layer below this is "the first large error"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -251,7 +251,9 @@ def task_metrics(kind: str, ref: dict[str, np.ndarray], got: dict[str, np.ndarra
                 fails.append(f"output {out}: uncertainty channel {ci} Spearman {rho if rho is None else round(rho, 4)} < {budget.min_rank_corr}")
         if unc:
             m["uncertainty_spearman"] = unc
-    else:  # detector / generic
+    elif kind == "detector":
+        m.update(detector_agreement(ref, got))
+    if kind in ("detector", "generic"):
         agree = {}
         for n in names:
             if ref[n].ndim == 2 and ref[n].shape[1] >= 2:
@@ -259,6 +261,49 @@ def task_metrics(kind: str, ref: dict[str, np.ndarray], got: dict[str, np.ndarra
         if agree and kind == "generic":
             m["argmax_agreement"] = agree
     return m, fails
+
+
+def detector_agreement(ref: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> dict[str, Any]:
+    """SSD-style detector (scores [N,A,1] + regressors [N,A,>=4]): does the quantised model find
+    the same anchors? Report only (the gate is SNR): positive-anchor recall/precision at p>0.5,
+    top-1 anchor agreement, probability error and box error (model units) on float positives."""
+    names = list(ref)
+    score = next((n for n in names if ref[n].ndim == 3 and ref[n].shape[-1] == 1), None)
+    if score is None:
+        return {}
+    a = ref[score].shape[1]
+    reg = next((n for n in names if n != score and ref[n].ndim == 3 and ref[n].shape[1] == a and ref[n].shape[-1] >= 4), None)
+
+    def sig(z: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-np.clip(z.astype(np.float64), -80, 80)))
+
+    pf, pq = sig(ref[score][..., 0]), sig(got[score][..., 0])
+    posf, posq = pf > 0.5, pq > 0.5
+    both = int((posf & posq).sum())
+    out: dict[str, Any] = {"detection_agreement": {
+        "score_output": score, "positives_float": int(posf.sum()), "positives_quantised": int(posq.sum()),
+        "recall": _r(both / posf.sum(), 4) if posf.any() else None,
+        "precision": _r(both / posq.sum(), 4) if posq.any() else None,
+        "top1_anchor_agreement": _r(float(np.mean(pf.argmax(1) == pq.argmax(1))), 4),
+        "prob_mae": _r(float(np.abs(pf - pq).mean()), 5), "prob_max_err": _r(float(np.abs(pf - pq).max()), 4),
+    }}
+    if reg is not None and posf.any():
+        out["detection_agreement"]["box_mae_on_float_positives"] = _r(float(np.abs(ref[reg][posf][:, :4] - got[reg][posf][:, :4]).mean()), 4)
+    return out
+
+
+def range_hints(ref: dict[str, np.ndarray], failing: list[str]) -> list[str]:
+    """Outputs whose int8 range is wasted on a few extreme values (e.g. logits of -277 for
+    background anchors): the step near the values that matter becomes too coarse."""
+    hints = []
+    for n in failing:
+        r = ref[n].astype(np.float64).ravel()
+        lo, hi = float(r.min()), float(r.max())
+        p1, p99 = (float(v) for v in np.percentile(r, [1, 99]))
+        if hi - lo > 4.0 * max(p99 - p1, 1e-12):
+            hints.append(f"output {n} spans [{lo:.3g}, {hi:.3g}] (int8 step {(hi - lo) / 255:.3g}) while 98 % of values lie in "
+                         f"[{p1:.3g}, {p99:.3g}]: clamp it inside the model (e.g. Clip) before export")
+    return hints
 
 
 def snr_failures(kind: str, errors: dict[str, dict[str, Any]], budget: Budget) -> list[str]:
@@ -359,6 +404,28 @@ def resolve_output_perms(raw_f32: dict[str, np.ndarray], ref: dict[str, np.ndarr
                 best, best_snr = p, s
         perms[n] = best
     return perms
+
+
+def check_binding(raw: dict[str, np.ndarray], ref: dict[str, np.ndarray], perms: dict[str, Any], variant: str = "") -> None:
+    """Refuse an output binding that the float32 values contradict (a swapped pair of outputs).
+
+    An output that matches no ONNX output is left to the gate (conversion/quantisation
+    error); one that matches ANOTHER same-shape output much better than its own is a
+    binding bug.
+    """
+    from .errors import ToolchainError
+
+    for n, x in raw.items():
+        own = snr_db(ref[n], to_onnx_layout(x, perms[n], list(ref[n].shape)))
+        for m, r in ref.items():
+            if m == n or r.shape != ref[n].shape:
+                continue
+            other = snr_db(r, to_onnx_layout(x, perms[n], list(r.shape)))
+            if other > 15.0 and other > own + 10.0:
+                raise ToolchainError(
+                    f"{variant}: TFLite output bound to {n!r} reproduces ONNX output {m!r} instead (SNR {other:.0f} vs {own:.0f} dB): "
+                    "output binding is wrong; please report this with the model"
+                )
 
 
 # ---------------------------------------------------------------- layer localisation
@@ -487,25 +554,31 @@ def localise(info, tflite_path: Path, samples: dict[str, np.ndarray], input_orde
             "onnx_tensor": best[1], "onnx_node": node, "onnx_op": op, "snr_db": round(best[0], 2),
         })
     layers.sort(key=lambda d: d["tflite_op_index"])
-    first = None
-    prev = None
-    for d in layers:
-        if d["snr_db"] < budget.layer_floor_db or (prev is not None and prev["snr_db"] - d["snr_db"] >= budget.layer_jump_db):
-            first = dict(d, previous=None if prev is None else {k: prev[k] for k in ("onnx_node", "onnx_op", "snr_db")})
-            break
-        prev = d
-    if first is None and len(layers) > 1:  # no clear jump: report the largest drop
-        drops = [(layers[i - 1]["snr_db"] - layers[i]["snr_db"], i) for i in range(1, len(layers))]
-        _, i = max(drops)
-        first = dict(layers[i], previous={k: layers[i - 1][k] for k in ("onnx_node", "onnx_op", "snr_db")}, note="no jump above the thresholds; largest drop shown")
-    msg = None
-    if first is not None:
-        op = first["onnx_op"] if first["onnx_op"] != "graph input" else f"graph input, TFLite {first['tflite_op']}"
-        msg = f"first large error at layer {first['onnx_node']} (op {op}), SNR {first['snr_db']:.1f} dB"
-        if first.get("previous"):
-            p = first["previous"]
-            msg += f" (after {p['onnx_node']} at {p['snr_db']:.1f} dB)"
-    return {"message": msg, "first": first, "matched_layers": len(layers), "layers": layers}
+    if not layers:
+        return {"message": None, "first": None, "matched_layers": 0, "layers": []}
+    first = next((d for d in layers if d["snr_db"] < budget.layer_floor_db), None)
+    # a drop out of an exact (float) tensor is measured from 50 dB, about what 8-bit quantisation of a
+    # well-scaled tensor gives, so the first QUANTIZE is not mistaken for a broken layer
+    drops = [(min(layers[i - 1]["snr_db"], 50.0) - layers[i]["snr_db"], i) for i in range(1, len(layers))]
+    big_drop, big_i = max(drops) if drops else (0.0, 0)
+    jump = layers[big_i]
+    if first is None:  # every matched layer above the floor, yet an output failed: show the biggest drop
+        first = jump
+    k = layers.index(first)
+    prev = layers[k - 1] if k > 0 else None
+    first = dict(first, previous=None if prev is None else {kk: prev[kk] for kk in ("onnx_node", "onnx_op", "snr_db")})
+    op = first["onnx_op"] if first["onnx_op"] != "graph input" else f"graph input, TFLite {first['tflite_op']}"
+    msg = f"first large error at layer {first['onnx_node']} (op {op}), SNR {first['snr_db']:.1f} dB"
+    if prev is not None:
+        msg += f" (previous layer {prev['onnx_node']}: {prev['snr_db']:.1f} dB)"
+    pattern = "jump" if big_drop >= budget.layer_jump_db and layers[big_i]["snr_db"] < 30.0 else "gradual"
+    if pattern == "gradual":
+        msg += (f"; no single-layer jump >= {budget.layer_jump_db:g} dB (largest drop {big_drop:.1f} dB at {jump['onnx_node']}): "
+                f"error accumulates over depth, SNR {layers[0]['snr_db']:.0f} -> {layers[-1]['snr_db']:.0f} dB")
+    elif jump["onnx_node"] != first["onnx_node"]:
+        msg += f"; largest single drop {big_drop:.1f} dB at {jump['onnx_node']} (op {jump['onnx_op']})"
+    return {"message": msg, "first": first, "pattern": pattern, "largest_drop_db": round(big_drop, 2),
+            "matched_layers": len(layers), "layers": layers}
 
 
 # ---------------------------------------------------------------- reports
@@ -602,6 +675,10 @@ def render_markdown(r: dict[str, Any]) -> str:
             L.append("")
         for f in d.get("failures", []):
             L.append(f"- FAIL: {f}")
+        for h in (t.get("hints") or []):
+            L.append(f"- Hint: {h}")
+        if "detection_agreement" in t:
+            L.append("- Detection agreement: " + ", ".join(f"{k} {_fmt(x)}" for k, x in t["detection_agreement"].items()))
         loc = d.get("localisation")
         if loc and loc.get("message"):
             L.append(f"- Localisation: {loc['message']} ({loc['matched_layers']} layers matched)")
@@ -620,6 +697,9 @@ def _task_line(t: dict[str, Any]) -> str:
         return s
     if "au_icc" in t:
         return f"AU ICC min {t['au_icc']['min']}"
+    if "detection_agreement" in t:
+        d = t["detection_agreement"]
+        return f"anchors p>0.5 recall {d['recall']} precision {d['precision']}, top-1 {d['top1_anchor_agreement']}"
     if "va_ccc" in t:
         v = t["va_ccc"]
         return f"CCC V {v['valence_last_step']}/{v['valence_all_steps']}, A {v['arousal_last_step']}/{v['arousal_all_steps']} (last/all)"

@@ -162,7 +162,10 @@ def inspect_main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-lint", action="store_true")
     p.add_argument("--no-compiler", action="store_true", help="do not run edgetpu_compiler even if on PATH")
     p.add_argument("--json", action="store_true")
-    a = p.parse_args(argv)
+    try:
+        a = p.parse_args(argv)
+    except SystemExit as e:  # usage error -> 2, --help -> 0, never sys.exit from a library call
+        return int(e.code or 0)
     code = 0
     results = []
     for f in a.model:

@@ -14,10 +14,16 @@ What onnx2tf gives (1.29.24, `-oiqt -qt per-channel`) and how we name it:
     <stem>_full_integer_quant.tflite      -> int8_io        (int8 weights+activations, int8 I/O)
     <stem>_integer_quant_with_int16_act.tflite -> int16x8   (int8 weights, int16 activations)
 
-Output tensors are named `PartitionedCall:N` / `StatefulPartitionedCall:N` (float, int8) or
-`Identity` / `Identity_N` (dynamic range) and their ORDER differs between files; N is the
-ONNX output index (verified by value in tests/test_convert_pipeline.py). Outputs are
-therefore bound by that suffix, never by position.
+Output tensors are named `PartitionedCall:N` (float32, float16, int8) or `Identity_N`
+(dynamic range) and their ORDER differs between files, so outputs are never bound by
+position. Measured on 1.29.24 with outputs named `logits, embedding, score` (unsorted):
+- float32/float16: the signature_def keys are the ONNX output names and N follows the
+  SORTED key order (embedding = :0, logits = :1): N is not the ONNX index here;
+- int8 / int8_io / int16x8: signature keys `output_K` and N = K = the ONNX output index;
+- dynamic range: no signature_def; `Identity`, `Identity_N`: N = the ONNX output index.
+`output_binding` applies these rules per file (signature names first, then `output_K`,
+then the suffix) and the converter verifies every binding by value against onnxruntime
+(`fidelity.check_binding`), so a future onnx2tf that changes the rule fails loudly.
 """
 
 from __future__ import annotations
@@ -110,6 +116,8 @@ def run_onnx2tf(
     # Offline trap: onnx2tf downloads this sample for any 4-D 3-channel input unless it exists.
     np.save(work / TRAP_FILE, np.random.default_rng(0).uniform(0, 1, (20, 128, 128, 3)).astype(np.float32))
     env = dict(os.environ)
+    # onnx2tf shells out to `onnxsim`: make the interpreter's own bin dir (venv) visible
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update({"TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"})
     log_file = work / "onnx2tf.log"
     if log:
@@ -174,8 +182,55 @@ def _spec(d: dict[str, Any], name: str, layout: str, onnx_index: int | None = No
     )
 
 
-def map_io(tflite_path: Path, info, kind: str, keep_as_is: list[str]) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """Bind TFLite inputs/outputs to ONNX names: inputs by (sanitised) name, outputs by suffix index."""
+def _sanitise(n: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", n)
+
+
+def output_binding(tflite_path: Path, output_names: list[str]) -> tuple[dict[str, str], str]:
+    """{TFLite output tensor name: ONNX output name} for one file, and the rule used."""
+    from edgeaffect.runtime.backends import load_backend
+
+    it = load_backend().Interpreter(model_path=str(tflite_path))
+    tname = {d["index"]: d["name"] for d in it.get_tensor_details()}
+    out_names = [d["name"] for d in it.get_output_details()]
+    try:
+        sig = it._get_full_signature_list() or {}
+    except Exception:
+        sig = {}
+    keys = next(iter(sig.values()), {}).get("outputs", {}) if sig else {}
+    if keys and len(keys) == len(output_names):
+        by_name: dict[str, str] = {}
+        for key, tidx in keys.items():
+            cands = [n for n in output_names if n == key] or [n for n in output_names if _sanitise(n) == _sanitise(key)]
+            if len(cands) == 1:
+                by_name[tname[int(tidx)]] = cands[0]
+        if len(by_name) == len(output_names) and set(by_name.values()) == set(output_names):
+            return by_name, "signature_def output names"
+        by_k: dict[str, str] = {}
+        for key, tidx in keys.items():
+            m = re.fullmatch(r"output_(\d+)", key)
+            if m and int(m.group(1)) < len(output_names):
+                by_k[tname[int(tidx)]] = output_names[int(m.group(1))]
+        if len(by_k) == len(output_names) and set(by_k.values()) == set(output_names):
+            return by_k, "signature_def output_K = ONNX output K"
+    by_suffix: dict[str, str] = {}
+    for t in out_names:
+        n = output_index(t)
+        if n is None and len(out_names) == 1:
+            n = 0
+        if n is None or n >= len(output_names):
+            raise ToolchainError(
+                f"{tflite_path.name}: cannot bind TFLite output {t!r} to an ONNX output (no signature_def, no "
+                "PartitionedCall:N / Identity_N name); refusing to guess by position"
+            )
+        by_suffix[t] = output_names[n]
+    if set(by_suffix.values()) != set(output_names):
+        raise ToolchainError(f"{tflite_path.name}: output names {out_names} do not bind one-to-one to ONNX outputs {output_names}")
+    return by_suffix, "tensor-name suffix N = ONNX output N"
+
+
+def map_io(tflite_path: Path, info, kind: str, keep_as_is: list[str]) -> tuple[list[TensorSpec], list[TensorSpec], str]:
+    """Bind TFLite inputs/outputs to ONNX names (inputs by sanitised name, outputs by `output_binding`)."""
     ins, outs = read_signature(tflite_path)
     safe_to_onnx = dict(zip(info.safe_input_names, info.input_names, strict=True))
     in_specs: list[TensorSpec] = []
@@ -192,25 +247,16 @@ def map_io(tflite_path: Path, info, kind: str, keep_as_is: list[str]) -> tuple[l
         in_specs.append(_spec(d, onnx_name, layout_name(list(d["shape"]), kind, channels_last)))
     order = {n: i for i, n in enumerate(info.input_names)}
     in_specs.sort(key=lambda s: order[s.name])
+    binding, how = output_binding(tflite_path, info.output_names)
     out_specs: list[TensorSpec] = []
-    seen: set[int] = set()
     for d in outs:
-        idx = output_index(d["name"])
-        if idx is None and len(outs) == 1:
-            idx = 0
-        if idx is None or idx >= len(info.output_names) or idx in seen:
-            raise ToolchainError(
-                f"{tflite_path.name}: cannot map TFLite output {d['name']!r} to an ONNX output index (expected a "
-                "PartitionedCall:N / Identity_N name); refusing to guess by position"
-            )
-        seen.add(idx)
-        onnx_name = info.output_names[idx]
+        onnx_name = binding[d["name"]]
         oshape = info.output_shapes.get(onnx_name, [])
         tshape = [int(x) for x in d["shape"]]
-        cl = len(tshape) >= 3 and oshape != tshape and [oshape[i] for i in [0, *range(2, len(oshape)), 1]] == tshape if len(oshape) == len(tshape) else False
-        out_specs.append(_spec(d, onnx_name, layout_name(tshape, kind, cl), onnx_index=idx))
+        cl = len(tshape) >= 3 and len(oshape) == len(tshape) and oshape != tshape and [oshape[0], *oshape[2:], oshape[1]] == tshape
+        out_specs.append(_spec(d, onnx_name, layout_name(tshape, kind, cl), onnx_index=info.output_names.index(onnx_name)))
     out_specs.sort(key=lambda s: s.onnx_index)
-    return in_specs, out_specs
+    return in_specs, out_specs, how
 
 
 def tool_versions() -> dict[str, str]:

@@ -198,9 +198,10 @@ def load_onnx(path: str | Path, input_shapes: dict[str, list[int]] | None = None
             continue
         if not dims or any(not (isinstance(d, int) and d > 0) for d in dims):
             shown = [d if d else "?" for d in dims] if dims else "unknown rank"
+            hint = ",".join(str(d) if isinstance(d, int) and d > 0 else ("1" if i == 0 else "?") for i, d in enumerate(dims)) or "1,..."
             raise OnnxModelError(
                 f"input {vi.name!r} of {p.name} has dynamic/unknown dims {shown}: "
-                f"give a fixed shape with --input-shape {vi.name}:1,...,..."
+                f"give a fixed shape with --input-shape {vi.name}:{hint}"
             )
         shapes[vi.name] = [int(d) for d in dims]
 

@@ -123,12 +123,17 @@ def _model_path(opts: AnalyzerOptions, module: str) -> Path:
 class Analyzer:
     """Facial affect analysis over frames. Create with `Analyzer.create(options)`; close() or use `with`."""
 
-    def __init__(self, options: AnalyzerOptions) -> None:
+    def __init__(self, options: AnalyzerOptions, *, prebuilt_runners: dict[str, Any] | None = None) -> None:
+        """`prebuilt_runners`: module -> runner already placed on a compute unit by the scheduler
+        (edgeaffect.scheduler.plan_runtime); anything with `.manifest` and `.run(*inputs)`."""
         self.options = options
         backend = load_backend(options.backend)
         self.backend = backend
+        prebuilt = prebuilt_runners or {}
 
-        def runner(module: str) -> ModelRunner:
+        def runner(module: str) -> Any:
+            if module in prebuilt:
+                return prebuilt[module]
             cfg = options.runners.get(module, RunnerConfig(options.num_threads))
             return ModelRunner(_model_path(options, module), num_threads=cfg.num_threads, delegates=cfg.delegates, backend=backend)
 

@@ -20,6 +20,7 @@ import difflib
 import importlib.util
 import json
 import os
+import sys
 import platform
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -465,6 +466,7 @@ def profile_dirs() -> list[Path]:
     """Where profiles are looked up: $EDGEAFFECT_PROFILES, the repo's firmware_configs/, /etc."""
     dirs = [Path(p) for p in os.environ.get("EDGEAFFECT_PROFILES", "").split(os.pathsep) if p]
     dirs += [PACKAGE_DIR / "firmware_configs", PACKAGE_DIR.parent / "firmware_configs",
+             Path(sys.prefix) / "share" / "edgeaffect" / "firmware_configs",  # non-editable installs
              Path("/etc/edgeaffect/firmware_configs")]
     return [d for d in dirs if d.is_dir()]
 

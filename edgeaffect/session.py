@@ -13,7 +13,7 @@ import json
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,7 +88,7 @@ def run_source(
     max_frames: int | None = None,
     header_extra: dict[str, Any] | None = None,
     on_result: Callable[[FrameResult], None] | None = None,
-    process: Callable[[Frame], FrameResult] | None = None,
+    pipeline: Callable[[Iterator[Frame]], Iterator[tuple[Frame, FrameResult]]] | None = None,
 ) -> RunSummary:
     """Analyse every frame of `source`; write run.json, results.jsonl (+ results.csv, overlay.mp4)."""
     out = Path(out_dir)
@@ -120,26 +120,31 @@ def run_source(
             if isinstance(source, FrameSource):
                 source.open()
                 opened = True
-            it = iter(source)
-            while True:
-                if stop.reason:
-                    summary.stopped_by = stop.reason
-                    break
-                if max_frames is not None and summary.frames >= max_frames:
-                    break
-                try:
-                    frame = next(it)
-                except StopIteration:
-                    break
-                except SourceError as e:
-                    summary.error = str(e)
-                    log.error("source failed: %s", e)
-                    break
-                try:
-                    res = process(frame) if process else an.process(frame.image, frame.timestamp_ms)
-                except EdgeAffectError as e:  # e.g. non-increasing timestamp: record, go on
-                    res = FrameResult(frame.index, frame.timestamp_ms, status="bad_frame", message=str(e))
-                res.frame_index = summary.frames
+
+            def frames() -> Iterator[Frame]:
+                n = 0
+                it = iter(source)
+                while not stop.reason and (max_frames is None or n < max_frames):
+                    try:
+                        frame = next(it)
+                    except StopIteration:
+                        return
+                    except SourceError as e:
+                        summary.error = str(e)
+                        log.error("source failed: %s", e)
+                        return
+                    n += 1
+                    yield frame
+
+            def sequential(fs: Iterator[Frame]) -> Iterator[tuple[Frame, FrameResult]]:
+                for frame in fs:
+                    try:
+                        res = an.process(frame.image, frame.timestamp_ms)
+                    except EdgeAffectError as e:  # e.g. non-increasing timestamp: record, go on
+                        res = FrameResult(frame.index, frame.timestamp_ms, status="bad_frame", message=str(e))
+                    yield frame, res
+
+            for frame, res in (pipeline or sequential)(frames()):
                 jsonl.write(res)
                 if csvw:
                     csvw.write(res)
@@ -150,6 +155,8 @@ def run_source(
                 summary.frames += 1
                 summary.frames_with_face += int(res.status == "ok")
                 summary.bad_frames += int(res.status == "bad_frame")
+            if stop.reason:
+                summary.stopped_by = stop.reason
     finally:
         summary.seconds = time.perf_counter() - t0
         jsonl.close()

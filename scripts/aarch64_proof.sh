@@ -9,7 +9,10 @@
 #          manylinux_2_28_aarch64 in work/aarch64/site. Idempotent.
 #   run    run a python script under qemu-aarch64-static -cpu cortex-a72 with
 #          PYTHONPATH=<repo>:<site>.
-#   proof  setup, then scripts/aarch64/run_models.py on x86 and on aarch64, then compare.
+#   proof  setup, then scripts/aarch64/run_models.py on x86 and on aarch64, then compare
+#          (extra args go to run_models.py, e.g. --models a.tflite b.tflite). Without
+#          edgeaffect/models/assets/*.tflite it uses int8 probe models built by
+#          scripts/aarch64/make_probe_model.py (needs tensorflow, dev env only).
 #
 # How the rootfs is built (works without binfmt_misc or chroot, which sandboxes often lack):
 #   debootstrap --arch=arm64 --foreign --variant=minbase --include=python3.11 bookworm ROOT
@@ -107,6 +110,17 @@ proof() {
   local out="$DIR/out"
   mkdir -p "$out"
   local args=("$@")
+  if [[ ${#args[@]} -eq 0 ]] && ! compgen -G "$REPO/edgeaffect/models/assets/*.tflite" >/dev/null; then
+    # No shipped models yet: use seeded full-int8 probe models with the same op mix.
+    if ! compgen -G "$DIR/probe/*.tflite" >/dev/null; then
+      log "no edgeaffect/models/assets/*.tflite: building int8 probe models (needs tensorflow in $PYTHON)"
+      "$PYTHON" "$REPO/scripts/aarch64/make_probe_model.py" "$DIR/probe" >"$DIR/probe.log" 2>&1 \
+        || log "could not build probe models (see $DIR/probe.log); comparing the vision path only"
+    fi
+    if compgen -G "$DIR/probe/*.tflite" >/dev/null; then
+      args=(--models "$DIR"/probe/*.tflite)
+    fi
+  fi
   log "x86_64 run"
   PYTHONPATH="$REPO" "$PYTHON" "$REPO/scripts/aarch64/run_models.py" --out "$out/x86_64.npz" "${args[@]}"
   log "aarch64 run (qemu -cpu $CPU; slow: emulated)"

@@ -69,13 +69,15 @@ class LandmarkNet(nn.Module):
         f = Backbone.out_features
         self.fc = nn.Sequential(nn.Linear(f, 256), nn.ReLU(inplace=True))
         self.offsets = nn.Linear(256, 136)
-        self.log_sigma = nn.Sequential(nn.Linear(256, 128), nn.ReLU(inplace=True), nn.Linear(128, 68))
+        # The uncertainty head sees the raw multi-scale features too: whether a point is
+        # occluded or blurred is visible there, not only in the coordinate embedding.
+        self.log_sigma = nn.Sequential(nn.Linear(f + 256, 128), nn.ReLU(inplace=True), nn.Linear(128, 68))
         self.validity = nn.Sequential(nn.Linear(f, 64), nn.ReLU(inplace=True), nn.Linear(64, 1))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         f = self.backbone(x)
         h = self.fc(f)
-        return self.offsets(h), self.log_sigma(h), self.validity(f)
+        return self.offsets(h), self.log_sigma(torch.cat([f, h], 1)), self.validity(f)
 
 
 class AUNet(nn.Module):

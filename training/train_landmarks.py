@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 
 import numpy as np
 import torch
 from torch import nn
 
-from edgeaffect.constants import interocular_distance
 from edgeaffect.vision.alignment import LANDMARK_CROP_SIZE as SIZE
 from edgeaffect.vision.alignment import apply_affine, window_from_landmarks
 
@@ -70,7 +68,12 @@ def make_batch(fs, idx, rng, pool, n_neg_window: int, n_neg_patch: int):
     )
 
 
-def losses(model, mean, x, pts, dis, valid):
+#: Extra target std (in inter-ocular units) for an occluded point: its position is a
+#: guess from the shape prior, so its uncertainty must be higher whatever the error was.
+OCCLUDED_STD = 0.12
+
+
+def losses(model, mean, x, pts, dis, valid, occ=None):
     n_pos = pts.shape[0]
     off, log_sigma, vlogit = model(x)
     pred = mean + off[:n_pos].view(-1, 68, 2)
@@ -79,6 +82,8 @@ def losses(model, mean, x, pts, dis, valid):
     l_coord = (err / iod[:, None]).mean()
     ls = log_sigma[:n_pos].clamp(-8, 3)
     e2 = err.detach() ** 2 + 0.5 * (dis * iod[:, None]) ** 2
+    if occ is not None:
+        e2 = e2 + torch.from_numpy(occ.astype("float32")) * (OCCLUDED_STD * iod[:, None]) ** 2
     l_nll = (e2 / (2 * torch.exp(2 * ls)) + 2 * ls).mean()
     l_valid = nn.functional.binary_cross_entropy_with_logits(vlogit[:, 0], valid)
     return l_coord, l_nll, l_valid, err, iod
@@ -144,15 +149,78 @@ def export_onnx(model: LandmarkNet, mean: np.ndarray, path) -> None:
     onnx.save(m, str(path))
 
 
+def write_outputs(model, mean, history, epochs, n_train) -> None:
+    out = MODELS_SRC / "landmarks"
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": model.state_dict(), "mean": mean}, work("landmarks", "final.pt"))
+    export_onnx(model, mean, out / "landmarks.onnx")
+    macs, params = count_macs(model, torch.zeros(1, 1, SIZE, SIZE))
+    final = dict(history[-1]) if history else {}
+    final.update(macs=macs, params=params, epochs=epochs, train_images=int(n_train))
+    (out / "train_metrics.json").write_text(json.dumps({"final": final, "history": history}, indent=1))
+    print("exported", out / "landmarks.onnx", flush=True)
+
+
+def finetune_sigma(a) -> None:
+    """Stage 2: keep the trained coordinate network, re-learn the uncertainty head with the
+    occlusion-aware target (the whole net trains at a low rate, coordinates keep their loss)."""
+    fs = load_faceset(a.limit)
+    pool = nonface_pool()
+    train_idx = np.flatnonzero(~fs.heldout)
+    base = torch.load(work("landmarks", "final.pt"), weights_only=False)
+    ck = work("landmarks", "ckpt_sigma.pt")
+    model = LandmarkNet()
+    state = {k: v for k, v in base["model"].items() if not k.startswith("log_sigma.")}
+    print("stage-1 weights loaded; new uncertainty head:", model.load_state_dict(state, strict=False).missing_keys, flush=True)
+    mean = base["mean"]
+    mean_t = torch.from_numpy(mean)
+    head = list(model.log_sigma.parameters())
+    rest = [p for n, p in model.named_parameters() if not n.startswith("log_sigma.")]
+    opt = torch.optim.AdamW([{"params": head, "lr": 2e-3}, {"params": rest, "lr": 1e-4}], weight_decay=1e-4)
+    steps = len(train_idx) // a.batch
+    history, start = [], 0
+    st = checkpoint.load(ck)
+    if st:
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        start, history = st["epoch"] + 1, st["history"]
+    for epoch in range(start, a.finetune_sigma):
+        rng = np.random.default_rng(5000 + epoch)
+        perm = rng.permutation(train_idx)
+        for s in range(steps):
+            b = perm[s * a.batch : (s + 1) * a.batch]
+            x, pts, dis, valid, occ = make_batch(fs, b, rng, pool, a.batch // 6, a.batch // 6)
+            lc, ln, lv = losses(model, mean_t, x, pts, dis, valid, occ)[:3]
+            loss = lc * 10 + 0.5 * ln + 0.5 * lv
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            if s % 50 == 0:
+                print(f"sigma ep {epoch} step {s}/{steps} nme {lc.item():.4f} nll {ln.item():.3f}", flush=True)
+        m = evaluate(model, fs, mean_t, pool)
+        m["epoch"] = f"sigma-{epoch}"
+        history.append(m)
+        print(json.dumps(m), flush=True)
+        checkpoint.save(ck, model=model.state_dict(), opt=opt.state_dict(), epoch=epoch, history=history)
+    stage1 = base.get("history") or (checkpoint.load(work("landmarks", "ckpt.pt")) or {}).get("history", [])
+    write_outputs(model, mean, stage1 + history, a.epochs, len(train_idx))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=14)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--batch", type=int, default=48)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--finetune-sigma", type=int, default=0, metavar="EPOCHS",
+                    help="stage 2: re-train the uncertainty head (occlusion-aware target) from work/landmarks/final.pt")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
+    if a.finetune_sigma:
+        finetune_sigma(a)
+        return
     fs = load_faceset(a.limit)
     pool = nonface_pool()
     train_idx = np.flatnonzero(~fs.heldout)
@@ -179,8 +247,8 @@ def main() -> None:
         t0, agg = time.time(), np.zeros(3)
         for s in range(steps_per_epoch):
             b = perm[s * a.batch : (s + 1) * a.batch]
-            x, pts, dis, valid, _ = make_batch(fs, b, rng, pool, a.batch // 6, a.batch // 6)
-            lc, ln, lv = losses(model, mean_t, x, pts, dis, valid)[:3]
+            x, pts, dis, valid, occ = make_batch(fs, b, rng, pool, a.batch // 6, a.batch // 6)
+            lc, ln, lv = losses(model, mean_t, x, pts, dis, valid, occ)[:3]
             loss = lc * 10 + 0.05 * ln + 0.5 * lv
             opt.zero_grad()
             loss.backward()
@@ -195,15 +263,8 @@ def main() -> None:
         history.append(metrics)
         print(json.dumps(metrics), flush=True)
         checkpoint.save(ckpt_path, model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), epoch=epoch, mean=mean, history=history)
-    out = MODELS_SRC / "landmarks"
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model.state_dict(), "mean": mean}, work("landmarks", "final.pt"))
-    export_onnx(model, mean, out / "landmarks.onnx")
-    macs, params = count_macs(model, torch.zeros(1, 1, SIZE, SIZE))
-    final = dict(history[-1]) if history else {}
-    final.update(macs=macs, params=params, epochs=a.epochs, train_images=int(len(train_idx)))
-    (out / "train_metrics.json").write_text(json.dumps({"final": final, "history": history}, indent=1))
-    print("exported", out / "landmarks.onnx", flush=True)
+    torch.save({"model": model.state_dict(), "mean": mean, "history": history}, work("landmarks", "final.pt"))
+    write_outputs(model, mean, history, a.epochs, len(train_idx))
 
 
 if __name__ == "__main__":

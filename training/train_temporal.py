@@ -31,7 +31,14 @@ import torch
 
 from edgeaffect.constants import EXPRESSION_CIRCUMPLEX, TEMPORAL_FEATURES
 from edgeaffect.models.affect import decode_nig, frame_features, uncertainty_from_var
-from edgeaffect.vision.alignment import AU_CROP_SIZE, LANDMARK_CROP_SIZE, apply_affine, crop, invert_affine, window_from_landmarks
+from edgeaffect.vision.alignment import (
+    AU_CROP_SIZE,
+    LANDMARK_CROP_SIZE,
+    apply_affine,
+    crop,
+    invert_affine,
+    window_from_landmarks,
+)
 
 from . import checkpoint
 from .augment import au_sample, jitter_window, photometric

@@ -71,6 +71,7 @@ def open_source(
     latest_frame: bool | None = None,
     reconnect: bool | None = None,
     realtime: bool | None = None,
+    loop: bool = False,
     max_retries: int | None = 10,
     backoff: tuple[float, ...] = (0.5, 1, 2, 5),
     **kw: Any,
@@ -85,7 +86,7 @@ def open_source(
             if not p.exists():
                 raise SourceError(f"source {arg!r}: no such video file (for cameras use /dev/videoN, v4l2:N, "
                                   "gst:<pipeline>, csi:N or picamera2:N)")
-            return VideoFileSource(p, realtime=bool(realtime))
+            return VideoFileSource(p, realtime=bool(realtime), loop=loop)
         if kind == "csi":
             cfg = CameraConfig(source="gstreamer", device=f"csi:{arg or 0}")
         else:
@@ -95,7 +96,8 @@ def open_source(
         if cfg.source == "file":
             if not cfg.device:
                 raise SourceError("camera.source = file needs camera.device = a video path (or pass --source)")
-            return VideoFileSource(Path(cfg.device).expanduser(), realtime=cfg.realtime if realtime is None else realtime)
+            return VideoFileSource(Path(cfg.device).expanduser(),
+                                   realtime=cfg.realtime if realtime is None else realtime, loop=loop)
     else:
         raise TypeError(f"open_source: expected a str, Path or CameraConfig, got {type(spec).__name__}")
     build = _builder(cfg, **kw)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import time
+import warnings
 from dataclasses import replace
 from typing import Any
 
@@ -217,7 +218,11 @@ class Picamera2Source(FrameSource):
         if cfg.nir.illuminator_gpio is not None or self._gpio is not None:
             self.illuminator = IlluminatorStrobe(cfg.nir.illuminator_gpio, cfg.nir.illuminator_mode,
                                                  active_high=cfg.nir.illuminator_active_high, gpio=self._gpio)
-            self.illuminator.start()
+            try:
+                self.illuminator.start()
+            except SourceError as e:  # the LEDs are optional hardware: capture without them
+                warnings.warn(f"{e}; capturing without illuminator control", RuntimeWarning, stacklevel=2)
+                self.illuminator = None
         cam.start()
 
     def _configure(self, cam: Any) -> None:

@@ -18,11 +18,11 @@ from ..errors import OutputError
 class SafeAppender:
     def __init__(self, path: str | Path, fsync_every: int = 30) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         except OSError as e:
-            raise OutputError(f"cannot create {self.path}: {e.strerror}") from None
+            raise OutputError(f"cannot create {self.path}: {e.strerror or e}") from None
         self._n = 0
         self.fsync_every = fsync_every
         self.closed = False

@@ -10,10 +10,11 @@ from .placement import (
     profile_units,
     static_placement,
 )
+from .plan import RuntimePlan, plan_runtime
 from .stages import MODULES, STAGE_MODULES, STAGE_NAMES, Stage, WorkItem, validate_stages
 
 __all__ = [
     "ComputeUnit", "Placement", "choose_placement", "static_placement", "profile_units", "auto_placement",
     "PipelineExecutor", "ExecutorStats", "group_stages", "DegradeConfig", "DegradeController",
-    "Stage", "WorkItem", "validate_stages", "MODULES", "STAGE_MODULES", "STAGE_NAMES",
+    "RuntimePlan", "plan_runtime", "Stage", "WorkItem", "validate_stages", "MODULES", "STAGE_MODULES", "STAGE_NAMES",
 ]

@@ -77,9 +77,10 @@ class BoundedQueue:
     def __len__(self) -> int:
         return len(self._d)
 
-    def _push(self, x: Any) -> None:
+    def _push(self, x: Any, count: bool = True) -> None:
         self._d.append(x)
-        self.max_depth = max(self.max_depth, len(self._d))
+        if count:  # the end/failure markers ride over the bound and are not frames
+            self.max_depth = max(self.max_depth, len(self._d))
         self._cv.notify_all()
 
     def put(self, x: Any, *, force: bool = False) -> None:
@@ -91,7 +92,7 @@ class BoundedQueue:
                 self._cv.wait(0.1)
             if self._aborted:
                 raise _Aborted
-            self._push(x)
+            self._push(x, count=not force)
 
     def put_drop_oldest(self, x: Any) -> Any:
         """Put without blocking; if full, remove and return the oldest element (else None)."""

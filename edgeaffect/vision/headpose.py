@@ -45,24 +45,14 @@ def estimate_head_pose(points68: np.ndarray, frame_size: tuple[int, int]) -> Hea
     f = float(w)
     cam = np.array([[f, 0, w / 2.0], [0, f, h / 2.0], [0, 0, 1]], dtype=np.float64)
     img = points68[_IDX].astype(np.float64)
-    # The model's y axis points up; the image's points down.
-    ok, rvec, _ = cv2.solvePnP(_MODEL_3D * np.array([1, -1, 1]), img, cam, None, flags=cv2.SOLVEPNP_ITERATIVE)
+    # The model has y up and z out of the face; rotating it 180 deg about x gives the camera
+    # convention (y down, z away from the camera), so the identity rotation is a frontal face.
+    ok, rvec, _ = cv2.solvePnP(_MODEL_3D * np.array([1, -1, -1]), img, cam, None, flags=cv2.SOLVEPNP_ITERATIVE)
     if not ok:
         return None
     r, _ = cv2.Rodrigues(rvec)
-    # Euler angles (x: pitch, y: yaw, z: roll) from the rotation matrix, camera frame.
     sy = math.hypot(r[0, 0], r[1, 0])
-    if sy > 1e-6:
-        pitch = math.atan2(r[2, 1], r[2, 2])
-        yaw = math.atan2(-r[2, 0], sy)
-        roll = math.atan2(r[1, 0], r[0, 0])
-    else:
-        pitch, yaw, roll = math.atan2(-r[1, 2], r[1, 1]), math.atan2(-r[2, 0], sy), 0.0
-    pitch_deg = math.degrees(pitch)
-    # Model z points out of the face toward the camera's -z: fold pitch into (-90, 90].
-    pitch_deg = (pitch_deg + 180.0) % 360.0 - 180.0
-    if pitch_deg > 90:
-        pitch_deg -= 180
-    elif pitch_deg < -90:
-        pitch_deg += 180
-    return HeadPose(yaw=-math.degrees(yaw), pitch=-pitch_deg, roll=math.degrees(roll))
+    pitch = math.atan2(r[2, 1], r[2, 2])
+    yaw = math.atan2(-r[2, 0], sy)
+    roll = math.atan2(r[1, 0], r[0, 0])
+    return HeadPose(yaw=-math.degrees(yaw), pitch=-math.degrees(pitch), roll=math.degrees(roll))

@@ -1,0 +1,254 @@
+"""Soak test: loop a video for a long time and fail on memory growth or latency drift.
+
+    python benchmarks/soak.py --source VIDEO [--duration 1800] [--warmup 60] [--models-dir DIR]
+                              [--max-growth-mb 50] [--max-drift 1.25] [--drift-metric wall|cpu]
+                              [--pace FPS] [--out DIR] [--label NAME]
+
+Every `--interval` seconds it records RSS, latency p50/p90/max and thread-CPU p90 of the
+frames in that window, throughput, temperature/throttling/clock and the load average.
+After the run (or Ctrl-C, which ends it early and is reported as INCOMPLETE):
+
+* memory: RSS at the end minus RSS at the end of the warm-up must stay <= --max-growth-mb
+  (default 50 MB); the linear trend (MB/hour) is reported as well;
+* latency drift: p90 of the last 10% of the post-warm-up frames must stay <= --max-drift
+  (default 1.25) x p90 of the first 10%. `--drift-metric cpu` uses per-frame thread CPU time
+  instead of wall time: use it on a shared machine, where wall time drifts with the
+  neighbours' load (both are always reported);
+* no frame may raise (errors are counted; bad frames cannot occur on a good video).
+
+Writes LABEL.json (schema edgeaffect.soak/1, with the device fingerprint), LABEL.md and
+LABEL.png (latency and RSS over time); prints PASS/FAIL per check; exit 0 = PASS,
+1 = FAIL, 2 = INCOMPLETE / usage error. The harness itself keeps ~12 bytes per frame of
+post-warm-up samples (about 2 MB for 30 min at 100 fps), far below the memory bound.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import signal
+import sys
+import time
+from array import array
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from edgeaffect.bench import fingerprint  # noqa: E402
+from edgeaffect.bench.e2e_bench import ClipFrames, E2EConfig, FrameRecord, frame_loop, make_analyzer  # noqa: E402
+from edgeaffect.bench.report import write_json  # noqa: E402
+from edgeaffect.bench.stats import percentile, summarize, windows  # noqa: E402
+from edgeaffect.bench.sysmon import cpu_mhz, peak_rss_mb, rss_mb  # noqa: E402
+
+SCHEMA = "edgeaffect.soak/1"
+
+
+def _loadavg() -> list[float] | None:
+    return fingerprint.loadavg()
+
+
+def run(a: argparse.Namespace) -> dict:
+    from edgeaffect.thermal import ThermalMonitor
+
+    cfg = E2EConfig(source=a.source, threads=a.threads, models_dir=a.models_dir, max_faces=1, pace_fps=a.pace)
+    clip = ClipFrames(a.source, a.preload_mb)
+    an = make_analyzer(cfg)
+    thermal = ThermalMonitor(min_interval_s=0.0)
+    fp = fingerprint.collect(backend=an.backend, manifests=dict(an.model_manifests), delegates=[], num_threads=a.threads)
+    stop_reason: dict[str, str | None] = {"sig": None}
+
+    def on_sig(signum, _f):
+        stop_reason["sig"] = signal.Signals(signum).name
+
+    old = {s: signal.signal(s, on_sig) for s in (signal.SIGINT, signal.SIGTERM)}
+    t_lat, lat, cpu = array("d"), array("f"), array("f")  # post-warm-up frames
+    win: dict = {"lat": array("f"), "cpu": array("f"), "n": 0, "t0": 0.0}
+    status: Counter[str] = Counter()
+    samples: list[dict] = []
+    state = {"warm_rss": None, "warm_t": None, "next": a.interval}
+
+    def sample(t: float) -> None:
+        th = thermal.read(force=True)
+        n = win["n"]
+        dt = t - win["t0"]
+        s = {"t_s": round(t, 2), "rss_mb": round(rss_mb() or float("nan"), 2), "frames": n,
+             "fps": round(n / dt, 2) if dt > 0 else None,
+             "p50_ms": round(percentile(win["lat"], 50), 3) if n else None,
+             "p90_ms": round(percentile(win["lat"], 90), 3) if n else None,
+             "max_ms": round(float(max(win["lat"])), 3) if n else None,
+             "cpu_p90_ms": round(percentile(win["cpu"], 90), 3) if n else None,
+             "temp_c": th.temp_c, "throttled": th.throttled, "cpu_mhz": cpu_mhz(), "loadavg": _loadavg(),
+             "warm": t >= a.warmup}
+        samples.append(s)
+        win.update(lat=array("f"), cpu=array("f"), n=0, t0=t)
+        if a.verbose:
+            print(f"[soak] {t:7.0f} s  RSS {s['rss_mb']:.1f} MB  p90 {s['p90_ms']} ms  {s['fps']} fps  "
+                  f"temp {s['temp_c']}  load {s['loadavg']}", flush=True)
+
+    def on_frame(r: FrameRecord) -> None:
+        status[r.status] += 1
+        win["lat"].append(r.latency_ms)
+        win["cpu"].append(r.cpu_ms)
+        win["n"] += 1
+        if r.t_s >= a.warmup:
+            if state["warm_rss"] is None:
+                state["warm_rss"], state["warm_t"] = rss_mb(), r.t_s
+            t_lat.append(r.t_s)
+            lat.append(r.latency_ms)
+            cpu.append(r.cpu_ms)
+        if r.t_s >= state["next"]:
+            sample(r.t_s)
+            state["next"] += a.interval
+
+    print(f"[soak] {a.duration:g} s over {a.source} (warm-up {a.warmup:g} s), sampling every {a.interval:g} s; Ctrl-C ends early",
+          flush=True)
+    t_start = time.perf_counter()
+    sample(0.0)
+    try:
+        frame_loop(an, clip, stop=lambda n, el: el >= a.duration or stop_reason["sig"] is not None, on_frame=on_frame,
+                   pace_fps=a.pace, t0=t_start)
+    finally:
+        for s_, h in old.items():
+            signal.signal(s_, h)
+    wall = time.perf_counter() - t_start
+    if win["n"]:
+        sample(wall)
+    an.close()
+    clip.close()
+
+    res: dict = {"schema": SCHEMA, "label": a.label or f"{platform.machine()}-soak",
+                 "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": " ".join(sys.argv),
+                 "fingerprint": fp, "config": {k: v for k, v in vars(a).items()}, "wall_s": round(wall, 1),
+                 "interrupted_by": stop_reason["sig"], "status_counts": dict(status), "samples": samples, "checks": []}
+    checks = res["checks"]
+    complete = stop_reason["sig"] is None and wall >= a.duration * 0.99
+    post = [s for s in samples if s["warm"] and s["rss_mb"] == s["rss_mb"]]
+    if state["warm_rss"] is None or len(lat) < 20:
+        checks.append({"name": "enough data", "ok": False, "detail": f"only {len(lat)} frames after the {a.warmup:g} s warm-up"})
+    else:
+        rss_end = rss_mb() or float("nan")
+        growth = rss_end - state["warm_rss"]
+        slope = None
+        if len(post) >= 3:
+            ts = np.array([s["t_s"] for s in post])
+            rs = np.array([s["rss_mb"] for s in post])
+            slope = float(np.polyfit(ts, rs, 1)[0] * 3600.0) if np.ptp(ts) > 0 else None
+        checks.append({"name": "memory growth", "ok": growth <= a.max_growth_mb, "value_mb": round(growth, 2),
+                       "bound_mb": a.max_growth_mb, "rss_after_warmup_mb": round(state["warm_rss"], 1),
+                       "rss_end_mb": round(rss_end, 1), "peak_rss_mb": peak_rss_mb(),
+                       "trend_mb_per_hour": None if slope is None else round(slope, 2),
+                       "detail": f"RSS {state['warm_rss']:.1f} -> {rss_end:.1f} MB ({growth:+.1f} MB, bound {a.max_growth_mb:g} MB)"
+                                 + (f", trend {slope:+.1f} MB/h" if slope is not None else "")})
+        drifts = {}
+        for name, arr in (("wall", lat), ("cpu", cpu)):
+            first, last = windows(np.frombuffer(arr, dtype=np.float32).astype(np.float64), 0.1)
+            p_first, p_last = percentile(first, 90), percentile(last, 90)
+            drifts[name] = {"p90_first_ms": round(p_first, 3), "p90_last_ms": round(p_last, 3),
+                            "ratio": round(p_last / p_first, 3) if p_first > 0 else None}
+        m = drifts[a.drift_metric]
+        ok = m["ratio"] is not None and m["ratio"] <= a.max_drift
+        checks.append({"name": f"latency drift ({a.drift_metric})", "ok": ok, "bound": a.max_drift, **m, "both": drifts,
+                       "detail": f"p90 first 10% {m['p90_first_ms']:.2f} ms -> last 10% {m['p90_last_ms']:.2f} ms "
+                                 f"= {m['ratio']}x (bound {a.max_drift}x; wall {drifts['wall']['ratio']}x, cpu {drifts['cpu']['ratio']}x)"})
+        res["latency_ms_post_warmup"] = summarize(lat)
+    errors = sum(v for k, v in status.items() if k.startswith("error"))
+    checks.append({"name": "no frame errors", "ok": errors == 0, "detail": f"{errors} frames raised; statuses {dict(status)}"})
+    res["verdict"] = "PASS" if all(c["ok"] for c in checks) and complete else ("FAIL" if not all(c["ok"] for c in checks) else "INCOMPLETE")
+    if not complete:
+        res["incomplete_reason"] = f"ran {wall:.0f} of {a.duration:g} s" + (f" (stopped by {stop_reason['sig']})" if stop_reason["sig"] else "")
+    return res
+
+
+def render_md(res: dict) -> str:
+    lines = [f"# edgeaffect soak: {res['label']} — {res['verdict']}", "",
+             f"{res['created_utc']} · `{res['command']}` · {res['wall_s']} s · device: {fingerprint.short_name(res['fingerprint'])}", ""]
+    for c in res["checks"]:
+        lines.append(f"- {'PASS' if c['ok'] else 'FAIL'} {c['name']}: {c['detail']}")
+    if res.get("incomplete_reason"):
+        lines.append(f"- INCOMPLETE: {res['incomplete_reason']}")
+    lines += ["", "| t (s) | RSS MB | fps | p50 ms | p90 ms | max ms | CPU p90 ms | temp C | throttled | load |", "|" + "---|" * 10]
+    step = max(1, len(res["samples"]) // 40)
+    for s in res["samples"][::step]:
+        lines.append(f"| {s['t_s']} | {s['rss_mb']} | {s['fps']} | {s['p50_ms']} | {s['p90_ms']} | {s['max_ms']} | "
+                     f"{s['cpu_p90_ms']} | {s['temp_c']} | {s['throttled']} | {(s['loadavg'] or ['-'])[0]} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(res: dict, path: Path) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=True)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib not installed: plot skipped"
+    s = [x for x in res["samples"] if x["frames"]]
+    if not s:
+        return "no samples to plot"
+    t = [x["t_s"] / 60 for x in s]
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    a1.plot(t, [x["p50_ms"] for x in s], label="p50")
+    a1.plot(t, [x["p90_ms"] for x in s], label="p90")
+    a1.plot(t, [x["cpu_p90_ms"] for x in s], label="thread-CPU p90", ls=":")
+    a1.set_ylabel("frame latency (ms)")
+    a1.legend()
+    a1.set_title(f"soak {res['label']}: {res['verdict']}")
+    a2.plot(t, [x["rss_mb"] for x in s], color="#2ca02c")
+    a2.set_ylabel("RSS (MB)")
+    a2.set_xlabel("minutes")
+    if any(x["temp_c"] is not None for x in s):
+        a3 = a2.twinx()
+        a3.plot(t, [x["temp_c"] if x["temp_c"] is not None else float("nan") for x in s], color="#ff7f0e")
+        a3.set_ylabel("temp (C)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--source", required=True)
+    ap.add_argument("--duration", type=float, default=1800.0, help="seconds (default 1800 = 30 min)")
+    ap.add_argument("--warmup", type=float, default=60.0, help="seconds excluded from the checks (default 60)")
+    ap.add_argument("--interval", type=float, default=10.0, help="sampling interval, seconds")
+    ap.add_argument("--max-growth-mb", type=float, default=50.0)
+    ap.add_argument("--max-drift", type=float, default=1.25)
+    ap.add_argument("--drift-metric", choices=("wall", "cpu"), default="wall")
+    ap.add_argument("--pace", type=float, default=None, help="frames arrive at this rate (default: back to back)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--models-dir", default=None)
+    ap.add_argument("--preload-mb", type=float, default=256.0)
+    ap.add_argument("--label", default=None)
+    ap.add_argument("--out", default="soak-out")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print every sample")
+    a = ap.parse_args(argv)
+    if not Path(a.source).exists():
+        print(f"soak: error: --source {a.source} does not exist", file=sys.stderr)
+        return 2
+    if a.warmup >= a.duration:
+        print("soak: error: --warmup must be shorter than --duration", file=sys.stderr)
+        return 2
+    res = run(a)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = res["label"]
+    write_json(res, out / f"{stem}.json")
+    (out / f"{stem}.md").write_text(render_md(res))
+    msg = plot(res, out / f"{stem}.png")
+    for c in res["checks"]:
+        print(f"{'PASS' if c['ok'] else 'FAIL'} {c['name']}: {c['detail']}")
+    if res.get("incomplete_reason"):
+        print(f"INCOMPLETE: {res['incomplete_reason']}")
+    if msg:
+        print(msg)
+    print(f"soak {res['verdict']}: {out / (stem + '.json')}")
+    return {"PASS": 0, "FAIL": 1}.get(res["verdict"], 2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Latency statistics with one stated percentile method.
+
+Percentiles use numpy's default "linear" method (type 7 of Hyndman & Fan, the same as
+`numpy.percentile(x, q)` and R's default): for sorted x[0..n-1] the q-th percentile sits at
+fractional rank (n - 1) * q / 100, interpolating linearly between neighbours. On 1..100 this
+gives p50 = 50.5 and p90 = 90.1. MLPerf's single-stream score is the p90 of per-query
+latency; benchmark_model's avg/std/min/max are reported alongside.
+
+`std` is the population standard deviation (ddof=0), as benchmark_model reports it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+PERCENTILE_METHOD = "numpy linear (Hyndman-Fan type 7): rank (n-1)*q/100, linear interpolation"
+PERCENTILES = (50, 90, 99)
+
+
+def _r(x: float, nd: int) -> float:
+    return round(float(x), nd)
+
+
+def summarize(values: Iterable[float] | np.ndarray, nd: int = 4) -> dict[str, Any]:
+    """count/min/max/mean/std/p50/p90/p99 of `values` (NaNs dropped). Empty -> count 0, others None."""
+    a = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=np.float64).ravel()
+    a = a[np.isfinite(a)]
+    n = int(a.size)
+    if n == 0:
+        return {"count": 0, "min": None, "max": None, "mean": None, "std": None, "p50": None, "p90": None, "p99": None}
+    p = np.percentile(a, PERCENTILES, method="linear")
+    return {
+        "count": n,
+        "min": _r(a.min(), nd),
+        "max": _r(a.max(), nd),
+        "mean": _r(a.mean(), nd),
+        "std": _r(a.std(ddof=0), nd),
+        "p50": _r(p[0], nd),
+        "p90": _r(p[1], nd),
+        "p99": _r(p[2], nd),
+    }
+
+
+def percentile(values: Sequence[float] | np.ndarray, q: float) -> float:
+    a = np.asarray(values, dtype=np.float64)
+    a = a[np.isfinite(a)]
+    return float(np.percentile(a, q, method="linear")) if a.size else math.nan
+
+
+def windows(values: Sequence[float] | np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The first and last `fraction` of `values` (at least one element each when non-empty)."""
+    a = np.asarray(values, dtype=np.float64)
+    k = max(1, int(round(a.size * fraction))) if a.size else 0
+    return a[:k], a[a.size - k:]
+
+
+def drift_ratio(values: Sequence[float] | np.ndarray, fraction: float = 0.1, q: float = 90) -> float:
+    """p_q(last `fraction`) / p_q(first `fraction`): > 1 means the tail got slower."""
+    first, last = windows(values, fraction)
+    a, b = percentile(first, q), percentile(last, q)
+    return b / a if a and math.isfinite(a) and math.isfinite(b) else math.nan

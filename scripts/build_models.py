@@ -1,0 +1,70 @@
+"""Convert the project's networks to int8 TFLite and install them into the package.
+
+    python scripts/build_models.py [--only detector,landmarks,aus,affect] [--calib VIDEO]
+
+Needs the [convert] extra. For each network: `converters.api.convert` (onnx2tf, calibration
+on the pipeline's own preprocessing of a real video with an NIR-like variant, fidelity gate
+against onnxruntime on held-out samples). A network that fails its gate is NOT installed.
+Passing int8 files + manifests go to edgeaffect/models/assets/, reports to models/<name>/,
+then scripts/write_model_cards.py writes the cards.
+
+Float ONNX sources: models/detector/detector.onnx (scripts/build_detector_onnx.py),
+models/landmarks/landmarks.onnx (training.train_landmarks), models/aus/aus.onnx
+(training.train_aus), models/affect/affect.onnx (training.train_temporal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ASSETS = REPO / "edgeaffect" / "models" / "assets"
+NETWORKS = {  # name -> (kind, onnx)
+    "detector": ("detector", REPO / "models" / "detector" / "detector.onnx"),
+    "landmarks": ("landmarks", REPO / "models" / "landmarks" / "landmarks.onnx"),
+    "aus": ("au", REPO / "models" / "aus" / "aus.onnx"),
+    "affect": ("temporal", REPO / "models" / "affect" / "affect.onnx"),
+}
+DEFAULT_CALIB = REPO.parent / "shared" / "data" / "video" / "short_hamilton_clip.mp4"
+
+
+def main() -> int:
+    from converters.api import convert
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default=",".join(NETWORKS))
+    ap.add_argument("--calib", default=str(DEFAULT_CALIB))
+    ap.add_argument("--work", default=str(REPO / "work" / "convert"))
+    a = ap.parse_args()
+    pipeline_models = {kind: path for kind, path in NETWORKS.values() if path.exists()}
+    ok = True
+    for name in a.only.split(","):
+        kind, onnx = NETWORKS[name]
+        out = Path(a.work) / name
+        if out.exists():
+            shutil.rmtree(out)
+        print(f"== {name} ({kind}) from {onnx.relative_to(REPO)}", flush=True)
+        res = convert(
+            onnx, kind, a.calib, out, variants=("float32", "int8"), name=name, nir_variant=True,
+            pipeline_models=pipeline_models, max_samples=400,
+        )
+        dest = REPO / "models" / name
+        for f in ("fidelity_report.json", "fidelity_report.md"):
+            if (out / f).exists():
+                shutil.copy(out / f, dest / f)
+        if not res.passed or "int8" not in res.files:
+            ok = False
+            print(f"!! {name}: gate failed, not installed: {res.failures}", flush=True)
+            continue
+        ASSETS.mkdir(parents=True, exist_ok=True)
+        shutil.copy(res.files["int8"], ASSETS / f"{name}_int8.tflite")
+        shutil.copy(res.manifests["int8"], ASSETS / f"{name}_int8.json")
+        print(f"installed {name}_int8 into {ASSETS.relative_to(REPO)}", flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

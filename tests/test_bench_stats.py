@@ -1,0 +1,107 @@
+"""edgeaffect.bench: statistics on known data, the Pi estimate arithmetic, the paced frame loop."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+from edgeaffect.bench import estimate
+from edgeaffect.bench.stats import PERCENTILE_METHOD, drift_ratio, percentile, summarize, windows
+
+
+def test_percentiles_on_1_to_100_numpy_linear():
+    s = summarize(range(1, 101))
+    assert s["count"] == 100
+    assert s["min"] == 1 and s["max"] == 100
+    assert s["mean"] == pytest.approx(50.5)
+    assert s["p50"] == pytest.approx(50.5)  # rank 49.5
+    assert s["p90"] == pytest.approx(90.1)  # rank 89.1
+    assert s["p99"] == pytest.approx(99.01)  # rank 98.01
+    assert s["std"] == pytest.approx(math.sqrt((100**2 - 1) / 12), abs=1e-4)  # population std
+    assert "linear" in PERCENTILE_METHOD
+
+
+def test_small_and_degenerate_inputs():
+    assert summarize([]) == {"count": 0, "min": None, "max": None, "mean": None, "std": None, "p50": None, "p90": None, "p99": None}
+    one = summarize([7.0])
+    assert one["count"] == 1 and one["p50"] == one["p99"] == 7.0 and one["std"] == 0.0
+    # NaN / inf are dropped, not propagated
+    s = summarize([1.0, float("nan"), 3.0, float("inf")])
+    assert s["count"] == 2 and s["mean"] == 2.0
+    # 1..10: p90 at rank 8.1 -> 9.1
+    assert summarize(np.arange(1, 11))["p90"] == pytest.approx(9.1)
+    assert percentile([1, 2, 3, 4], 50) == pytest.approx(2.5)
+    assert math.isnan(percentile([], 90))
+
+
+def test_drift_ratio_windows():
+    first, last = windows(np.arange(100), 0.1)
+    assert list(first) == list(range(10)) and list(last) == list(range(90, 100))
+    flat = np.full(1000, 5.0)
+    assert drift_ratio(flat) == pytest.approx(1.0)
+    ramp = np.concatenate([np.full(500, 10.0), np.full(500, 20.0)])
+    assert drift_ratio(ramp) == pytest.approx(2.0)
+
+
+def test_pi_estimate_arithmetic_and_labels():
+    e = estimate.pi_estimate(44e6, 10.0, 8.82, "test", threads=1)
+    rate = estimate.PI4_INT8_GMACS_PER_THREAD
+    assert estimate.PI4_INT8_GMACS == pytest.approx(300e6 / 0.017 / 1e9)
+    assert e["pi4"]["model_only_ms"] == pytest.approx(44e6 / (rate * 1e9) * 1000, abs=0.01)
+    assert e["pi4"]["frame_ms_scaled"] == pytest.approx(10.0 * 8.82 / rate, abs=0.01)
+    lo, hi = e["pi5"]["frame_ms_scaled"]
+    assert lo == pytest.approx(e["pi4"]["frame_ms_scaled"] / 3, abs=0.01) and hi == pytest.approx(e["pi4"]["frame_ms_scaled"] / 2, abs=0.01)
+    assert "ESTIMATE" in e["label"] and any("A1" in a for a in e["assumptions"])
+    # 4 threads use the anchor's full rate; more threads don't exceed the Pi's 4 cores
+    assert estimate.pi4_rate(4) == pytest.approx(estimate.PI4_INT8_GMACS)
+    assert estimate.pi4_rate(8) == estimate.pi4_rate(4)
+    none = estimate.pi_estimate(None, None, None)
+    assert none["pi4"] is None and none["pi5"] is None
+
+
+class _Clip:
+    fps = 30.0
+    count = 5
+
+    def get(self, k):
+        return np.zeros((48, 64, 3), np.uint8)
+
+
+class _SlowAnalyzer:
+    """process() takes ~`ms`; returns an object shaped like FrameResult."""
+
+    def __init__(self, ms: float):
+        self.ms = ms
+
+    def process(self, img, ts):
+        t0 = time.perf_counter()
+        while (time.perf_counter() - t0) * 1000 < self.ms:
+            pass
+
+        class R:
+            status = "ok"
+            timings_ms = {"track": self.ms}
+
+        return R()
+
+
+def test_paced_loop_drops_frames_when_busy_and_not_when_idle():
+    from edgeaffect.bench.e2e_bench import frame_loop
+
+    def run(ms: float, pace: float, n: int):
+        recs = []
+        frame_loop(_SlowAnalyzer(ms), _Clip(), stop=lambda done, _t: done >= n, on_frame=recs.append, pace_fps=pace)
+        return recs
+
+    busy = run(12.0, 200.0, 15)  # 5 ms period, 12 ms work: ~1-2 frames replaced per processed frame
+    dropped = sum(r.dropped_before for r in busy)
+    assert dropped >= 10
+    ks = [r.k for r in busy]
+    assert ks == sorted(ks) and len(set(ks)) == len(ks)
+    assert all(r.response_ms is not None and r.response_ms >= r.latency_ms - 0.5 for r in busy)
+    idle = run(0.5, 20.0, 5)  # 50 ms period, 0.5 ms work: nothing dropped, frames wait for the clock
+    assert sum(r.dropped_before for r in idle) == 0
+    assert [r.k for r in idle] == list(range(5))

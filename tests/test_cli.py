@@ -1,0 +1,56 @@
+"""The CLI end to end (subprocesses, as a user runs it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import VIDEO
+
+
+def run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgeaffect.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_demo_runs_without_arguments_beyond_out(assets, tmp_path):
+    p = run("demo", "--out", str(tmp_path / "demo"), "--frames", "60")
+    assert p.returncode == 0, p.stderr
+    lines = (tmp_path / "demo" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 60
+    frames = [json.loads(x) for x in lines]
+    assert sum(f["status"] == "ok" for f in frames) > 30
+    assert (tmp_path / "demo" / "overlay.mp4").stat().st_size > 10_000
+    assert (tmp_path / "demo" / "results.csv").exists()
+    assert "demo" in p.stdout and "results.jsonl" in p.stdout
+
+
+@pytest.mark.shared_data
+def test_run_on_the_shared_video_writes_275_lines(assets, shared_data, tmp_path):
+    p = run("run", "--source", str(VIDEO), "--out", str(tmp_path / "o"), "--max-faces", "1")
+    assert p.returncode == 0, p.stderr
+    lines = (tmp_path / "o" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 275
+    assert all(json.loads(x)["frame_index"] == i for i, x in enumerate(lines))
+    run_meta = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert set(run_meta["models"]) == {"detector", "landmarks", "au", "temporal"}
+
+
+def test_unreadable_video_is_a_one_line_error(assets, tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"this is not a video" * 100)
+    p = run("run", "--source", str(bad), "--out", str(tmp_path / "o"))
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr and "edgeaffect: error:" in p.stderr
+
+
+def test_missing_video_is_a_one_line_error(assets, tmp_path):
+    p = run("run", "--source", str(tmp_path / "nope.mp4"), "--out", str(tmp_path / "o"))
+    assert p.returncode != 0 and "Traceback" not in p.stderr and "no such video file" in p.stderr
+
+
+def test_bad_models_dir_is_a_one_line_error(tmp_path):
+    p = run("demo", "--out", str(tmp_path / "o"), "--models-dir", str(tmp_path))
+    assert p.returncode != 0 and "Traceback" not in p.stderr and "manifest" in p.stderr

@@ -1,0 +1,131 @@
+"""Every shipped profile loads; bad profiles are rejected naming file, key and reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgeaffect.errors import ProfileError
+from edgeaffect.profiles import devices_main, devices_report, list_profiles, load_profile
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = ("rpi4", "rpi5", "rpi5-coral", "jetson-orin-nano", "x86-dev")
+
+MINIMAL = """
+[device]
+name = "t"
+description = "test"
+arch = "x86_64"
+
+[camera]
+source = "v4l2"
+device = "/dev/video0"
+width = 640
+height = 480
+
+[units.cpu]
+kind = "cpu"
+threads = 2
+
+[placement]
+detector = "cpu"
+landmarks = "cpu"
+au = "cpu"
+temporal = "cpu"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "bad.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_shipped_profiles_all_load():
+    names = list_profiles()
+    assert set(SHIPPED) <= set(names)
+    for n in SHIPPED:
+        p = load_profile(n)
+        assert p.name == n and p.description and p.path == REPO / "firmware_configs" / f"{n}.toml"
+        assert p.units and p.scheduler.target_fps > 0 and p.thermal.critical_c > p.thermal.throttle_c
+        if isinstance(p.placement, dict):
+            assert set(p.placement) == {"detector", "landmarks", "au", "temporal"}
+
+
+def test_shipped_profile_contents():
+    coral = load_profile("rpi5-coral")
+    assert coral.units["tpu"].kind == "edgetpu" and coral.units["tpu"].delegate.library == "libedgetpu.so.1"
+    assert coral.placement["detector"] == "tpu" and coral.camera.nir.tuning_file == "imx708_noir.json"
+    rpi5 = load_profile("rpi5")
+    assert rpi5.auto_placement and rpi5.camera.pixel_format == "R8" and (rpi5.camera.width, rpi5.camera.height) == (640, 400)
+    assert rpi5.camera.nir.illuminator_mode == "strobe" and not rpi5.camera.auto_exposure
+    jet = load_profile("jetson-orin-nano")
+    assert jet.units["trt"].kind == "onnxruntime" and jet.camera.device == "csi:0"
+    assert load_profile("rpi4").units["armnn"].delegate.options["backends"] == "CpuAcc,CpuRef"
+    assert load_profile(REPO / "firmware_configs" / "x86-dev.toml").name == "x86-dev"
+    d = rpi5.degrade_config()
+    assert d.throttle_c == 80 and d.latency_budget_ms == rpi5.frame_budget_ms
+
+
+def test_minimal_profile_and_defaults(tmp_path):
+    p = load_profile(write(tmp_path, MINIMAL, "t.toml"))
+    assert p.camera.latest_frame and p.camera.reconnect and p.scheduler.queue_size == 2
+    assert p.threads_for("au") == 2 and p.unit_for("au").name == "cpu"
+    assert p.rates.module_rates()["detector"] == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("patch,key,reason", [
+    (("width = 640", "widht = 640"), "camera.widht", "did you mean 'width'"),
+    (("[units.cpu]", "[units.cpu]\ncores = 3"), "units.cpu.cores", "unknown key"),
+    (("width = 640", "width = \"640\""), "camera.width", "must be int"),
+    (("width = 640", "width = 10"), "camera.width", "between 32 and 8192"),
+    (("source = \"v4l2\"", "source = \"usb\""), "camera.source", "must be one of"),
+    (("kind = \"cpu\"", "kind = \"npu\""), "units.cpu.kind", "must be one of"),
+    (("threads = 2", "threads = true"), "units.cpu.threads", "must be int"),
+    (("au = \"cpu\"", "au = \"gpu\""), "placement.au", "undefined unit 'gpu'"),
+    (("temporal = \"cpu\"\n", ""), "placement", "missing temporal"),
+    (("[device]", "[scheduler]\nqueue_size = 9\n[device]"), "scheduler.queue_size", "between 1 and 4"),
+    (("[device]", "[thermal]\nthrottle_c = 90\ncritical_c = 85\n[device]"), "thermal.critical_c", "above throttle_c"),
+    (("[device]", "[rates]\ndetector = \"sometimes\"\n[device]"), "rates.detector", "on_track_loss"),
+    (("[device]", "[models]\nlandmarks = \"no_such_model.tflite\"\n[device]"), "models.landmarks", "does not exist"),
+    (("[units.cpu]", "[units.tpu]\nkind = \"edgetpu\"\ndelegate = \"coral\"\n[units.cpu]"), "units.tpu.delegate",
+     "undefined delegate 'coral'"),
+    (("[device]", "[camera.nir]\ntuning_file = \"imx708_noir.json\"\n[device]"), "camera.nir.tuning_file",
+     "only applies to source"),
+    (("[device]", "[gpu]\nx = 1\n[device]"), "gpu", "unknown key"),
+])
+def test_bad_profiles_name_file_key_and_reason(tmp_path, patch, key, reason):
+    old, new = patch
+    assert old in MINIMAL
+    f = write(tmp_path, MINIMAL.replace(old, new, 1))
+    with pytest.raises(ProfileError) as e:
+        load_profile(f)
+    msg = str(e.value)
+    assert str(f) in msg and f": {key}:" in msg and reason in msg, msg
+
+
+def test_model_paths_resolve_beside_the_profile(tmp_path):
+    (tmp_path / "lm.tflite").write_bytes(b"x")
+    p = load_profile(write(tmp_path, MINIMAL + '\n[models]\nlandmarks = "lm.tflite"\n', "m.toml"))
+    assert p.models["landmarks"] == tmp_path / "lm.tflite"
+
+
+def test_invalid_toml_and_unknown_profile(tmp_path):
+    with pytest.raises(ProfileError, match="not valid TOML"):
+        load_profile(write(tmp_path, "[camera\nx=1"))
+    with pytest.raises(ProfileError, match="did you mean 'rpi5'"):
+        load_profile("rpi55")
+    with pytest.raises(ProfileError, match="does not exist"):
+        load_profile(tmp_path / "nope.toml")
+
+
+def test_devices_report_and_main(capsys):
+    txt = devices_report()
+    for n in SHIPPED:
+        assert n in txt
+    assert "libedgetpu.so.1" in txt and "thermal zones" in txt and "OpenCV GStreamer support" in txt
+    assert devices_main([]) == 0
+    assert devices_main(["--json"]) == 0 and '"profiles"' in capsys.readouterr().out
+    assert devices_main(["--profile", "rpi5-coral"]) == 0 and "tpu" in capsys.readouterr().out
+    assert devices_main(["--profile", "nope"]) != 0
