@@ -230,7 +230,7 @@ def fault_corrupt_frames(a: argparse.Namespace, tmp: Path) -> str:
 
 # ----------------------------------------------------------------------------- model replaced
 def fault_model_replaced(a: argparse.Namespace, tmp: Path) -> str:
-    from edgeaffect.models import ASSETS, DEFAULT_MODELS
+    from edgeaffect.models import ASSETS, find_model
 
     src_dir = Path(a.models_dir) if a.models_dir else ASSETS
     frames = load_frames(a.source, 40, a.start)
@@ -245,7 +245,7 @@ def fault_model_replaced(a: argparse.Namespace, tmp: Path) -> str:
         try:
             ref_res = [ref.process(f, (i + 1) * 33.3) for i, f in enumerate(frames)]
             out = [run.process(f, (i + 1) * 33.3) for i, f in enumerate(frames[:15])]
-            target = live / f"{DEFAULT_MODELS['landmarks']}.tflite"
+            target = find_model(live, "landmarks").with_suffix(".tflite")
             blob = bytearray(target.read_bytes())
             mid = len(blob) // 2
             blob[mid:mid + 64] = bytes(64)  # corrupt weights, keep the size

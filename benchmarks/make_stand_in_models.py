@@ -162,7 +162,7 @@ def main(argv: list[str]) -> int:
 
     src = Path(mediapipe.__file__).parent / "modules" / "face_detection" / "face_detection_short_range.tflite"
     det_blob = src.read_bytes()
-    _write(out, "detector_int8", det_blob, "detector", "input",
+    _write(out, "detector_float32", det_blob, "detector", "input",
            {(1, 896, 16): ("regressors", 0), (1, 896, 1): ("classificators", 1)},
            macs=31_000_000, params=103_000, metadata={"stand_in": "mediapipe face_detection_short_range.tflite (float32)"},
            variant="float32")

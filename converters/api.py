@@ -36,6 +36,7 @@ from .fidelity import (
     Budget,
     VariantReport,
     output_errors,
+    output_quant_steps,
     range_hints,
     snr_failures,
     task_metrics,
@@ -154,6 +155,10 @@ def convert(
 
     onnx_path = Path(onnx_path)
     info = load_onnx(onnx_path, input_shapes)
+    declared = info.metadata.get("edgeaffect.kind")
+    if isinstance(declared, str) and declared in KINDS and declared != kind:
+        raise ConvertError(f"{onnx_path.name} declares edgeaffect.kind={declared!r} in its metadata but --kind is {kind!r}: "
+                           "pass the matching --kind (or fix the metadata)")
     name = name or onnx_path.stem
     safe = dict(zip(info.input_names, info.safe_input_names, strict=True))
     work = Path(tempfile.mkdtemp(prefix="edgeaffect-convert-"))
@@ -162,7 +167,8 @@ def convert(
         # shape-fixed float ONNX; other pipeline networks come from pipeline_models / models_dir
         pipe = dict(pipeline_models or {})
         if kind in ("landmarks", "au", "temporal", "detector") and kind not in pipe:
-            pipe[kind] = str(info.save_working_copy(work / f"{name}.pipeline.onnx"))
+            (work / "pipeline").mkdir()
+            pipe[kind] = str(info.save_working_copy(work / "pipeline" / onnx_path.name))  # errors then name the user's file
         load = dict(kind=kind, onnx_shapes=info.input_shapes, safe_names=safe, max_samples=max_samples, nir_variant=nir_variant,
                     pixel_range=pixel_range, pipeline_models=pipe, models_dir=models_dir)
         cal_all = load_calibration(calib, **load)
@@ -171,20 +177,21 @@ def convert(
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    cal_desc = dict(cal.description)
-    if hold_set is not None:
-        cal_desc.update(calibration_samples=cal.n, held_out_samples=held.n, split="separate held-out source",
-                        held_out_source=hold_set.description.get("source"))
-    log(f"calibration: {cal.n} samples, held out: {held.n} ({cal_desc.get('split')})")
-
-    session = ort_session(info.model, threads=threads)
-    ref = run_onnx(session, held.arrays, info)
-    keep_as_is = [n for n, s in info.input_shapes.items() if len(s) != 4]
-
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
+    staging: Path | None = None
     try:
+        cal_desc = dict(cal.description)
+        if hold_set is not None:
+            cal_desc.update(calibration_samples=cal.n, held_out_samples=held.n, split="separate held-out source",
+                            held_out_source=hold_set.description.get("source"))
+        log(f"calibration: {cal.n} samples, held out: {held.n} ({cal_desc.get('split')})")
+
+        session = ort_session(info.model, threads=threads)
+        ref = run_onnx(session, held.arrays, info)
+        keep_as_is = [n for n, s in info.input_shapes.items() if len(s) != 4]
+
+        out_dir = Path(out_dir)
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.staging-", dir=out_dir.parent))
         onnx_work = info.save_working_copy(work / f"{name}.onnx")
         need_calib = any(v in CALIBRATED for v in wanted)
         produced, log_file, cmd = run_onnx2tf(
@@ -248,7 +255,11 @@ def convert(
             rep.failures = snr_failures(kind, rep.outputs, budget) + task_fails
             rep.status = "FAIL" if rep.failures else "PASS"
             bad_outputs = [n for n in info.output_names if any(f"output {n}:" in f for f in rep.failures)]
-            rep.task["hints"] = range_hints(ref, bad_outputs) if rep.failures else []
+            rep.task["hints"] = []
+            if rep.failures and v in ("int8", "int8_io", "int16x8"):
+                by_tfl = {o.tflite_name: o.name for o in man.outputs}
+                steps = {by_tfl[k]: val for k, val in output_quant_steps(staging / man.file).items() if k in by_tfl}
+                rep.task["hints"] = range_hints(ref, bad_outputs, steps)
             log(f"{v}: {rep.status}" + (f" ({rep.failures[0]})" if rep.failures else ""))
             for h in rep.task["hints"]:
                 log(f"{v}: hint: {h}")
@@ -314,5 +325,6 @@ def convert(
         return res
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
 

@@ -292,17 +292,55 @@ def detector_agreement(ref: dict[str, np.ndarray], got: dict[str, np.ndarray]) -
     return out
 
 
-def range_hints(ref: dict[str, np.ndarray], failing: list[str]) -> list[str]:
-    """Outputs whose int8 range is wasted on a few extreme values (e.g. logits of -277 for
-    background anchors): the step near the values that matter becomes too coarse."""
+def output_quant_steps(tflite_path: Path) -> dict[str, tuple[float, str]]:
+    """{output tensor name: (int8 step, op that produced the int8 values)} of a quantised file."""
+    from edgeaffect.runtime.backends import load_backend
+
+    be = load_backend()
+    kw: dict[str, Any] = {"model_path": str(tflite_path)}
+    if be.reference_resolver is not None:
+        kw["experimental_op_resolver_type"] = be.reference_resolver
+    it = be.Interpreter(**kw)
+    tdet = {d["index"]: d for d in it.get_tensor_details()}
+    producer = {int(t): o for o in it._get_ops_details() if o["op_name"] != "DELEGATE" for t in o["outputs"]}
+    out: dict[str, tuple[float, str]] = {}
+    for d in it.get_output_details():
+        t = int(d["index"])
+        op = producer.get(t)
+        if op is not None and op["op_name"] == "DEQUANTIZE":
+            t = int(op["inputs"][0])
+            op = producer.get(t)
+        scale = float(tdet[t]["quantization"][0])
+        if scale:
+            out[d["name"]] = (scale, op["op_name"] if op else "?")
+    return out
+
+
+def range_hints(ref: dict[str, np.ndarray], failing: list[str], steps: dict[str, tuple[float, str]]) -> list[str]:
+    """Failing outputs whose int8 step is coarse compared with where their values actually lie
+    (a range stretched by a few extreme values, or int8 SOFTMAX's fixed 1/256 step)."""
     hints = []
     for n in failing:
+        if n not in steps:
+            continue
+        step, op = steps[n]
         r = ref[n].astype(np.float64).ravel()
         lo, hi = float(r.min()), float(r.max())
         p1, p99 = (float(v) for v in np.percentile(r, [1, 99]))
-        if hi - lo > 4.0 * max(p99 - p1, 1e-12):
-            hints.append(f"output {n} spans [{lo:.3g}, {hi:.3g}] (int8 step {(hi - lo) / 255:.3g}) while 98 % of values lie in "
-                         f"[{p1:.3g}, {p99:.3g}]: clamp it inside the model (e.g. Clip) before export")
+        if step <= max(p99 - p1, 1e-12) / 20.0:
+            continue
+        levels = (p99 - p1) / step
+        h = f"output {n} is quantised with step {step:.3g} but 98 % of its values lie in [{p1:.3g}, {p99:.3g}] ({levels:.0f} int8 levels)"
+        if op == "SOFTMAX":
+            h += ": int8 SOFTMAX has a fixed 1/256 step; export logits (drop the Softmax) or keep it in float"
+        elif hi - lo > 4.0 * max(p99 - p1, 1e-12):
+            h += f"; its range [{lo:.3g}, {hi:.3g}] is set by a few extreme values: clamp it inside the model before export"
+        elif lo > 0 or hi < 0:
+            h += ("; int8 ranges always include 0, so an output that never comes near 0 wastes most levels: subtract a "
+                  "constant inside the model and add it back in post-processing")
+        else:
+            h += "; the output barely varies on the held-out data: check that the calibration/held-out data are representative"
+        hints.append(h)
     return hints
 
 
@@ -562,6 +600,7 @@ def localise(info, tflite_path: Path, samples: dict[str, np.ndarray], input_orde
     drops = [(min(layers[i - 1]["snr_db"], 50.0) - layers[i]["snr_db"], i) for i in range(1, len(layers))]
     big_drop, big_i = max(drops) if drops else (0.0, 0)
     jump = layers[big_i]
+    below_floor = first is not None
     if first is None:  # every matched layer above the floor, yet an output failed: show the biggest drop
         first = jump
     k = layers.index(first)
@@ -571,6 +610,8 @@ def localise(info, tflite_path: Path, samples: dict[str, np.ndarray], input_orde
     msg = f"first large error at layer {first['onnx_node']} (op {op}), SNR {first['snr_db']:.1f} dB"
     if prev is not None:
         msg += f" (previous layer {prev['onnx_node']}: {prev['snr_db']:.1f} dB)"
+    if not below_floor:
+        msg += f"; no matched layer is below {budget.layer_floor_db:g} dB, this is the largest drop"
     pattern = "jump" if big_drop >= budget.layer_jump_db and layers[big_i]["snr_db"] < 30.0 else "gradual"
     if pattern == "gradual":
         msg += (f"; no single-layer jump >= {budget.layer_jump_db:g} dB (largest drop {big_drop:.1f} dB at {jump['onnx_node']}): "

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .errors import EdgeAffectError, FrameFormatError, ModelError
-from .models import ASSETS, DEFAULT_MODELS
+from .models import ASSETS, find_model
 from .models.affect import AffectEstimate, AffectModel, AffectWindow, frame_features
 from .models.aus import AUModel
 from .models.detector import Detection, FaceDetector, iou
@@ -116,8 +116,7 @@ class FrameWork:
 def _model_path(opts: AnalyzerOptions, module: str) -> Path:
     if module in opts.model_files:
         return Path(opts.model_files[module])
-    base = Path(opts.models_dir) if opts.models_dir else ASSETS
-    return base / f"{DEFAULT_MODELS[module]}.json"
+    return find_model(Path(opts.models_dir) if opts.models_dir else ASSETS, module)
 
 
 class Analyzer:
@@ -326,7 +325,9 @@ class Analyzer:
             tr = f.track
             if tr.affect_window is None:
                 tr.affect_window = self.affect.new_window()
-            row = frame_features(f.lm.points, f.lm.sigma_norm, tr.aus) if f.valid and f.lm is not None else frame_features(None, None, None)
+            # this frame's AUs (not tr.aus: in pipelined mode the AU stage may already be on the next frame)
+            aus = f.face.aus if f.face is not None else None
+            row = frame_features(f.lm.points, f.lm.sigma_norm, aus) if f.valid and f.lm is not None else frame_features(None, None, None)
             if self.options.running_mode == RunningMode.IMAGE:
                 for _ in range(tr.affect_window.length):
                     tr.affect_window.push(row)

@@ -97,15 +97,12 @@ def _nir(bgr: np.ndarray) -> np.ndarray:
 
 
 def _runner(kind: str, onnx_models: dict[str, str | Path] | None, models_dir: Path | None) -> Any:
-    from .models import ASSETS, DEFAULT_MODELS
+    from .models import ASSETS, find_model
     from .runtime.runner import ModelRunner
 
     if onnx_models and kind in onnx_models:
         return OnnxModelAdapter(onnx_models[kind], kind)
-    path = (models_dir or ASSETS) / f"{DEFAULT_MODELS[kind]}.json"
-    if not path.exists():
-        raise EdgeAffectError(f"collecting calibration inputs needs a {kind} model: none at {path} and no ONNX given")
-    return ModelRunner(path)
+    return ModelRunner(find_model(Path(models_dir) if models_dir else ASSETS, kind))
 
 
 def collect_model_inputs(

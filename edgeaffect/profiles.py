@@ -20,8 +20,8 @@ import difflib
 import importlib.util
 import json
 import os
-import sys
 import platform
+import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from glob import glob

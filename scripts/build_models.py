@@ -22,6 +22,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "edgeaffect" / "models" / "assets"
+#: What ships per network, in order of preference. E.g. BlazeFace's int8 variant fails the
+#: fidelity gate (output SNR < 1 dB; models/detector/fidelity_report.md).
+#: The same rule applies to every network: ship full int8 when it passes the gate, else the
+#: closest passing variant (dynamic-range int8 weights, then float16), and say so on the card.
+SHIP_PREFERENCE = ("int8", "dynamic_range", "float16", "float32")
 NETWORKS = {  # name -> (kind, onnx)
     "detector": ("detector", REPO / "models" / "detector" / "detector.onnx"),
     "landmarks": ("landmarks", REPO / "models" / "landmarks" / "landmarks.onnx"),
@@ -48,21 +53,26 @@ def main() -> int:
             shutil.rmtree(out)
         print(f"== {name} ({kind}) from {onnx.relative_to(REPO)}", flush=True)
         res = convert(
-            onnx, kind, a.calib, out, variants=("float32", "int8"), name=name, nir_variant=True,
+            onnx, kind, a.calib, out, variants=("float32", "float16", "dynamic_range", "int8"), name=name, nir_variant=True,
             pipeline_models=pipeline_models, max_samples=400,
         )
         dest = REPO / "models" / name
         for f in ("fidelity_report.json", "fidelity_report.md"):
             if (out / f).exists():
                 shutil.copy(out / f, dest / f)
-        if not res.passed or "int8" not in res.files:
+        passing = [v for v in SHIP_PREFERENCE if v in res.files and v not in res.failed_variants]
+        if not passing:
             ok = False
             print(f"!! {name}: gate failed, not installed: {res.failures}", flush=True)
             continue
+        variant = passing[0]
         ASSETS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(res.files["int8"], ASSETS / f"{name}_int8.tflite")
-        shutil.copy(res.manifests["int8"], ASSETS / f"{name}_int8.json")
-        print(f"installed {name}_int8 into {ASSETS.relative_to(REPO)}", flush=True)
+        for old in ASSETS.glob(f"{name}_*.*"):
+            if old.suffix in (".tflite", ".json"):
+                old.unlink()
+        shutil.copy(res.files[variant], ASSETS / f"{name}_{variant}.tflite")
+        shutil.copy(res.manifests[variant], ASSETS / f"{name}_{variant}.json")
+        print(f"installed {name}_{variant} into {ASSETS.relative_to(REPO)}", flush=True)
     return 0 if ok else 1
 
 

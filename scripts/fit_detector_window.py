@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--detector", default=str(ASSETS / "detector_int8.json"))
+    ap.add_argument("--detector", default=str(ASSETS / "detector_float32.json"))
     ap.add_argument("--faces", default=str(REPO.parent / "shared" / "data" / "faces"))
     a = ap.parse_args()
     det = FaceDetector(ModelRunner(a.detector))

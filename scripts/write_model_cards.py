@@ -20,7 +20,7 @@ ASSETS = REPO / "edgeaffect" / "models" / "assets"
 
 CARDS: dict[str, dict[str, str]] = {
     "detector": {
-        "title": "Face detector (BlazeFace short-range, int8)",
+        "title": "Face detector (BlazeFace short-range, float32: its int8 variant fails the fidelity gate)",
         "source": "MediaPipe's `face_detection_short_range.tflite` from the `mediapipe==0.10.21` wheel, re-expressed in ONNX by "
         "`scripts/build_detector_onnx.py` (tf2onnx) and quantised by this project's converter (`scripts/build_models.py`).",
         "licence": "Apache-2.0 (MediaPipe model and this conversion).",
@@ -79,24 +79,29 @@ def _f(x: Any, nd: int = 3) -> str:
 
 def card(name: str) -> tuple[str, dict[str, Any]]:
     c = CARDS[name]
-    man = _load(ASSETS / f"{name}_int8.json")
+    mpath = shipped(name)
+    assert mpath is not None
+    man = _load(mpath)
+    variant = man.get("variant", "int8")
     train = _load(REPO / "models" / name / "train_metrics.json").get("final", {})
     fid = _load(REPO / "models" / name / "fidelity_report.json")
     real = _load(REPO / "models" / name / "eval_real.json")
-    tfl = ASSETS / f"{name}_int8.tflite"
-    v8 = fid.get("variants", {}).get("int8", {})
-    row = {"name": name, "size_kb": round(tfl.stat().st_size / 1024, 1) if tfl.exists() else None, "macs": man.get("macs"),
+    tfl = mpath.with_suffix(".tflite")
+    v8 = fid.get("variants", {}).get(variant, {})
+    row = {"name": name, "file": tfl.name, "size_kb": round(tfl.stat().st_size / 1024, 1) if tfl.exists() else None, "macs": man.get("macs"),
            "params": man.get("params"), "sha256": man.get("sha256"), "fidelity": v8.get("status"), "task": v8.get("task", {})}
     L = [f"# {c['title']}", "", f"File: `{tfl.name}` · sha256 `{man.get('sha256')}`", ""]
     L += ["## Source", c["source"], "", "## Licence", c["licence"], "", "## Training data and targets", c["data"], "",
           "## What it is not", c["not"], ""]
-    L += ["## Size and cost", f"- file: {row['size_kb']} KB (int8, float I/O)", f"- MACs per inference: {_f(man.get('macs'))}",
+    L += ["## Size and cost", f"- file: {row['size_kb']} KB ({variant}, float I/O)", f"- MACs per inference: {_f(man.get('macs'))}",
           f"- parameters: {_f(man.get('params'))}"]
     ins = man.get("inputs", [])
     if ins:
         L.append(f"- input: `{ins[0]['name']}` {ins[0]['shape']} {ins[0]['dtype']}")
-    L += ["", "## Float vs int8 fidelity (held-out real samples, `scripts/build_models.py`)",
-          f"Gate status: **{v8.get('status', 'not converted')}**. Full report: `models/{name}/fidelity_report.md`.", ""]
+    L += ["", "## Float (ONNX) vs shipped TFLite fidelity (held-out real samples, `scripts/build_models.py`)",
+          f"Shipped variant `{variant}`: gate **{v8.get('status', 'not converted')}**. All variants: "
+          + ", ".join(f"{k} {d.get('status')}" for k, d in fid.get("variants", {}).items())
+          + f". Full report: `models/{name}/fidelity_report.md`.", ""]
     task = v8.get("task", {})
     if task:
         L.append("```json")
@@ -111,21 +116,27 @@ def card(name: str) -> tuple[str, dict[str, Any]]:
     return "\n".join(L) + "\n", row
 
 
+def shipped(name: str) -> Path | None:
+    found = sorted(ASSETS.glob(f"{name}_*.json"))
+    return found[0] if found else None
+
+
 def main() -> None:
     rows = []
     for name in CARDS:
-        if not (ASSETS / f"{name}_int8.json").exists():
+        mpath = shipped(name)
+        if mpath is None:
             print("skip", name, "(not installed)")
             continue
         text, row = card(name)
-        (ASSETS / f"{name}_int8.md").write_text(text)
+        mpath.with_suffix(".md").write_text(text)
         rows.append(row)
-        print("wrote", (ASSETS / f"{name}_int8.md").relative_to(REPO))
+        print("wrote", mpath.with_suffix(".md").relative_to(REPO))
     total = sum(r["size_kb"] or 0 for r in rows)
-    L = ["| model | int8 size KB | MACs | params | fidelity gate |", "|---|---|---|---|---|"]
+    L = ["| model | shipped file | size KB | MACs | params | fidelity gate |", "|---|---|---|---|---|---|"]
     for r in rows:
-        L.append(f"| {r['name']} | {r['size_kb']} | {_f(r['macs'])} | {_f(r['params'])} | {r['fidelity']} |")
-    L.append(f"| **total** | **{total:.1f}** | | | |")
+        L.append(f"| {r['name']} | `{r['file']}` | {r['size_kb']} | {_f(r['macs'])} | {_f(r['params'])} | {r['fidelity']} |")
+    L.append(f"| **total** | | **{total:.1f}** | | | |")
     (REPO / "models" / "SUMMARY.md").write_text("\n".join(L) + "\n")
     print("\n".join(L))
 

@@ -24,9 +24,15 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def assets() -> Path:
-    from edgeaffect.models import ASSETS, DEFAULT_MODELS
+    from edgeaffect.errors import ModelError
+    from edgeaffect.models import ASSETS, DEFAULT_MODELS, find_model
 
-    missing = [m for m in DEFAULT_MODELS.values() if not (ASSETS / f"{m}.tflite").exists()]
+    missing = []
+    for m in DEFAULT_MODELS:
+        try:
+            find_model(ASSETS, m)
+        except ModelError:
+            missing.append(m)
     if missing:
         pytest.skip(f"shipped models missing from {ASSETS}: {missing}")
     return ASSETS

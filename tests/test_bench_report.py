@@ -82,7 +82,8 @@ def test_save_writes_json_markdown_and_plots(tmp_path):
     assert "p90" in md and "Device fingerprint" in md and "dev-box_latency_hist.png" in md
     assert {p.split("/")[-1] for p in paths["plots"]} >= {"dev-box_latency_hist.png", "dev-box_timeseries.png"}
     for p in paths["plots"]:
-        assert open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        with open(p, "rb") as fh:
+            assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 def test_plots_skipped_with_message_without_matplotlib(tmp_path, monkeypatch):

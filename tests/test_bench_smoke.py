@@ -95,3 +95,25 @@ def test_e2e_smoke_bench_cli(bench_models, shared_data, tmp_path):
     assert d["estimates"]["pi"]["label"].startswith("ESTIMATE")
     assert (tmp_path / "smoke.md").exists()
     json.dumps(d)
+
+
+@pytest.mark.shared_data
+def test_mediapipe_cli_without_mediapipe_still_reports_edgeaffect(bench_models, shared_data, tmp_path, monkeypatch, capsys):
+    """`edgeaffect bench mediapipe` with mediapipe not importable: message, exit 0, edgeaffect numbers."""
+    if not VIDEO.exists():
+        pytest.skip(f"{VIDEO} not present")
+    import sys
+
+    from edgeaffect.bench.cli import bench_main
+
+    monkeypatch.setitem(sys.modules, "mediapipe", None)
+    rc = bench_main(["mediapipe", "--source", str(VIDEO), "--frames", "15", "--rounds", "1", "--warmup", "2",
+                     "--label", "nomp", "--out", str(tmp_path), "--no-plots", "--no-pin", *bench_models])
+    assert rc == 0
+    assert "skipped" in capsys.readouterr().err
+    d = report.load(tmp_path / "nomp.json")
+    v = d["vs_mediapipe"]
+    assert v["skipped"] and "mediapipe" in v["reason"]
+    assert v["contenders"]["edgeaffect"]["frames"] == 13 and v["contenders"]["edgeaffect"]["fps"] > 0
+    assert any("skipped" in n for n in d["notes"])
+    assert "MediaPipe part skipped" in (tmp_path / "nomp.md").read_text()

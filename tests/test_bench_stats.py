@@ -49,7 +49,7 @@ def test_drift_ratio_windows():
 def test_pi_estimate_arithmetic_and_labels():
     e = estimate.pi_estimate(44e6, 10.0, 8.82, "test", threads=1)
     rate = estimate.PI4_INT8_GMACS_PER_THREAD
-    assert estimate.PI4_INT8_GMACS == pytest.approx(300e6 / 0.017 / 1e9)
+    assert round(estimate.PI4_INT8_GMACS, 3) == round(300e6 / 0.017 / 1e9, 3)
     assert e["pi4"]["model_only_ms"] == pytest.approx(44e6 / (rate * 1e9) * 1000, abs=0.01)
     assert e["pi4"]["frame_ms_scaled"] == pytest.approx(10.0 * 8.82 / rate, abs=0.01)
     lo, hi = e["pi5"]["frame_ms_scaled"]

@@ -54,3 +54,18 @@ def test_missing_video_is_a_one_line_error(assets, tmp_path):
 def test_bad_models_dir_is_a_one_line_error(tmp_path):
     p = run("demo", "--out", str(tmp_path / "o"), "--models-dir", str(tmp_path))
     assert p.returncode != 0 and "Traceback" not in p.stderr and "manifest" in p.stderr
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("profile", ["x86-dev", "rpi5", "rpi5-coral"])
+def test_run_with_device_profile(assets, shared_data, tmp_path, profile):
+    """Profiles for hardware that is not here fall back to the CPU with warnings, and say so."""
+    p = run("run", "--profile", profile, "--source", str(VIDEO), "--out", str(tmp_path / "o"), "--max-frames", "40")
+    assert p.returncode == 0, p.stderr
+    assert "placement" in p.stdout.lower()
+    lines = (tmp_path / "o" / "results.jsonl").read_text().splitlines()
+    assert 0 < len(lines) <= 40
+    idx = [json.loads(x)["frame_index"] for x in lines]
+    assert idx == sorted(set(idx))  # in order, none duplicated
+    meta = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert meta["profile"] == profile and "placement" in meta

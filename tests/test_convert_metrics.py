@@ -137,3 +137,40 @@ def test_calibration_wrong_shape_is_one_line():
     with pytest.raises(CalibrationError, match=r"expected \[N, 32, 32, 1\]") as e:
         load_calibration(_cal(64, (16, 16, 1)), kind="generic", onnx_shapes={"x": [1, 1, 32, 32]})
     assert "\n" not in str(e.value)
+
+
+def test_range_hints_name_the_cause():
+    from converters.fidelity import range_hints
+
+    probs = {"p": rng.uniform(0.0005, 0.0015, (50, 1000))}
+    h = range_hints(probs, ["p"], {"p": (1 / 256, "SOFTMAX")})
+    assert len(h) == 1 and "SOFTMAX" in h[0]
+    far = {"aus": rng.uniform(2.4, 2.6, (50, 15))}
+    h = range_hints(far, ["aus"], {"aus": (2.6 / 255, "FULLY_CONNECTED")})
+    assert "include 0" in h[0]
+    logits = {"s": np.concatenate([rng.normal(0, 1, (50, 990)), np.full((50, 10), -300.0)], 1)}
+    h = range_hints(logits, ["s"], {"s": (300 / 255, "CONV_2D")})
+    assert "extreme values" in h[0]
+    assert range_hints(logits, ["s"], {"s": (0.01, "CONV_2D")}) == []  # fine step: no hint
+
+
+def test_check_binding_catches_swapped_outputs():
+    from converters.errors import ToolchainError
+    from converters.fidelity import check_binding
+
+    ref = {"a": rng.normal(size=(20, 8)), "b": rng.normal(size=(20, 8))}
+    ident = {"a": [0, 1], "b": [0, 1]}
+    check_binding({"a": ref["a"] + 0.01, "b": ref["b"]}, ref, ident)
+    with pytest.raises(ToolchainError, match="reproduces ONNX output 'b'"):
+        check_binding({"a": ref["b"], "b": ref["a"]}, ref, ident, "int8")
+
+
+def test_detector_agreement():
+    from converters.fidelity import detector_agreement
+
+    s = rng.normal(-5, 4, (10, 896, 1))
+    r = rng.normal(0, 10, (10, 896, 16))
+    d = detector_agreement({"scores": s, "boxes": r}, {"scores": s, "boxes": r})["detection_agreement"]
+    assert d["recall"] == 1.0 and d["top1_anchor_agreement"] == 1.0 and d["box_mae_on_float_positives"] == 0.0
+    d = detector_agreement({"scores": s, "boxes": r}, {"scores": s - 3.0, "boxes": r})["detection_agreement"]
+    assert d["recall"] < 0.9

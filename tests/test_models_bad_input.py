@@ -10,7 +10,8 @@ import pytest
 
 from edgeaffect import Analyzer, AnalyzerOptions
 from edgeaffect.errors import EdgeAffectError, ModelError
-from edgeaffect.runtime.manifest import load_manifest
+from edgeaffect.models import find_model
+from edgeaffect.runtime.manifest import load_manifest, sha256_file
 from edgeaffect.runtime.runner import ModelRunner
 
 
@@ -22,47 +23,55 @@ def model_copy(assets, tmp_path):
     return tmp_path
 
 
+def stem(d, module: str) -> str:
+    return find_model(d, module).stem
+
+
 def test_shipped_models_load_and_run(assets):
-    for stem in ("detector_int8", "landmarks_int8", "aus_int8", "affect_int8"):
-        r = ModelRunner(assets / f"{stem}.json")
+    for module in ("detector", "landmarks", "au", "temporal"):
+        r = ModelRunner(find_model(assets, module))
         outs = r.run(*[np.zeros(s, np.float32) for s in r.input_shapes])
         assert outs and all(np.isfinite(v).all() for v in outs.values())
 
 
 def test_missing_model_file(model_copy):
-    (model_copy / "landmarks_int8.tflite").unlink()
+    s = stem(model_copy, "landmarks")
+    (model_copy / f"{s}.tflite").unlink()
     with pytest.raises(ModelError, match="not found"):
-        ModelRunner(model_copy / "landmarks_int8.json")
+        ModelRunner(model_copy / f"{s}.json")
 
 
 def test_missing_manifest(model_copy):
-    (model_copy / "aus_int8.json").unlink()
+    s = stem(model_copy, "au")
+    (model_copy / f"{s}.json").unlink()
     with pytest.raises(ModelError, match="manifest .* not found"):
-        ModelRunner(model_copy / "aus_int8.tflite")
+        ModelRunner(model_copy / f"{s}.tflite")
 
 
 def test_truncated_model(model_copy):
-    p = model_copy / "landmarks_int8.tflite"
+    s = stem(model_copy, "landmarks")
+    p = model_copy / f"{s}.tflite"
     p.write_bytes(p.read_bytes()[:1000])
     with pytest.raises(ModelError, match="sha256"):
-        ModelRunner(model_copy / "landmarks_int8.json")
+        ModelRunner(model_copy / f"{s}.json")
     # even without the checksum the interpreter's rejection is a ModelError
-    m = load_manifest(model_copy / "landmarks_int8.json")
-    m.sha256 = __import__("edgeaffect.runtime.manifest", fromlist=["x"]).sha256_file(p)
+    m = load_manifest(model_copy / f"{s}.json")
+    m.sha256 = sha256_file(p)
     with pytest.raises(ModelError):
         ModelRunner(m)
 
 
 def test_not_a_tflite_file(model_copy):
-    p = model_copy / "aus_int8.tflite"
+    s = stem(model_copy, "au")
+    p = model_copy / f"{s}.tflite"
     p.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 4000)
     with pytest.raises(ModelError, match="not a TFLite"):
-        ModelRunner(model_copy / "aus_int8.json")
+        ModelRunner(model_copy / f"{s}.json")
 
 
 def test_signature_mismatch(model_copy):
     """A manifest whose input shape does not match the file (e.g. a model for another crop size)."""
-    mp = model_copy / "landmarks_int8.json"
+    mp = find_model(model_copy, "landmarks")
     d = json.loads(mp.read_text())
     d["inputs"][0]["shape"] = [1, 112, 112, 1]
     mp.write_text(json.dumps(d))
@@ -72,19 +81,29 @@ def test_signature_mismatch(model_copy):
 
 def test_wrong_model_in_wrong_slot(assets):
     with pytest.raises(ModelError, match="is a 'au' model"):
-        Analyzer(AnalyzerOptions(model_files={"landmarks": assets / "aus_int8.json"}))
+        Analyzer(AnalyzerOptions(model_files={"landmarks": find_model(assets, "au")}))
 
 
 def test_wrong_input_shape_at_run_time(assets):
-    r = ModelRunner(assets / "aus_int8.json")
+    r = ModelRunner(find_model(assets, "au"))
     with pytest.raises(ModelError, match="must have shape"):
         r.run(np.zeros((1, 64, 64, 1), np.float32))
 
 
 def test_bad_manifest_json(model_copy):
-    (model_copy / "affect_int8.json").write_text("{not json")
+    p = find_model(model_copy, "temporal")
+    p.write_text("{not json")
     with pytest.raises(ModelError, match="not valid JSON"):
-        ModelRunner(model_copy / "affect_int8.json")
+        ModelRunner(p)
+
+
+def test_model_that_failed_its_gate_is_refused(model_copy):
+    p = find_model(model_copy, "au")
+    d = json.loads(p.read_text())
+    d["fidelity"] = {"status": "FAIL", "failures": ["output aus: AU09 ICC 0.5 < 0.98"]}
+    p.write_text(json.dumps(d))
+    with pytest.raises(ModelError, match="failed the fidelity gate"):
+        ModelRunner(p)
 
 
 def test_errors_are_edgeaffect_errors():

@@ -46,6 +46,11 @@ def _ints(s: str) -> list[int]:
     return v
 
 
+def _rate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--au-every", type=int, default=1, help="run the AU net every k-th frame, hold between (default 1: every frame)")
+    p.add_argument("--affect-every", type=int, default=1, help="run the VA net every k-th frame, hold between (default 1)")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models-dir", default=None, help="directory with the *.tflite + *.json manifests (default: shipped models)")
     p.add_argument("--label", default=None, help="name of this run/device in reports and file names (default: <arch>-<kind>)")
@@ -91,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--mp-frames", type=int, default=None, help="frames per round for --vs-mediapipe (default: whole clip)")
     e.add_argument("--no-pin", action="store_true", help="--vs-mediapipe: do not pin the process to one CPU")
     _module_args(e, "mod-")
+    _rate_args(e)
     _common(e)
 
     m = sub.add_parser("module", help="per-module benchmark_model-style bench")
@@ -117,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         v.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
         v.add_argument("--pin-cpu", type=int, default=None, help="pin to this CPU (default: the highest usable one)")
         v.add_argument("--mesh-only", action="store_true", help="skip the face_detection + face_mesh contender")
+        _rate_args(v)
         _common(v)
 
     c = sub.add_parser("compare", help="table + plot across reports (runs or devices)")
@@ -188,7 +195,8 @@ def _vs_mediapipe(a: argparse.Namespace, say, frames_limit: int | None, rounds: 
         from ..analyzer import Analyzer, AnalyzerOptions, RunningMode
 
         an = Analyzer(AnalyzerOptions(running_mode=RunningMode.VIDEO, max_faces=1, num_threads=threads,
-                                      models_dir=Path(a.models_dir) if a.models_dir else None))
+                                      models_dir=Path(a.models_dir) if a.models_dir else None,
+                                      au_every=a.au_every, affect_every=a.affect_every))
         holder["analyzer"] = an
         holder["counter"] = InvocationCounter(an)
         return edgeaffect_contender(analyzer=an, threads=threads)
@@ -230,20 +238,27 @@ def cmd_e2e(a: argparse.Namespace, argv: list[str]) -> int:
         raise EdgeAffectError("--frames must be >= 1 and --min-seconds >= 0")
     cfg = E2EConfig(source=a.source, min_frames=a.frames, min_seconds=a.min_seconds, max_seconds=a.max_seconds,
                     warmup_frames=a.warmup, pace_fps=pace, preload_mb=a.preload_mb, threads=a.threads,
-                    models_dir=a.models_dir, max_faces=a.max_faces, enable_aus=not a.no_aus, enable_affect=not a.no_affect)
+                    models_dir=a.models_dir, max_faces=a.max_faces, enable_aus=not a.no_aus, enable_affect=not a.no_affect,
+                    extra_options={"au_every": a.au_every, "affect_every": a.affect_every})
     if not Path(a.source).exists():
         raise EdgeAffectError(f"--source {a.source} does not exist")
+    import time
+
+    t_load = time.perf_counter()
     an = make_analyzer(cfg)
+    load_ms = (time.perf_counter() - t_load) * 1000.0
     manifests = dict(an.model_manifests)
     label = a.label or f"{platform.machine()}-e2e"
     import cv2
 
     fp = collect(backend=an.backend, manifests=manifests, delegates=[], num_threads=a.threads)
     config = {k: v for k, v in cfg.__dict__.items() if k != "extra_options"}
+    config.update(cfg.extra_options)
     config["opencv_threads"] = cv2.getNumThreads()
     rep = new_report("e2e", label, fp, config, "edgeaffect bench " + " ".join(shlex.quote(x) for x in argv))
     say(f"e2e: {a.source}, threads {a.threads}, models {a.models_dir or 'shipped'}")
     rep["e2e"] = run_e2e(cfg, analyzer=an, progress=say)
+    rep["e2e"]["analyzer_load_ms"] = round(load_ms, 1)
     an.close()
     e = rep["e2e"]
     say(f"e2e: {e['frames']} frames in {e['wall_s']:.1f} s: p50 {e['latency_ms']['p50']:.2f} ms, "
@@ -326,7 +341,8 @@ def cmd_mediapipe(a: argparse.Namespace, argv: list[str]) -> int:
     fp = collect(backend=an.backend if an else None, manifests=manifests, delegates=[], num_threads=a.threads,
                  extra={"mediapipe": res.get("mediapipe_version")})
     rep = new_report("mediapipe", label, fp, {"source": a.source, "rounds": a.rounds, "frames": a.frames, "warmup": a.warmup,
-                                              "threads": a.threads, "pin": pin},
+                                              "threads": a.threads, "pin": pin, "au_every": a.au_every,
+                                              "affect_every": a.affect_every},
                      "edgeaffect bench mediapipe " + " ".join(shlex.quote(x) for x in argv))
     rep["vs_mediapipe"] = res
     if res.get("skipped"):

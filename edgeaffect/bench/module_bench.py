@@ -57,7 +57,8 @@ class ModuleBenchConfig:
 def model_paths(models_dir: str | Path | None = None, model_files: dict[str, str | Path] | None = None,
                 modules: list[str] | None = None) -> dict[str, Path]:
     """Manifest paths per module, like the Analyzer resolves them (missing files are kept: they error later)."""
-    from ..models import ASSETS, DEFAULT_MODELS
+    from ..errors import ModelError
+    from ..models import ASSETS, DEFAULT_MODELS, find_model
 
     base = Path(models_dir) if models_dir else ASSETS
     out: dict[str, Path] = {}
@@ -67,7 +68,10 @@ def model_paths(models_dir: str | Path | None = None, model_files: dict[str, str
         if model_files and m in model_files:
             p = Path(model_files[m])
         else:
-            p = base / f"{DEFAULT_MODELS[m]}.json"
+            try:
+                p = find_model(base, m)
+            except ModelError:
+                p = base / f"{DEFAULT_MODELS[m]}_int8.json"  # missing: errors later, naming it
         out[m] = p.with_suffix(".json") if p.suffix == ".tflite" else p
     return out
 
@@ -109,11 +113,11 @@ def _make_runner(manifest_path: Path, threads: int, delegate: str, backend: Any)
         return make_runner(manifest_path, unit, backend=backend, num_threads=threads, warn=False)
 
 
-def random_inputs(runner: Any, seed: int = 0) -> list[np.ndarray]:
+def random_inputs(manifest: Any, seed: int = 0) -> list[np.ndarray]:
     """Float inputs for runner.run(): uniform over the int8 tensor's real range, else [0, 1]."""
     rng = np.random.default_rng(seed)
     xs = []
-    for spec in runner.manifest.inputs:
+    for spec in manifest.inputs:
         lo, hi = 0.0, 1.0
         if spec.scale and spec.dtype in ("int8", "uint8"):
             info = np.iinfo(np.dtype(spec.dtype))
@@ -194,10 +198,12 @@ def bench_module(module: str, manifest_path: Path, threads: int = 1, delegate: s
     entry["fallback"] = bool(warns)
     if warns:
         entry["warnings"] = warns
-    m = runner.manifest
+    from ..runtime.manifest import load_manifest
+
+    m = getattr(runner, "manifest", None) or load_manifest(manifest_path)  # OnnxRuntimeRunner has no manifest
     entry.update(file=m.file, sha256=m.sha256, variant=m.variant, macs=m.macs, params=m.params,
                  inputs=[{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in m.inputs])
-    xs = random_inputs(runner, cfg.seed)
+    xs = random_inputs(m, cfg.seed)
     t0 = time.perf_counter()
     runner.run(*xs)
     entry["first_inference_ms"] = round((time.perf_counter() - t0) * 1000, 3)

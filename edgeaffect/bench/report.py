@@ -320,6 +320,11 @@ def render_markdown(d: dict[str, Any], plots: list[str] | None = None) -> str:
     lines = [f"# edgeaffect bench: {d.get('label')} ({d.get('kind')})", "",
              f"{d.get('created_utc')} · `{d.get('command')}` · schema {d.get('schema')}", "",
              "## Device fingerprint", "", *fingerprint_md(d.get("fingerprint") or {}), ""]
+    cfg = d.get("config") or {}
+    keys = ("threads", "max_faces", "enable_aus", "enable_affect", "au_every", "affect_every", "pace_fps", "models_dir", "rounds", "pin")
+    shown = [f"{k}={cfg[k]}" for k in keys if k in cfg and cfg[k] is not None]
+    if shown:
+        lines += [f"Settings: {', '.join(shown)}.", ""]
     if d.get("e2e"):
         lines += e2e_md(d["e2e"])
     if d.get("vs_mediapipe"):

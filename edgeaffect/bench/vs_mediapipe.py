@@ -108,8 +108,13 @@ def edgeaffect_contender(models_dir: str | None = None, threads: int = 1, analyz
         r = an.process(img, ts)
         return r.status == "ok"
 
-    return Contender("edgeaffect", "68 landmarks + sigma, 15 AUs, valence/arousal + uncertainty (1 thread)", process, an.close,
+    o = an.options
+    what = f"68 landmarks + sigma, 15 AUs, valence/arousal + uncertainty ({threads} thread{'s' if threads != 1 else ''})"
+    if o.au_every > 1 or o.affect_every > 1:
+        what += f" [AUs every {o.au_every}, VA every {o.affect_every} frames, held between]"
+    return Contender("edgeaffect", what, process, an.close,
                      {"num_threads": threads, "backend": f"{an.backend.name} {an.backend.version}",
+                      "au_every": o.au_every, "affect_every": o.affect_every,
                       "models": {k: m.sha256[:16] for k, m in an.model_manifests.items()}})
 
 

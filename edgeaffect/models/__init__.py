@@ -9,10 +9,23 @@ from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 
-#: Default model file stems in assets/ (the int8 variants the project ships).
-DEFAULT_MODELS = {
-    "detector": "detector_int8",
-    "landmarks": "landmarks_int8",
-    "au": "aus_int8",
-    "temporal": "affect_int8",
-}
+#: Model file name prefixes in assets/ per module. The file shipped for each is the most
+#: compact variant that passed the fidelity gate at conversion (scripts/build_models.py):
+#: `<prefix>_<variant>.tflite` + `.json`; VARIANT_PREFERENCE picks when several are present.
+DEFAULT_MODELS = {"detector": "detector", "landmarks": "landmarks", "au": "aus", "temporal": "affect"}
+VARIANT_PREFERENCE = ("int8", "int8_io", "dynamic_range", "float16", "float32")
+
+
+def find_model(directory: Path, module: str) -> Path:
+    """The manifest for `module` in `directory` (preferring int8); a clear error if none."""
+    from ..errors import ModelError
+
+    prefix = DEFAULT_MODELS[module]
+    for v in VARIANT_PREFERENCE:
+        p = directory / f"{prefix}_{v}.json"
+        if p.exists():
+            return p
+    raise ModelError(
+        f"manifest {directory / (prefix + '_<variant>.json')} not found: no {module} model in {directory} "
+        "(every model needs its .tflite and its manifest, written by `edgeaffect convert`)"
+    )

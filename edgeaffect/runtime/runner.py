@@ -44,8 +44,16 @@ class ModelRunner:
         delegates: list[Any] | None = None,
         verify_sha256: bool = True,
         use_xnnpack: bool = True,
+        allow_failed: bool = False,
     ) -> None:
         self.manifest = model if isinstance(model, Manifest) else load_manifest(model)
+        fid = self.manifest.fidelity or {}
+        if fid.get("status") == "FAIL" and not allow_failed:
+            first = (fid.get("failures") or ["see its fidelity_report"])[0]
+            raise ModelError(
+                f"{self.manifest.file} failed the fidelity gate at conversion ({first}); re-convert it, "
+                "or pass allow_failed=True to debug it"
+            )
         path = self.manifest.tflite_path
         check_tflite_file(path)
         if verify_sha256:

@@ -47,7 +47,8 @@ class EyeStateTracker:
     """Per-face running state. `window` is the PERCLOS window in frames (~60 s at 30 fps)."""
 
     def __init__(self, window: int = 1800, baseline_frames: int = 150) -> None:
-        self._history: deque[float] = deque(maxlen=window)
+        self._history: deque[bool] = deque(maxlen=window)  # closed (openness < 0.2) per frame
+        self._closed_count = 0
         self._ears: deque[float] = deque(maxlen=baseline_frames)
         self._closed = False
         self.blinks = 0
@@ -66,6 +67,10 @@ class EyeStateTracker:
             self._closed = False
             self.blinks += 1
             blink = True
-        self._history.append(openness)
-        perclos = float(np.mean(np.asarray(self._history) < 0.2))
+        closed = openness < 0.2
+        if len(self._history) == self._history.maxlen and self._history[0]:
+            self._closed_count -= 1  # the oldest frame leaves the window
+        self._history.append(closed)
+        self._closed_count += int(closed)
+        perclos = self._closed_count / len(self._history)
         return EyeState(el, er, openness, blink, self.blinks, perclos)

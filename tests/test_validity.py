@@ -1,0 +1,56 @@
+"""The landmark network's validity head: true on a face, false on non-faces and on badly
+shifted/scaled windows (what tracking needs to know when to re-detect)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeaffect.analyzer import window_from_detection
+from edgeaffect.models.detector import FaceDetector
+from edgeaffect.models.landmarks import LandmarkModel
+from edgeaffect.runtime.runner import ModelRunner
+from edgeaffect.vision.alignment import FaceWindow, window_from_landmarks
+
+skd = pytest.importorskip("skimage.data", reason="needs scikit-image (the [demo] extra)")
+
+
+@pytest.fixture(scope="module")
+def models(assets):
+    from edgeaffect.models import find_model
+
+    det = FaceDetector(ModelRunner(find_model(assets, "detector")))
+    lm = LandmarkModel(ModelRunner(find_model(assets, "landmarks")))
+    return det, lm
+
+
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    return cv2.cvtColor(np.asarray(rgb)[..., :3].astype(np.uint8), cv2.COLOR_RGB2GRAY)
+
+
+def test_valid_on_face_invalid_when_shifted(models):
+    import cv2
+
+    det, lm = models
+    bgr = cv2.cvtColor(np.asarray(skd.astronaut()), cv2.COLOR_RGB2BGR)
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    dets = det.detect(bgr)
+    assert dets, "BlazeFace must find the astronaut's face"
+    res = lm.run(gray, window_from_detection(dets[0]))
+    assert res.validity > 0.8
+    w = window_from_landmarks(res.points)
+    for dx, dy, scale in ((1.0, 0.0, 1.0), (0.0, -1.0, 1.0), (0.0, 0.0, 4.0), (0.0, 0.0, 0.3)):
+        bad = FaceWindow(w.cx + dx * w.size, w.cy + dy * w.size, w.size * scale, w.angle)
+        assert lm.run(gray, bad).validity < 0.5, (dx, dy, scale)
+
+
+# `logo` was never a training negative; the others were (training/data.py NONFACE_IMAGES).
+@pytest.mark.parametrize("name", ["logo", "coffee", "rocket", "chelsea"])
+def test_invalid_on_non_faces(models, name):
+    _, lm = models
+    g = _gray(getattr(skd, name)())
+    h, w = g.shape
+    win = FaceWindow(w / 2, h / 2, min(h, w) * 0.6, 0.0)
+    assert lm.run(g, win).validity < 0.5
