@@ -206,6 +206,7 @@ def test_mediapipe_ratio_math_with_fake_contenders(monkeypatch):
                                         rounds=1, warmup=0, pin_cpu=None, mediapipe_importer=lambda: (FakeMP, None))
     r = {x["vs"]: x for x in res["ratios"]}
     assert r["mediapipe_detection_mesh"]["primary"] and not r["mediapipe_face_mesh"]["primary"]
-    assert 1.5 < r["mediapipe_detection_mesh"]["fps_ratio"] < 12  # ~6x; wide bounds: shared, loaded CI machines
-    assert r["mediapipe_detection_mesh"]["goal_met"]
+    # ordering only (the contenders busy-wait 1 / 3 / 6 ms): no wall-clock bounds in tests
+    assert r["mediapipe_detection_mesh"]["fps_ratio"] > r["mediapipe_face_mesh"]["fps_ratio"] > 1.0
+    assert r["mediapipe_detection_mesh"]["goal_met"] == (r["mediapipe_detection_mesh"]["fps_ratio"] >= 1.5)
     assert res["mediapipe_version"] == "fake"
