@@ -67,6 +67,7 @@ class AnalyzerOptions:
     detector_score_threshold: float = 0.5
     validity_threshold: float = 0.5
     redetect_every: int = 30  # look for new faces every N frames while tracking < max_faces (0: never)
+    detect_small_faces: bool = True  # nothing found on the whole frame -> detect on square tiles too
     max_lost_frames: int = 45  # a lost face keeps its id and window this long
     enable_aus: bool = True
     enable_affect: bool = True
@@ -255,6 +256,8 @@ class Analyzer:
         if need_detect:
             td = time.perf_counter()
             dets = self.detector.detect(bgr, max_faces=self.options.max_faces + 2)
+            if not dets and not faces and self.options.detect_small_faces:
+                dets = self.detector.detect_tiled(bgr, max_faces=self.options.max_faces + 2)
             work.timings_ms["detector"] = (time.perf_counter() - td) * 1000
             for det in dets:
                 if len(faces) >= self.options.max_faces:
@@ -269,11 +272,16 @@ class Analyzer:
                     lost_now.remove(track)
                 faces.append(_FaceWork(track, True, "detector", lm, det.score))
         tracked_ids = {f.track.id for f in faces}
-        for t in self._tracks:
-            if t.id not in tracked_ids:
-                t.lost += 1
-                faces.append(_FaceWork(t, False, "lost"))
-        self._tracks = [t for t in self._tracks if t.lost <= self.options.max_lost_frames]
+        # Lost faces keep their id and window for a while, but never beyond max_faces: a
+        # newly acquired face replaces the longest-lost ones (a driver monitor has one face).
+        room = self.options.max_faces - len(faces)
+        lost = sorted((t for t in self._tracks if t.id not in tracked_ids), key=lambda t: t.lost)
+        keep_lost = lost[: max(room, 0)]
+        for t in keep_lost:
+            t.lost += 1
+            faces.append(_FaceWork(t, False, "lost"))
+        keep_ids = tracked_ids | {t.id for t in keep_lost}
+        self._tracks = [t for t in self._tracks if t.id in keep_ids and t.lost <= self.options.max_lost_frames]
         faces = [f for f in faces if f.track in self._tracks]
         for f in faces:
             if f.valid:

@@ -117,7 +117,7 @@ def video_results(assets, shared_data):
 def test_tracking_holds_through_the_video(video_results):
     assert len(video_results) == 275
     valid = np.array([any(f.valid for f in r.faces) for r in video_results])
-    assert valid.mean() > 0.75, f"valid on only {valid.mean():.0%} of frames"
+    assert valid.mean() > 0.8, f"valid on only {valid.mean():.0%} of frames"
     sources = [r.faces[0].source if r.faces else "none" for r in video_results]
     # the detector runs on the first frame, then tracking carries most frames
     assert sources[0] == "detector"
@@ -137,12 +137,21 @@ def test_redetects_after_occlusion(video_results):
 
 def test_video_landmarks_vs_teacher(video_results):
     z = np.load(FIXTURES / "teacher_video.npz")
-    nmes = []
-    for r, d, m, found in zip(video_results, z["dlib"], z["mediapipe"], z["found"]):
+    nmes, teacher_frames, valid_on_teacher_frames = [], 0, 0
+    for k, r in enumerate(video_results):
         v = [f for f in r.faces if f.valid]
-        if found and v:
-            d = ensemble({"dlib": d, "mediapipe": None if np.isnan(m).any() else m})
-            nmes.append(np.linalg.norm(v[0].landmarks - d, axis=1).mean() / interocular_distance(d))
+        n = int(z["count"][k])
+        teacher_frames += n > 0
+        valid_on_teacher_frames += bool(n and v)
+        if n and v:
+            # several people appear: score against the teacher face our track is on
+            j = max(range(n), key=lambda j: iou(v[0].box, tuple(z["boxes"][k][j])))
+            if iou(v[0].box, tuple(z["boxes"][k][j])) > 0.3:
+                d = z["dlib"][k][j]
+                m = z["mediapipe"][k][j]
+                t = ensemble({"dlib": d, "mediapipe": None if np.isnan(m).any() else m})
+                nmes.append(np.linalg.norm(v[0].landmarks - t, axis=1).mean() / interocular_distance(t))
+    assert valid_on_teacher_frames > 0.85 * teacher_frames
     assert len(nmes) > 100
     assert np.median(nmes) < NME_LIMIT
 

@@ -150,26 +150,30 @@ def label_eval() -> None:
         print(p.name, len(faces[p.name]), "faces", flush=True)
     (fixtures / "teacher_faces.json").write_text(json.dumps(faces))
     cap = cv2.VideoCapture(str(SHARED_DATA / "video" / "short_hamilton_clip.mp4"))
-    video_d, video_m, video_ok = [], [], []
+    max_faces = 4
+    d_all, m_all, boxes, counts = [], [], [], []
     while True:
         ok, frame = cap.read()
         if not ok:
             break
-        fs = label_scene(frame, dl, mesh)
-        nan = np.full((68, 2), np.nan, np.float32)
-        if fs:
-            f = max(fs, key=lambda f: f["box"][2])
-            video_d.append(np.array(f["dlib"], np.float32))
-            video_m.append(np.array(f["mediapipe"], np.float32) if f["mediapipe"] else nan)
-            video_ok.append(1)
-        else:
-            video_d.append(nan)
-            video_m.append(nan)
-            video_ok.append(0)
+        fs = sorted(label_scene(frame, dl, mesh), key=lambda f: -f["box"][2])[:max_faces]
+        d = np.full((max_faces, 68, 2), np.nan, np.float32)
+        m = np.full((max_faces, 68, 2), np.nan, np.float32)
+        b = np.full((max_faces, 4), np.nan, np.float32)
+        for j, f in enumerate(fs):
+            d[j] = f["dlib"]
+            if f["mediapipe"]:
+                m[j] = f["mediapipe"]
+            b[j] = f["box"]
+        d_all.append(d)
+        m_all.append(m)
+        boxes.append(b)
+        counts.append(len(fs))
+    # every face the teacher finds per frame (the clip cuts between a stage and an audience)
     np.savez_compressed(
-        fixtures / "teacher_video.npz", dlib=np.stack(video_d), mediapipe=np.stack(video_m), found=np.array(video_ok)
+        fixtures / "teacher_video.npz", dlib=np.stack(d_all), mediapipe=np.stack(m_all), boxes=np.stack(boxes), count=np.array(counts)
     )
-    print("video frames:", len(video_ok), "with face:", sum(video_ok))
+    print("video frames:", len(counts), "with a face:", int((np.array(counts) > 0).sum()))
 
 
 def main() -> None:

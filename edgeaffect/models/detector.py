@@ -88,6 +88,33 @@ class FaceDetector:
         out = self.runner.run(x)
         return self.decode(out[self._reg][0], out[self._cls][0, :, 0], scale, px, py, max_faces)
 
+    def detect_tiled(self, bgr: np.ndarray, max_faces: int = 8) -> list[Detection]:
+        """Detection on overlapping square tiles along the frame's long side.
+
+        The short-range model sees the whole frame at 128 px, so a face under ~1/8 of the
+        frame side (a speaker on a stage, a driver far from a wide-angle camera) is too
+        small for it. Square tiles of the short side halve or third the downscale; used
+        only when the whole-frame pass finds nothing (it costs one detector run per tile).
+        """
+        h, w = bgr.shape[:2]
+        short, long_side = min(h, w), max(h, w)
+        side = short if long_side >= 1.2 * short else int(0.6 * short)  # near-square: a 2x2 grid
+
+        def starts(dim: int) -> np.ndarray:
+            n = 1 if dim <= side else int(np.ceil(dim / side)) + 1
+            return np.linspace(0, dim - side, n).astype(int)
+
+        found: list[Detection] = []
+        for y0 in starts(h):
+            for x0 in starts(w):
+                off = np.array([x0, y0], np.float32)
+                for d in self.detect(bgr[y0 : y0 + side, x0 : x0 + side], max_faces):
+                    box = (d.box[0] + float(x0), d.box[1] + float(y0), d.box[2], d.box[3])
+                    if all(iou(box, f.box) < self.nms_threshold for f in found):
+                        found.append(Detection(box, d.score, d.keypoints + off))
+        found.sort(key=lambda d: -d.score)
+        return found[:max_faces]
+
     def decode(self, reg: np.ndarray, logits: np.ndarray, scale: float, px: float, py: float, max_faces: int) -> list[Detection]:
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
         keep = np.flatnonzero(scores >= self.score_threshold)
