@@ -39,6 +39,10 @@ from .vision.headpose import estimate_head_pose
 
 MODULES = ("detector", "landmarks", "au", "temporal")
 
+#: While nothing is in view, the whole-frame detector still runs every frame, but the tiled
+#: small-face search (3-4 extra detector runs) only every SMALL_FACE_EVERY-th frame.
+SMALL_FACE_EVERY = 5
+
 
 class RunningMode(str, Enum):
     IMAGE = "image"
@@ -144,6 +148,7 @@ class Analyzer:
         self._tracks: list[_Track] = []
         self._next_id = 0
         self._frames = 0
+        self._empty_frames = 0  # consecutive frames where nothing was found (tiled search back-off)
         self._last_ts: float | None = None
         self._lock = threading.Lock()
         self._live: _LiveWorker | None = None
@@ -176,6 +181,7 @@ class Analyzer:
         """Forget all tracks and temporal windows (e.g. between unrelated videos)."""
         self._tracks.clear()
         self._frames = 0
+        self._empty_frames = 0
         self._last_ts = None
 
     # ------------------------------------------------------------------ public calls
@@ -256,8 +262,9 @@ class Analyzer:
         if need_detect:
             td = time.perf_counter()
             dets = self.detector.detect(bgr, max_faces=self.options.max_faces + 2)
-            if not dets and not faces and self.options.detect_small_faces:
+            if not dets and not faces and self.options.detect_small_faces and self._empty_frames % SMALL_FACE_EVERY == 0:
                 dets = self.detector.detect_tiled(bgr, max_faces=self.options.max_faces + 2)
+            self._empty_frames = 0 if dets or faces else self._empty_frames + 1
             work.timings_ms["detector"] = (time.perf_counter() - td) * 1000
             for det in dets:
                 if len(faces) >= self.options.max_faces:

@@ -52,12 +52,13 @@ def test_truncated_model(model_copy):
     s = stem(model_copy, "landmarks")
     p = model_copy / f"{s}.tflite"
     p.write_bytes(p.read_bytes()[:1000])
-    with pytest.raises(ModelError, match="sha256"):
+    with pytest.raises(ModelError, match="truncated or corrupt|sha256"):
         ModelRunner(model_copy / f"{s}.json")
-    # even without the checksum the interpreter's rejection is a ModelError
+    # even with a matching checksum the truncation is caught before the interpreter (which
+    # would read past the end of the buffer and crash the process)
     m = load_manifest(model_copy / f"{s}.json")
     m.sha256 = sha256_file(p)
-    with pytest.raises(ModelError):
+    with pytest.raises(ModelError, match="truncated or corrupt"):
         ModelRunner(m)
 
 
@@ -108,3 +109,13 @@ def test_model_that_failed_its_gate_is_refused(model_copy):
 
 def test_errors_are_edgeaffect_errors():
     assert issubclass(ModelError, EdgeAffectError)
+
+
+def test_corrupted_weights_fail_the_checksum(model_copy):
+    s = stem(model_copy, "au")
+    p = model_copy / f"{s}.tflite"
+    blob = bytearray(p.read_bytes())
+    blob[len(blob) // 2 : len(blob) // 2 + 64] = bytes(64)  # same size, different weights
+    p.write_bytes(bytes(blob))
+    with pytest.raises(ModelError, match="sha256"):
+        ModelRunner(model_copy / f"{s}.json")

@@ -22,16 +22,70 @@ from .manifest import Manifest, load_manifest, sha256_file
 TFLITE_MAGIC = b"TFL3"
 
 
+def _flatbuffer_buffers_in_bounds(blob: bytes) -> bool:
+    """Walk Model.buffers (schema.fbs field 4) and check every buffer lies inside the file.
+
+    The TFLite interpreter trusts the flatbuffer: a truncated file whose checksum was not
+    verified makes it read past the end and crash the process (seen with ai-edge-litert
+    2.1). Truncation always cuts the weight buffers, which sit at the end of the file, so
+    this small bounds walk turns that crash into a ModelError.
+    """
+    n = len(blob)
+
+    def u32(pos: int) -> int:
+        if pos < 0 or pos + 4 > n:
+            raise IndexError(pos)
+        return int.from_bytes(blob[pos : pos + 4], "little")
+
+    def field(table: int, index: int) -> int | None:
+        vt = table - int.from_bytes(blob[table : table + 4], "little", signed=True)
+        if vt < 0 or vt + 4 > n:
+            raise IndexError(vt)
+        vt_len = int.from_bytes(blob[vt : vt + 2], "little")
+        slot = 4 + 2 * index
+        if slot + 2 > vt_len:
+            return None
+        off = int.from_bytes(blob[vt + slot : vt + slot + 2], "little")
+        return table + off if off else None
+
+    try:
+        root = u32(0)
+        f = field(root, 4)
+        if f is None:
+            return True
+        vec = f + u32(f)
+        count = u32(vec)
+        if vec + 4 + 4 * count > n:
+            return False
+        for i in range(count):
+            entry = vec + 4 + 4 * i
+            buf = entry + u32(entry)
+            d = field(buf, 0)
+            if d is not None:
+                data = d + u32(d)
+                if data + 4 + u32(data) > n:
+                    return False
+            o, sz = field(buf, 1), field(buf, 2)
+            if o is not None and sz is not None:
+                end = int.from_bytes(blob[o : o + 8], "little") + int.from_bytes(blob[sz : sz + 8], "little")
+                if end > n:
+                    return False
+        return True
+    except IndexError:
+        return False
+
+
 def check_tflite_file(path: Path) -> None:
     if not path.exists():
         raise ModelError(f"model file {path} not found")
     size = path.stat().st_size
     if size < 16:
         raise ModelError(f"model file {path} is truncated ({size} bytes)")
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    if head[4:8] != TFLITE_MAGIC:
+    blob = path.read_bytes()
+    if blob[4:8] != TFLITE_MAGIC:
         raise ModelError(f"{path} is not a TFLite flatbuffer (no 'TFL3' identifier); was it converted with `edgeaffect convert`?")
+    if not _flatbuffer_buffers_in_bounds(blob):
+        raise ModelError(f"model file {path} is truncated or corrupt (its weight buffers point past the end of the file)")
 
 
 class ModelRunner:
