@@ -105,6 +105,10 @@ def count_macs_params(model) -> tuple[int, int]:
     """Multiply-accumulates of Conv/ConvTranspose/Gemm/MatMul and float parameter count."""
     import onnx
 
+    try:  # intermediate shapes (e.g. after a computed Pad) are only known after inference
+        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # noqa: BLE001 - counting is best effort; the model itself is unchanged
+        pass
     params = sum(_numel(i.dims) for i in model.graph.initializer if i.data_type in (1, 10, 11, 16))
     shapes: dict[str, list[int]] = {}
     for vi in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output):

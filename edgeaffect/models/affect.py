@@ -16,7 +16,6 @@ cumulative uncertainty combines both: tanh(2 * sqrt(aleatoric + epistemic)).
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,26 +75,42 @@ def uncertainty_from_var(var: np.ndarray) -> np.ndarray:
 
 
 class AffectWindow:
-    """Per-face sliding window of feature rows (zero-padded at the start)."""
+    """Per-face sliding window of feature rows (zero-padded at the start).
+
+    A ring buffer written in place: building the [T, F] model input each frame is one
+    np.roll-free copy in two slices, not a stack of T row arrays (measured: the deque +
+    np.stack version cost more than the temporal network itself).
+    """
 
     def __init__(self, length: int) -> None:
         self.length = length
-        self.rows: deque[np.ndarray] = deque(maxlen=length)
+        self._buf = np.zeros((length, TEMPORAL_FEATURES), np.float32)
+        self._valid = np.zeros(length, bool)
+        self._next = 0
+        self._count = 0
 
     def push(self, row: np.ndarray) -> None:
-        self.rows.append(row)
+        self._buf[self._next] = row
+        self._valid[self._next] = bool(np.any(row))
+        self._next = (self._next + 1) % self.length
+        self._count = min(self._count + 1, self.length)
 
     def array(self) -> np.ndarray:
-        arr = np.zeros((self.length, TEMPORAL_FEATURES), np.float32)
-        if self.rows:
-            arr[-len(self.rows) :] = np.stack(self.rows)
-        return arr
+        """[T, F], oldest first, newest last."""
+        out = np.empty_like(self._buf)
+        k = self.length - self._next
+        out[:k] = self._buf[self._next :]
+        out[k:] = self._buf[: self._next]
+        return out
+
+    @property
+    def rows(self) -> list[np.ndarray]:
+        """Rows pushed so far (at most T), oldest first."""
+        return list(self.array()[self.length - self._count :])
 
     @property
     def valid_fraction(self) -> float:
-        if not self.rows:
-            return 0.0
-        return float(np.mean([np.any(r) for r in self.rows]))
+        return float(self._valid.sum() / self._count) if self._count else 0.0
 
 
 class AffectModel:
