@@ -119,6 +119,23 @@ def block() -> str:
                      f"{gain.get('sequential_fps')} -> {gain.get('pipelined_fps')} fps = **{gain.get('gain')}x** on {gain.get('cores')} cores "
                      f"(1-min load average {gain.get('load_avg_1min')})")
         L.append("")
+    faults = REPO / "benchmarks" / "results" / "faults.txt"
+    soak = load("benchmarks/results/soak-30min-x86_64.json")
+    aarch = REPO / "benchmarks" / "results" / "aarch64_proof.txt"
+    if faults.exists() or soak or aarch.exists():
+        L += ["### Robustness and portability", ""]
+    if faults.exists():
+        lines = faults.read_text().strip().splitlines()
+        L.append(f"- fault injection (`python benchmarks/faults.py --source VIDEO > benchmarks/results/faults.txt`): {lines[-1] if lines else ''}: "
+                 + "; ".join(x.split(":")[0].replace("PASS ", "").replace("FAIL ", "FAIL:") for x in lines[:-1]))
+    if soak:
+        chk = soak.get("checks") or {}
+        L.append(f"- soak (`python benchmarks/soak.py --duration 1800 --pace 30 --drift-metric cpu ...`): **{soak.get('status', soak.get('result'))}**; "
+                 + "; ".join(f"{k}: {v.get('message', v) if isinstance(v, dict) else v}" for k, v in chk.items())[:600])
+    if aarch.exists():
+        line = next((x for x in aarch.read_text().splitlines() if x.startswith("aarch64 proof:")), "")
+        L.append(f"- aarch64 (`scripts/aarch64_proof.sh proof`, qemu cortex-a72): {line.replace('aarch64 proof: ', '')}")
+    L.append("")
     return "\n".join(L)
 
 
