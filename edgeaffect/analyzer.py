@@ -32,7 +32,7 @@ from .models.landmarks import LandmarkModel, LandmarkResult
 from .results import FaceResult, FrameResult
 from .runtime.backends import load_backend
 from .runtime.runner import ModelRunner
-from .vision.alignment import FaceWindow, window_from_landmarks
+from .vision.alignment import FaceWindow, au_crop_matrix, window_from_landmarks
 from .vision.eyes import EyeStateTracker
 from .vision.frames import NormalisedFrame, enhance_nir, normalise_frame
 from .vision.headpose import estimate_head_pose
@@ -41,7 +41,7 @@ MODULES = ("detector", "landmarks", "au", "temporal")
 
 #: While nothing is in view, the whole-frame detector still runs every frame, but the tiled
 #: small-face search (3-4 extra detector runs) only every SMALL_FACE_EVERY-th frame.
-SMALL_FACE_EVERY = 5
+SMALL_FACE_EVERY = 10
 
 
 class RunningMode(str, Enum):
@@ -103,6 +103,7 @@ class _FaceWork:
     lm: LandmarkResult | None = None
     detector_score: float | None = None
     face: FaceResult | None = None
+    au_matrix: np.ndarray | None = None  # 112-px 5-point alignment, shared by the AU and affect stages
 
 
 @dataclass
@@ -322,8 +323,9 @@ class Analyzer:
         for f in work.faces:
             if not f.valid or f.face is None or f.lm is None:
                 continue
+            f.au_matrix = au_crop_matrix(f.lm.points, 112)
             if not skip or f.track.aus is None:
-                f.track.aus = self.aus.run(work.frame.gray, f.lm.points)
+                f.track.aus = self.aus.run(work.frame.gray, f.lm.points, f.au_matrix)
             f.face.aus = f.track.aus
         if skip:
             work.skipped.add("au")
@@ -342,7 +344,7 @@ class Analyzer:
                 tr.affect_window = self.affect.new_window()
             # this frame's AUs (not tr.aus: in pipelined mode the AU stage may already be on the next frame)
             aus = f.face.aus if f.face is not None else None
-            row = frame_features(f.lm.points, f.lm.sigma_norm, aus) if f.valid and f.lm is not None else frame_features(None, None, None)
+            row = frame_features(f.lm.points, f.lm.sigma_norm, aus, f.au_matrix) if f.valid and f.lm is not None else frame_features(None, None, None)
             if self.options.running_mode == RunningMode.IMAGE:
                 for _ in range(tr.affect_window.length):
                     tr.affect_window.push(row)

@@ -30,12 +30,15 @@ from ._meta import expect_kind
 SIGMA_FEATURE_SCALE = 20.0
 
 
-def frame_features(points68: np.ndarray | None, sigma_norm: np.ndarray | None, aus: np.ndarray | None) -> np.ndarray:
-    """One row of the temporal window. None (invalid face) -> zeros."""
+def frame_features(
+    points68: np.ndarray | None, sigma_norm: np.ndarray | None, aus: np.ndarray | None, au_matrix: np.ndarray | None = None
+) -> np.ndarray:
+    """One row of the temporal window. None (invalid face) -> zeros. `au_matrix`: the AU
+    stage's 112-px alignment of the same points, reused to save a second fit."""
     row = np.zeros(TEMPORAL_FEATURES, np.float32)
     if points68 is None:
         return row
-    row[: NUM_LANDMARKS * 2] = normalise_landmarks(points68).reshape(-1)
+    row[: NUM_LANDMARKS * 2] = normalise_landmarks(points68, au_matrix).reshape(-1)
     if sigma_norm is not None:
         row[NUM_LANDMARKS * 2 : NUM_LANDMARKS * 3] = np.clip(sigma_norm * SIGMA_FEATURE_SCALE, 0, 4)
     if aus is not None:

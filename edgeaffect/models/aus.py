@@ -23,10 +23,15 @@ class AUModel:
         if names != AU_NAMES:
             raise ModelError(f"{runner.manifest.file}: AU order {names} differs from edgeaffect's {AU_NAMES}")
 
-    def crop(self, gray: np.ndarray, points68: np.ndarray) -> np.ndarray:
-        return crop(gray, au_crop_matrix(points68, self.size), self.size)
+    def crop(self, gray: np.ndarray, points68: np.ndarray, matrix112: np.ndarray | None = None) -> np.ndarray:
+        """`matrix112`: au_crop_matrix(points68, 112) if already computed (rescaled here)."""
+        if matrix112 is None:
+            m = au_crop_matrix(points68, self.size)
+        else:
+            m = matrix112 * (self.size / 112.0)
+        return crop(gray, m, self.size)
 
-    def run(self, gray: np.ndarray, points68: np.ndarray) -> np.ndarray:
-        patch = self.crop(gray, points68)
+    def run(self, gray: np.ndarray, points68: np.ndarray, matrix112: np.ndarray | None = None) -> np.ndarray:
+        patch = self.crop(gray, points68, matrix112)
         out = self.runner.run(patch[None, :, :, None].astype(np.float32) / 255.0)
         return np.clip(out["aus"].reshape(-1), 0.0, 5.0).astype(np.float32)

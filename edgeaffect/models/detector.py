@@ -101,7 +101,7 @@ class FaceDetector:
         side = short if long_side >= 1.2 * short else int(0.6 * short)  # near-square: a 2x2 grid
 
         def starts(dim: int) -> np.ndarray:
-            n = 1 if dim <= side else int(np.ceil(dim / side)) + 1
+            n = 1 if dim <= side else int(np.ceil(dim / side))  # linspace spreads the overlap
             return np.linspace(0, dim - side, n).astype(int)
 
         found: list[Detection] = []

@@ -117,9 +117,10 @@ def au_crop_matrix(points68: np.ndarray, out_size: int = AU_CROP_SIZE) -> np.nda
     return similarity_transform(five_points(points68), template)
 
 
-def normalise_landmarks(points68: np.ndarray) -> np.ndarray:
+def normalise_landmarks(points68: np.ndarray, au_matrix: np.ndarray | None = None) -> np.ndarray:
     """Pose-normalised shape for the temporal model: similarity-aligned to the AU template
     frame and scaled to roughly [-1, 1] (0 = template centre), so that translation, scale and
-    in-plane rotation are removed and what remains is expression and out-of-plane pose."""
-    m = au_crop_matrix(points68, 112)
+    in-plane rotation are removed and what remains is expression and out-of-plane pose.
+    `au_matrix`: the frame's au_crop_matrix(points68, 112) when already computed."""
+    m = au_crop_matrix(points68, 112) if au_matrix is None else au_matrix
     return (apply_affine(m, points68) - 56.0) / 56.0

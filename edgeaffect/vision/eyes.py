@@ -52,13 +52,20 @@ class EyeStateTracker:
         self._ears: deque[float] = deque(maxlen=baseline_frames)
         self._closed = False
         self.blinks = 0
+        self._n = 0
+        self._baseline = 0.28
 
     def update(self, points68: np.ndarray) -> EyeState:
         er = eye_aspect_ratio(points68, RIGHT_EYE)
         el = eye_aspect_ratio(points68, LEFT_EYE)
         ear = 0.5 * (er + el)
         self._ears.append(ear)
-        baseline = max(float(np.percentile(self._ears, 90)), 0.18) if len(self._ears) >= 5 else 0.28
+        self._n += 1
+        if len(self._ears) < 5:
+            self._baseline = 0.28
+        elif self._n % 10 == 0 or len(self._ears) < 30:  # a slow statistic: refresh every 10 frames
+            self._baseline = max(float(np.percentile(self._ears, 90)), 0.18)
+        baseline = self._baseline
         openness = float(np.clip(ear / baseline, 0.0, 1.0))
         blink = False
         if openness < 0.55 and not self._closed:
