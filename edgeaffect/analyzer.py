@@ -151,7 +151,6 @@ class Analyzer:
         self._frames = 0
         self._empty_frames = 0  # consecutive frames where nothing was found (tiled search back-off)
         self._last_ts: float | None = None
-        self._lock = threading.Lock()
         self._live: _LiveWorker | None = None
 
     @classmethod
@@ -275,9 +274,7 @@ class Analyzer:
                 lm = self._landmarks_from_detection(gray, det)
                 if lm is None:
                     continue
-                track = self._match_lost(det, lost_now) or self._new_track()
-                if track in lost_now:
-                    lost_now.remove(track)
+                track = self._match_lost(det, lost_now, {f.track.id for f in faces}) or self._new_track()
                 faces.append(_FaceWork(track, True, "detector", lm, det.score))
         tracked_ids = {f.track.id for f in faces}
         # Lost faces keep their id and window for a while, but never beyond max_faces: a
@@ -404,8 +401,12 @@ class Analyzer:
         self._tracks.append(t)
         return t
 
-    def _match_lost(self, det: Detection, lost_now: list[_Track]) -> _Track | None:
-        candidates = [t for t in self._tracks if (t.lost > 0 or t in lost_now) and t.last_box is not None]
+    def _match_lost(self, det: Detection, lost_now: list[_Track], taken: set[int]) -> _Track | None:
+        """The lost track this detection re-acquires (by box overlap), never one already
+        given a face this frame."""
+        candidates = [
+            t for t in self._tracks if (t.lost > 0 or t in lost_now) and t.last_box is not None and t.id not in taken
+        ]
         best, best_iou = None, 0.1
         for t in candidates:
             assert t.last_box is not None

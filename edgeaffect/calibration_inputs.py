@@ -175,10 +175,10 @@ def collect_model_inputs(
                     patch = au.crop(nf.gray, res.points)
                     if "au" in want:
                         out["au"].append(patch[:, :, None].astype(np.float32) / 255.0)
-                    aus = au.run(nf.gray, res.points)
+                    aus = au.infer(patch)
                 if window is not None:
                     window.push(frame_features(res.points, res.sigma_norm, aus) if res is not None else frame_features(None, None, None))
-                    if i % temporal_stride == 0 and len(window.rows) >= min(16, window.length):
+                    if i % temporal_stride == 0 and len(window) >= min(16, window.length):
                         out["temporal"].append(window.array())
     result = {}
     rng = np.random.default_rng(0)

@@ -106,10 +106,9 @@ class AffectWindow:
         out[k:] = self._buf[: self._next]
         return out
 
-    @property
-    def rows(self) -> list[np.ndarray]:
-        """Rows pushed so far (at most T), oldest first."""
-        return list(self.array()[self.length - self._count :])
+    def __len__(self) -> int:
+        """Rows pushed so far, at most T."""
+        return self._count
 
     @property
     def valid_fraction(self) -> float:

@@ -32,6 +32,9 @@ class AUModel:
         return crop(gray, m, self.size)
 
     def run(self, gray: np.ndarray, points68: np.ndarray, matrix112: np.ndarray | None = None) -> np.ndarray:
-        patch = self.crop(gray, points68, matrix112)
+        return self.infer(self.crop(gray, points68, matrix112))
+
+    def infer(self, patch: np.ndarray) -> np.ndarray:
+        """AU intensities for an already aligned uint8 crop (see `crop`)."""
         out = self.runner.run(patch[None, :, :, None].astype(np.float32) / 255.0)
         return np.clip(out["aus"].reshape(-1), 0.0, 5.0).astype(np.float32)

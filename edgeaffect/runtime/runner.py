@@ -9,6 +9,7 @@ float-I/O variants are interchangeable for the caller.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 
 from ..errors import ModelError
 from .backends import InterpreterBackend, load_backend
-from .manifest import Manifest, load_manifest, sha256_file
+from .manifest import Manifest, load_manifest
 
 TFLITE_MAGIC = b"TFL3"
 
@@ -75,7 +76,8 @@ def _flatbuffer_buffers_in_bounds(blob: bytes) -> bool:
         return False
 
 
-def check_tflite_file(path: Path) -> None:
+def check_tflite_file(path: Path) -> bytes:
+    """Existence, TFLite identifier and buffer bounds; returns the file's bytes (read once)."""
     if not path.exists():
         raise ModelError(f"model file {path} not found")
     size = path.stat().st_size
@@ -86,6 +88,7 @@ def check_tflite_file(path: Path) -> None:
         raise ModelError(f"{path} is not a TFLite flatbuffer (no 'TFL3' identifier); was it converted with `edgeaffect convert`?")
     if not _flatbuffer_buffers_in_bounds(blob):
         raise ModelError(f"model file {path} is truncated or corrupt (its weight buffers point past the end of the file)")
+    return blob
 
 
 class ModelRunner:
@@ -109,9 +112,9 @@ class ModelRunner:
                 "or pass allow_failed=True to debug it"
             )
         path = self.manifest.tflite_path
-        check_tflite_file(path)
+        blob = check_tflite_file(path)
         if verify_sha256:
-            actual = sha256_file(path)
+            actual = hashlib.sha256(blob).hexdigest()
             if actual != self.manifest.sha256:
                 raise ModelError(
                     f"{path}: sha256 {actual[:12]}... does not match its manifest ({self.manifest.sha256[:12]}...); "
