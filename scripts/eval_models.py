@@ -23,19 +23,12 @@ from edgeaffect import Analyzer, AnalyzerOptions, RunningMode  # noqa: E402
 from edgeaffect.constants import interocular_distance  # noqa: E402
 from edgeaffect.demo import nir_like  # noqa: E402
 from edgeaffect.models.detector import iou  # noqa: E402
-from training.targets import build_ensemble  # noqa: E402
+from training.targets import teacher_target, video_teacher_at  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 FIX = REPO / "tests" / "fixtures"
 OFFSETS = np.array(json.loads((FIX / "mediapipe_offsets.json").read_text())["offsets"])
-
-
-def ensemble(d: np.ndarray, m: np.ndarray | None) -> np.ndarray:
-    if m is None or np.isnan(m).any():
-        return d
-    t, _, ok = build_ensemble(m[None], d[None], OFFSETS, max_disagreement=1.0)
-    return t[0] if ok[0] else d
 
 
 def main() -> None:
@@ -49,7 +42,7 @@ def main() -> None:
         res_nir = a.process_image(nir_like(img, 0.0))
         for tf in faces:
             total += 1
-            t = ensemble(np.array(tf["dlib"], np.float32), None if tf["mediapipe"] is None else np.array(tf["mediapipe"], np.float32))
+            t = teacher_target(np.array(tf["dlib"], np.float32), None if tf["mediapipe"] is None else np.array(tf["mediapipe"], np.float32), OFFSETS)
             iod = interocular_distance(t)
             m = [f for f in res.faces if f.valid and iou(f.box, tuple(tf["box"])) > 0.3]
             if m:
@@ -88,12 +81,9 @@ def main() -> None:
         if n:
             teacher_frames += 1
             teacher_frames_valid += int(bool(f and f.valid))
-        if n and f and f.valid:
-            # the clip shows several people: score against the teacher face our track is on
-            j = max(range(n), key=lambda j: iou(f.box, tuple(z["boxes"][k][j])))
-            if iou(f.box, tuple(z["boxes"][k][j])) > 0.3:
-                t = ensemble(z["dlib"][k][j], z["mediapipe"][k][j])
-                vn.append(float((np.linalg.norm(f.landmarks - t, axis=1) / interocular_distance(t)).mean()))
+        t = video_teacher_at(z, k, f.box, OFFSETS) if f and f.valid else None
+        if t is not None:
+            vn.append(float((np.linalg.norm(f.landmarks - t, axis=1) / interocular_distance(t)).mean()))
     out = {
         "detector": {"photos_teacher_faces": total, "found_valid_at_teacher_box": found},
         "landmarks": {

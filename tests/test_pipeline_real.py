@@ -29,13 +29,9 @@ _OFFSETS = np.array(json.loads((FIXTURES / "mediapipe_offsets.json").read_text()
 
 def ensemble(face: dict) -> np.ndarray:
     """The training target definition: dlib averaged with offset-corrected MediaPipe."""
-    from training.targets import build_ensemble
+    from training.targets import teacher_target
 
-    d = np.array(face["dlib"], np.float32)
-    if face["mediapipe"] is None:
-        return d
-    t, _, ok = build_ensemble(np.array(face["mediapipe"], np.float32)[None], d[None], _OFFSETS, max_disagreement=1.0)
-    return t[0] if ok[0] else d
+    return teacher_target(np.array(face["dlib"], np.float32), None if face["mediapipe"] is None else np.array(face["mediapipe"], np.float32), _OFFSETS)
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +135,8 @@ def test_redetects_after_occlusion(video_results):
 
 
 def test_video_landmarks_vs_teacher(video_results):
+    from training.targets import video_teacher_at
+
     z = np.load(FIXTURES / "teacher_video.npz")
     nmes, teacher_frames, valid_on_teacher_frames = [], 0, 0
     for k, r in enumerate(video_results):
@@ -146,14 +144,9 @@ def test_video_landmarks_vs_teacher(video_results):
         n = int(z["count"][k])
         teacher_frames += n > 0
         valid_on_teacher_frames += bool(n and v)
-        if n and v:
-            # several people appear: score against the teacher face our track is on
-            j = max(range(n), key=lambda j: iou(v[0].box, tuple(z["boxes"][k][j])))
-            if iou(v[0].box, tuple(z["boxes"][k][j])) > 0.3:
-                d = z["dlib"][k][j]
-                m = z["mediapipe"][k][j]
-                t = ensemble({"dlib": d, "mediapipe": None if np.isnan(m).any() else m})
-                nmes.append(np.linalg.norm(v[0].landmarks - t, axis=1).mean() / interocular_distance(t))
+        t = video_teacher_at(z, k, v[0].box, _OFFSETS) if v else None
+        if t is not None:
+            nmes.append(np.linalg.norm(v[0].landmarks - t, axis=1).mean() / interocular_distance(t))
     assert valid_on_teacher_frames > 0.85 * teacher_frames
     assert len(nmes) > 100
     assert np.median(nmes) < NME_LIMIT

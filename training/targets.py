@@ -130,3 +130,29 @@ def au_targets(scores: np.ndarray, labels: np.ndarray, lip_gap_px: np.ndarray, e
             shrink[keep] = 1.0
             out[i] *= shrink
     return np.clip(out, 0, 5).astype(np.float32)
+
+
+# ---------------------------------------------------------------- evaluation references
+def teacher_target(dlib68: np.ndarray, mp68: np.ndarray | None, offsets: np.ndarray) -> np.ndarray:
+    """The training target for one evaluation face: dlib averaged with offset-corrected
+    MediaPipe (dlib alone when MediaPipe missed the face)."""
+    d = np.asarray(dlib68, np.float32)
+    if mp68 is None or np.isnan(mp68).any():
+        return d
+    t, _, ok = build_ensemble(np.asarray(mp68, np.float32)[None], d[None], offsets, max_disagreement=1.0)
+    return t[0] if ok[0] else d
+
+
+def video_teacher_at(fixture, k: int, box: tuple[float, float, float, float], offsets: np.ndarray) -> np.ndarray | None:
+    """Teacher target of the face in frame `k` of the video fixture (tests/fixtures/
+    teacher_video.npz: every face per frame) that overlaps `box` (IoU > 0.3), else None.
+    The clip shows several people, so a track is scored against the face it is on."""
+    from edgeaffect.models.detector import iou
+
+    n = int(fixture["count"][k])
+    if not n:
+        return None
+    j = max(range(n), key=lambda j: iou(box, tuple(fixture["boxes"][k][j])))
+    if iou(box, tuple(fixture["boxes"][k][j])) <= 0.3:
+        return None
+    return teacher_target(fixture["dlib"][k][j], fixture["mediapipe"][k][j], offsets)
