@@ -151,3 +151,19 @@ def count_macs(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
     for h in hs:
         h.remove()
     return macs, sum(p.numel() for p in model.parameters())
+
+
+def export_onnx(
+    model: nn.Module, example: torch.Tensor, path, input_names: list[str], output_names: list[str], metadata: dict[str, str]
+) -> None:
+    """ONNX export (opset 13, legacy exporter: static shapes onnx2tf converts) with the
+    `edgeaffect.*` metadata the converter copies into the TFLite manifest."""
+    import onnx
+
+    model.eval()
+    torch.onnx.export(model, example, str(path), input_names=input_names, output_names=output_names, opset_version=13, dynamo=False)
+    m = onnx.load(str(path))
+    for k, v in metadata.items():
+        p = m.metadata_props.add()
+        p.key, p.value = k, v
+    onnx.save(m, str(path))

@@ -23,7 +23,7 @@ from edgeaffect.vision.alignment import AU_CROP_SIZE as SIZE
 from . import checkpoint
 from .augment import au_sample
 from .data import load_faceset
-from .models import AUNet, count_macs
+from .models import AUNet, count_macs, export_onnx
 from .paths import MODELS_SRC, work
 from .targets import au_targets, geometric_measures, geometric_scores
 
@@ -85,20 +85,12 @@ def evaluate(model, fs, targets, scores) -> dict:
     return res
 
 
-def export_onnx(model: AUNet, path) -> None:
-    import onnx
-
-    model.eval()
-    torch.onnx.export(model, torch.zeros(1, 1, SIZE, SIZE), str(path), input_names=["image"], output_names=["aus"], opset_version=13, dynamo=False)
-    m = onnx.load(str(path))
-    for k, v in {
+def export_aus_onnx(model: AUNet, path) -> None:
+    export_onnx(model, torch.zeros(1, 1, SIZE, SIZE), path, ["image"], ["aus"], {
         "edgeaffect.kind": "au",
         "edgeaffect.au_names": json.dumps(list(AU_NAMES)),
         "edgeaffect.input_range": "[0,1] grey, 5-point similarity-aligned crop (edgeaffect.vision.alignment.au_crop_matrix)",
-    }.items():
-        p = m.metadata_props.add()
-        p.key, p.value = k, v
-    onnx.save(m, str(path))
+    })
 
 
 def main() -> None:
@@ -155,7 +147,7 @@ def main() -> None:
     out = MODELS_SRC / "aus"
     out.mkdir(parents=True, exist_ok=True)
     torch.save({"model": model.state_dict()}, work("aus", "final.pt"))
-    export_onnx(model, out / "aus.onnx")
+    export_aus_onnx(model, out / "aus.onnx")
     macs, params = count_macs(model, torch.zeros(1, 1, SIZE, SIZE))
     final = dict(history[-1]) if history else {}
     final.update(macs=macs, params=params, epochs=a.epochs, train_images=int(len(train_idx)))

@@ -23,7 +23,7 @@ from edgeaffect.vision.alignment import apply_affine, window_from_landmarks
 from . import checkpoint
 from .augment import landmark_sample, random_negative_patch
 from .data import load_faceset, nonface_pool
-from .models import LandmarkNet, count_macs
+from .models import LandmarkNet, count_macs, export_onnx
 from .paths import MODELS_SRC, work
 
 
@@ -127,33 +127,20 @@ def evaluate(model, fs, mean, pool, seed: int = 123) -> dict:
     }
 
 
-def export_onnx(model: LandmarkNet, mean: np.ndarray, path) -> None:
-    import onnx
-
-    model.eval()
-    x = torch.zeros(1, 1, SIZE, SIZE)
-    torch.onnx.export(
-        model, x, str(path), input_names=["image"], output_names=["offsets", "log_sigma", "validity"],
-        opset_version=13, dynamo=False,
-    )
-    m = onnx.load(str(path))
-    meta = {
+def export_landmarks_onnx(model: LandmarkNet, mean: np.ndarray, path) -> None:
+    export_onnx(model, torch.zeros(1, 1, SIZE, SIZE), path, ["image"], ["offsets", "log_sigma", "validity"], {
         "edgeaffect.kind": "landmarks",
         "edgeaffect.input_range": "[0,1] grey, crop of edgeaffect.vision.alignment.FaceWindow",
         "edgeaffect.mean_shape": json.dumps(np.round(mean, 6).tolist()),
         "edgeaffect.postprocess": "points = (mean_shape + offsets.reshape(68,2)) * crop_size; sigma = exp(log_sigma) * crop_size; valid = sigmoid(validity) > 0.5",
-    }
-    for k, v in meta.items():
-        p = m.metadata_props.add()
-        p.key, p.value = k, v
-    onnx.save(m, str(path))
+    })
 
 
 def write_outputs(model, mean, history, epochs, n_train) -> None:
     out = MODELS_SRC / "landmarks"
     out.mkdir(parents=True, exist_ok=True)
     torch.save({"model": model.state_dict(), "mean": mean}, work("landmarks", "final.pt"))
-    export_onnx(model, mean, out / "landmarks.onnx")
+    export_landmarks_onnx(model, mean, out / "landmarks.onnx")
     macs, params = count_macs(model, torch.zeros(1, 1, SIZE, SIZE))
     final = dict(history[-1]) if history else {}
     final.update(macs=macs, params=params, epochs=epochs, train_images=int(n_train))

@@ -43,7 +43,7 @@ from edgeaffect.vision.alignment import (
 from . import checkpoint
 from .augment import au_sample, jitter_window, photometric
 from .data import load_faceset
-from .models import AUNet, LandmarkNet, TemporalVANet, count_macs
+from .models import AUNet, LandmarkNet, TemporalVANet, count_macs, export_onnx
 from .paths import MODELS_SRC, work
 
 T = 128
@@ -188,21 +188,13 @@ def evaluate(model, comp: SequenceComposer, n: int = 600, seed: int = 99) -> dic
     }
 
 
-def export_onnx(model, path) -> None:
-    import onnx
-
-    model.eval()
-    torch.onnx.export(model, torch.zeros(1, T, TEMPORAL_FEATURES), str(path), input_names=["window"], output_names=["va_raw"], opset_version=13, dynamo=False)
-    m = onnx.load(str(path))
-    for k, v in {
+def export_affect_onnx(model, path) -> None:
+    export_onnx(model, torch.zeros(1, T, TEMPORAL_FEATURES), path, ["window"], ["va_raw"], {
         "edgeaffect.kind": "temporal",
         "edgeaffect.window_frames": str(T),
         "edgeaffect.features": "[68x2 normalised landmarks, 68 sigmas x20, 15 AUs / 5]; invalid frame = zeros",
         "edgeaffect.postprocess": "NIG: mean=tanh(c0:2), nu=softplus(c2:4), alpha=1+softplus(c4:6), beta=softplus(c6:8)",
-    }.items():
-        p = m.metadata_props.add()
-        p.key, p.value = k, v
-    onnx.save(m, str(path))
+    })
 
 
 def main() -> None:
@@ -256,7 +248,7 @@ def main() -> None:
     out = MODELS_SRC / "affect"
     out.mkdir(parents=True, exist_ok=True)
     torch.save({"model": model.state_dict()}, work("temporal", "final.pt"))
-    export_onnx(model, out / "affect.onnx")
+    export_affect_onnx(model, out / "affect.onnx")
     final = evaluate(model, held, n=600)
     macs, params = count_macs(model, torch.zeros(1, T, TEMPORAL_FEATURES))
     final.update(macs_per_window=macs, params=params, steps=a.steps, window_frames=T)
