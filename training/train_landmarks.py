@@ -89,6 +89,20 @@ def losses(model, mean, x, pts, dis, valid, occ=None):
     return l_coord, l_nll, l_valid, err, iod
 
 
+def train_step(model, mean_t, opt, fs, idx, rng, pool, batch: int, nll_weight: float) -> tuple[float, float, float]:
+    """One optimiser step on a batch of positives + 1/6 bad windows + 1/6 non-face patches.
+    Loss = 10 * coordinate NME + nll_weight * uncertainty NLL + 0.5 * validity BCE (stage 1
+    uses 0.05 on the NLL, the uncertainty fine-tune 0.5). Returns the three loss values."""
+    x, pts, dis, valid, occ = make_batch(fs, idx, rng, pool, batch // 6, batch // 6)
+    lc, ln, lv = losses(model, mean_t, x, pts, dis, valid, occ)[:3]
+    loss = lc * 10 + nll_weight * ln + 0.5 * lv
+    opt.zero_grad()
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    opt.step()
+    return lc.item(), ln.item(), lv.item()
+
+
 def evaluate(model, fs, mean, pool, seed: int = 123) -> dict:
     rng = np.random.default_rng(seed)
     model.eval()
@@ -175,16 +189,9 @@ def finetune_sigma(a) -> None:
         rng = np.random.default_rng(5000 + epoch)
         perm = rng.permutation(train_idx)
         for s in range(steps):
-            b = perm[s * a.batch : (s + 1) * a.batch]
-            x, pts, dis, valid, occ = make_batch(fs, b, rng, pool, a.batch // 6, a.batch // 6)
-            lc, ln, lv = losses(model, mean_t, x, pts, dis, valid, occ)[:3]
-            loss = lc * 10 + 0.5 * ln + 0.5 * lv
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
+            lc, ln, _ = train_step(model, mean_t, opt, fs, perm[s * a.batch : (s + 1) * a.batch], rng, pool, a.batch, nll_weight=0.5)
             if s % 50 == 0:
-                print(f"sigma ep {epoch} step {s}/{steps} nme {lc.item():.4f} nll {ln.item():.3f}", flush=True)
+                print(f"sigma ep {epoch} step {s}/{steps} nme {lc:.4f} nll {ln:.3f}", flush=True)
         m = evaluate(model, fs, mean_t, pool)
         m["epoch"] = f"sigma-{epoch}"
         history.append(m)
@@ -233,16 +240,9 @@ def main() -> None:
         perm = rng.permutation(train_idx)
         t0, agg = time.time(), np.zeros(3)
         for s in range(steps_per_epoch):
-            b = perm[s * a.batch : (s + 1) * a.batch]
-            x, pts, dis, valid, occ = make_batch(fs, b, rng, pool, a.batch // 6, a.batch // 6)
-            lc, ln, lv = losses(model, mean_t, x, pts, dis, valid, occ)[:3]
-            loss = lc * 10 + 0.05 * ln + 0.5 * lv
-            opt.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-            opt.step()
+            lc, ln, lv = train_step(model, mean_t, opt, fs, perm[s * a.batch : (s + 1) * a.batch], rng, pool, a.batch, nll_weight=0.05)
             sched.step()
-            agg += [lc.item(), ln.item(), lv.item()]
+            agg += [lc, ln, lv]
             if s % 50 == 0:
                 print(f"ep {epoch} step {s}/{steps_per_epoch} nme {agg[0] / (s + 1):.4f} nll {agg[1] / (s + 1):.3f} val {agg[2] / (s + 1):.3f} {time.time() - t0:.0f}s", flush=True)
         metrics = evaluate(model, fs, mean_t, pool)
