@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from edgeaffect.bench import fingerprint  # noqa: E402
 from edgeaffect.bench.e2e_bench import ClipFrames, E2EConfig, FrameRecord, frame_loop, make_analyzer  # noqa: E402
-from edgeaffect.bench.report import write_json  # noqa: E402
+from edgeaffect.bench.report import save_png, write_json  # noqa: E402
 from edgeaffect.bench.stats import percentile, summarize, windows  # noqa: E402
 from edgeaffect.bench.sysmon import cpu_mhz, peak_rss_mb, rss_mb  # noqa: E402
 
@@ -204,9 +204,7 @@ def plot(res: dict, path: Path) -> str | None:
         a3 = a2.twinx()
         a3.plot(t, [x["temp_c"] if x["temp_c"] is not None else float("nan") for x in s], color="#ff7f0e")
         a3.set_ylabel("temp (C)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_png(plt, fig, path)
     return None
 
 

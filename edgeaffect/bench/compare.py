@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .fingerprint import short_name
-from .report import _f, _pyplot, _table, load
+from .report import _f, _pyplot, _table, load, save_png
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -108,12 +108,9 @@ def write_compare_plot(reports: list[dict[str, Any]], path: str | Path) -> tuple
     a2.set_xlabel("throughput (fps)")
     a2.invert_yaxis()
     fig.suptitle("edgeaffect bench comparison")
-    fig.tight_layout()
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    return str(p), None
+    return save_png(plt, fig, p), None
 
 
 def compare_files(paths: list[str | Path], out_dir: str | Path | None = None, plots: bool = True) -> dict[str, Any]:

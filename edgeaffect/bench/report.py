@@ -38,6 +38,14 @@ RESULT_SECTIONS = ("e2e", "modules", "vs_mediapipe")
 KINDS = ("e2e", "module", "mediapipe")
 
 
+def save_png(plt: Any, fig: Any, path: Path) -> str:
+    """tight layout, 110 dpi PNG, free the figure; returns the path written."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
+
+
 def new_report(kind: str, label: str, fingerprint: dict[str, Any], config: dict[str, Any], command: str) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
@@ -376,11 +384,7 @@ def write_plots(d: dict[str, Any], out_dir: str | Path, stem: str) -> tuple[list
         ax.set_ylabel("frames")
         ax.set_title(f"{d.get('label')}: end-to-end latency, {lat.size} frames")
         ax.legend()
-        fig.tight_layout()
-        p = out / f"{stem}_latency_hist.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        paths.append(str(p))
+        paths.append(save_png(plt, fig, out / f"{stem}_latency_hist.png"))
 
         t = np.asarray(ser.get("t_s") or [], float)
         sysser = ser.get("system") or {}
@@ -407,11 +411,7 @@ def write_plots(d: dict[str, Any], out_dir: str | Path, stem: str) -> tuple[list
             ax3.plot(st, [np.nan if v is None else v for v in temps], color="#ff7f0e", label="temp (C)")
             ax3.set_ylabel("C")
         ax2.set_xlabel("time (s)")
-        fig.tight_layout()
-        p = out / f"{stem}_timeseries.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        paths.append(str(p))
+        paths.append(save_png(plt, fig, out / f"{stem}_timeseries.png"))
     mods = [m for m in d.get("modules") or [] if "error" not in m and m.get("invoke_ms")]
     if mods:
         fig, ax = plt.subplots(figsize=(7, 3.8))
@@ -423,11 +423,7 @@ def write_plots(d: dict[str, Any], out_dir: str | Path, stem: str) -> tuple[list
         ax.set_ylabel("invoke ms")
         ax.set_title(f"{d.get('label')}: per-module inference")
         ax.legend()
-        fig.tight_layout()
-        p = out / f"{stem}_modules.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        paths.append(str(p))
+        paths.append(save_png(plt, fig, out / f"{stem}_modules.png"))
     v = d.get("vs_mediapipe") or {}
     cs = {k: c for k, c in (v.get("contenders") or {}).items() if not c.get("skipped") and c.get("fps")}
     if cs:
@@ -437,11 +433,7 @@ def write_plots(d: dict[str, Any], out_dir: str | Path, stem: str) -> tuple[list
             ax.text(c["fps"], i, f" {c['fps']:.1f}", va="center")
         ax.set_xlabel("frames per second (one core)")
         ax.set_title(f"{d.get('label')}: edgeaffect (landmarks+AUs+VA) vs MediaPipe")
-        fig.tight_layout()
-        p = out / f"{stem}_vs_mediapipe.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        paths.append(str(p))
+        paths.append(save_png(plt, fig, out / f"{stem}_vs_mediapipe.png"))
     return paths, None
 
 
