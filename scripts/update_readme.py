@@ -99,8 +99,8 @@ def block() -> str:
                 L.append(f"  - ratio {q['name']} vs {q['vs']}: **{f(q['fps_ratio'], 2)}x** fps (goal {q.get('goal')}x: "
                          f"{'met' if q.get('goal_met') else 'NOT met'}), CPU-time ratio {f(q.get('cpu_ratio'), 2)}x")
             if vm.get("ratios"):
-                L.append("  - margin: run-to-run spread here is about +-0.1x; before the per-frame overhead work in this session the same "
-                         "comparison gave 1.23x, so treat 1.5x as just reached on this box, not with room to spare")
+                L.append("  - margin: this is one snapshot on a shared 2-core VM, and repeated runs move by a few percent either way: "
+                         "treat 1.5x as just reached on this box, not reached with room to spare")
             if vm.get("skipped"):
                 L.append(f"  - vs MediaPipe skipped: {vm.get('reason')}")
             pi = (r.get("estimates") or {}).get("pi") or {}
