@@ -1,13 +1,13 @@
 """`convert()`: ONNX -> checked, calibrated, gated TFLite variants with manifests and reports.
 
 Flow (each step fails fast with a one-line error that says what to do):
-1. ONNX checks (converters.onnx_checks): file, checker, static input shapes, op support.
-2. Calibration (converters.calibration): load the way the device sees it, validate, split
+1. ONNX checks (edgeaffect_converters.onnx_checks): file, checker, static input shapes, op support.
+2. Calibration (edgeaffect_converters.calibration): load the way the device sees it, validate, split
    into disjoint calibration / held-out sets.
-3. onnx2tf in a subprocess in a temp dir (converters.onnx2tf_route).
+3. onnx2tf in a subprocess in a temp dir (edgeaffect_converters.onnx2tf_route).
 4. Each requested variant is staged with a manifest in a hidden staging dir beside --out,
    loaded through ModelRunner, compared to onnxruntime on the held-out set and gated
-   (converters.fidelity); failing variants are localised layer by layer and linted.
+   (edgeaffect_converters.fidelity); failing variants are localised layer by layer and linted.
 5. Files move into --out only at the end (os.replace per file, .tflite before its .json).
    Passing variants: <out>/<name>_<variant>.tflite + .json. Failing variants go to
    <out>/failed/ with `"fidelity": {"status": "FAIL"}` so a glob of <out>/*.tflite never

@@ -1,6 +1,6 @@
 """`edgeaffect inspect MODEL.tflite`: ops histogram, tensors, quantisation, manifest check, lint.
 
-Device-safe: imports only numpy and edgeaffect.runtime (plus converters.lint, same rule),
+Device-safe: imports only numpy and edgeaffect.runtime (plus edgeaffect_converters.lint, same rule),
 so it works on a Pi with just the runtime installed. The CLI calls `inspect_main(argv)`.
 """
 

@@ -81,14 +81,14 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 def cmd_convert(argv: list[str]) -> int:
     try:
-        from converters.cli import convert_main
+        from edgeaffect_converters.cli import convert_main
     except ImportError as e:
         raise EdgeAffectError(f"`edgeaffect convert` needs the conversion toolchain: pip install 'edgeaffect[convert]' ({e})") from None
     return convert_main(argv)
 
 
 def cmd_inspect(argv: list[str]) -> int:
-    from converters.inspect_model import inspect_main
+    from edgeaffect_converters.inspect_model import inspect_main
 
     return inspect_main(argv)
 

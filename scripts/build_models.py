@@ -2,7 +2,7 @@
 
     python scripts/build_models.py [--only detector,landmarks,aus,affect] [--calib VIDEO]
 
-Needs the [convert] extra. For each network: `converters.api.convert` (onnx2tf, calibration
+Needs the [convert] extra. For each network: `edgeaffect_converters.api.convert` (onnx2tf, calibration
 on the pipeline's own preprocessing of a real video with an NIR-like variant, fidelity gate
 against onnxruntime on held-out samples). A network that fails its gate is NOT installed.
 Passing int8 files + manifests go to edgeaffect/models/assets/, reports to models/<name>/,
@@ -37,7 +37,7 @@ DEFAULT_CALIB = REPO.parent / "shared" / "data" / "video" / "short_hamilton_clip
 
 
 def main() -> int:
-    from converters.api import convert
+    from edgeaffect_converters.api import convert
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default=",".join(NETWORKS))

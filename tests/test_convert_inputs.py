@@ -9,15 +9,14 @@ import importlib.util
 
 import numpy as np
 import pytest
-
-from converters.examples.tiny import build_tiny_onnx, tiny_calibration
+from edgeaffect_converters.examples.tiny import build_tiny_onnx, tiny_calibration
 
 _missing = [m for m in ("onnx2tf", "tensorflow", "onnxruntime", "onnx") if importlib.util.find_spec(m) is None]
 pytestmark = pytest.mark.skipif(bool(_missing), reason=f"[convert] extra not installed (missing {_missing})")
 
 
 def _run(tmp_path, capsys, model, calib, *extra):
-    from converters.cli import convert_main
+    from edgeaffect_converters.cli import convert_main
 
     out = tmp_path / "out"
     rc = convert_main([str(model), "--kind", "generic", "--calib", str(calib), "--out", str(out), "-q", *extra])
@@ -95,7 +94,7 @@ def test_wrong_calibration_shape(tmp_path, capsys, good):
 
 
 def test_kind_must_match_model_metadata(tmp_path, capsys, good):
-    from converters.cli import convert_main
+    from edgeaffect_converters.cli import convert_main
 
     rc = convert_main([str(good[0]), "--kind", "landmarks", "--calib", str(good[1]), "--out", str(tmp_path / "out"), "-q"])
     err = capsys.readouterr().err.strip()
@@ -106,8 +105,7 @@ def test_pipeline_kind_from_folder_without_faces(tmp_path, capsys):
     """A folder for a face kind goes through the pipeline's preprocessing; no faces -> one line."""
     import cv2
     import onnx
-
-    from converters.cli import convert_main
+    from edgeaffect_converters.cli import convert_main
 
     d = tmp_path / "frames"
     d.mkdir()

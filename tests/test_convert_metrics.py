@@ -6,10 +6,14 @@ import json
 
 import numpy as np
 import pytest
-
-from converters.calibration import CalibrationSet, load_calibration, split_calibration, tflite_layout_shape
-from converters.errors import CalibrationError
-from converters.fidelity import (
+from edgeaffect_converters.calibration import (
+    CalibrationSet,
+    load_calibration,
+    split_calibration,
+    tflite_layout_shape,
+)
+from edgeaffect_converters.errors import CalibrationError
+from edgeaffect_converters.fidelity import (
     Budget,
     candidate_perms,
     ccc,
@@ -140,7 +144,7 @@ def test_calibration_wrong_shape_is_one_line():
 
 
 def test_range_hints_name_the_cause():
-    from converters.fidelity import range_hints
+    from edgeaffect_converters.fidelity import range_hints
 
     probs = {"p": rng.uniform(0.0005, 0.0015, (50, 1000))}
     h = range_hints(probs, ["p"], {"p": (1 / 256, "SOFTMAX")})
@@ -155,8 +159,8 @@ def test_range_hints_name_the_cause():
 
 
 def test_check_binding_catches_swapped_outputs():
-    from converters.errors import ToolchainError
-    from converters.fidelity import check_binding
+    from edgeaffect_converters.errors import ToolchainError
+    from edgeaffect_converters.fidelity import check_binding
 
     ref = {"a": rng.normal(size=(20, 8)), "b": rng.normal(size=(20, 8))}
     ident = {"a": [0, 1], "b": [0, 1]}
@@ -166,7 +170,7 @@ def test_check_binding_catches_swapped_outputs():
 
 
 def test_detector_agreement():
-    from converters.fidelity import detector_agreement
+    from edgeaffect_converters.fidelity import detector_agreement
 
     s = rng.normal(-5, 4, (10, 896, 1))
     r = rng.normal(0, 10, (10, 896, 16))

@@ -11,8 +11,7 @@ import json
 
 import numpy as np
 import pytest
-
-from converters.examples.tiny import build_tiny_onnx, tiny_calibration
+from edgeaffect_converters.examples.tiny import build_tiny_onnx, tiny_calibration
 
 _missing = [m for m in ("onnx2tf", "tensorflow", "onnxruntime", "onnx") if importlib.util.find_spec(m) is None]
 pytestmark = [
@@ -25,7 +24,8 @@ VARIANTS = ("float32", "float16", "dynamic_range", "int8")
 
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
-    from converters.api import convert
+    from edgeaffect_converters.api import convert
+
     from edgeaffect.runtime.manifest import sha256_file
 
     d = tmp_path_factory.mktemp("conv")
@@ -90,7 +90,8 @@ def test_manifests_are_complete(converted):
 
 
 def test_runner_outputs_match_onnxruntime_by_name(converted):
-    from converters.fidelity import snr_db
+    from edgeaffect_converters.fidelity import snr_db
+
     from edgeaffect.runtime.runner import ModelRunner
 
     x = tiny_calibration(6, seed=7)
@@ -114,7 +115,7 @@ def test_runner_outputs_match_onnxruntime_by_name(converted):
 
 
 def test_inspect_and_lint_on_converted_models(converted, capsys):
-    from converters.inspect_model import inspect_main, inspect_tflite
+    from edgeaffect_converters.inspect_model import inspect_main, inspect_tflite
 
     f = converted["res"].files["int8_io"]
     r = inspect_tflite(f)
@@ -132,7 +133,7 @@ def test_inspect_and_lint_on_converted_models(converted, capsys):
 def test_inspect_detects_tampering(converted, tmp_path):
     import shutil
 
-    from converters.inspect_model import inspect_main
+    from edgeaffect_converters.inspect_model import inspect_main
 
     src = converted["res"].files["int8"]
     t = tmp_path / src.name
@@ -146,7 +147,8 @@ def test_inspect_detects_tampering(converted, tmp_path):
 
 def test_broken_quantisation_fails_the_gate(tmp_path, capsys):
     """Calibrate on data 1000x smaller than the held-out data: int8 must FAIL, float32 PASS."""
-    from converters.cli import convert_main
+    from edgeaffect_converters.cli import convert_main
+
     from edgeaffect.runtime.manifest import load_manifest
 
     onnx_path = build_tiny_onnx(tmp_path / "tiny.onnx")

@@ -11,7 +11,8 @@ from .conftest import REPO, VIDEO
 pytest.importorskip("onnxruntime", reason="needs the [convert] extra (onnxruntime)")
 pytest.importorskip("onnx", reason="needs the [convert] extra (onnx)")
 
-from converters.fidelity import Budget, task_metrics  # noqa: E402
+from edgeaffect_converters.fidelity import Budget, task_metrics  # noqa: E402
+
 from edgeaffect.calibration_inputs import OnnxModelAdapter, collect_model_inputs  # noqa: E402
 from edgeaffect.runtime.runner import ModelRunner  # noqa: E402
 

@@ -16,7 +16,7 @@ HEAVY = ("tensorflow", "onnx", "onnxruntime", "onnx2tf", "torch", "tf_keras", "s
 def test_inspect_and_lint_do_not_import_the_toolchain():
     code = (
         "import sys, json\n"
-        "import edgeaffect, converters, converters.inspect_model, converters.lint, converters.cli\n"
+        "import edgeaffect, edgeaffect_converters, edgeaffect_converters.inspect_model, edgeaffect_converters.lint, edgeaffect_converters.cli\n"
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
     )
     p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
@@ -26,7 +26,7 @@ def test_inspect_and_lint_do_not_import_the_toolchain():
 
 
 def test_inspect_refuses_a_non_tflite_file(tmp_path, capsys):
-    from converters.inspect_model import inspect_main
+    from edgeaffect_converters.inspect_model import inspect_main
 
     f = tmp_path / "model.tflite"
     f.write_bytes(b"\x00" * 64)
@@ -36,13 +36,13 @@ def test_inspect_refuses_a_non_tflite_file(tmp_path, capsys):
 
 
 def test_inspect_missing_file(tmp_path, capsys):
-    from converters.inspect_model import inspect_main
+    from edgeaffect_converters.inspect_model import inspect_main
 
     assert inspect_main([str(tmp_path / "nope.tflite")]) == 2
     assert "not found" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["converters.inspect_model", "converters.lint"])
+@pytest.mark.parametrize("name", ["edgeaffect_converters.inspect_model", "edgeaffect_converters.lint"])
 def test_device_modules_import_only_numpy_and_runtime(name):
     import ast
     import importlib.util

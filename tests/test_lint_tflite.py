@@ -31,8 +31,7 @@ def _tflite(fn, shape, path, int8=False):
 
 def test_xnnpack_refusals_are_measured(tmp_path):
     import tensorflow as tf
-
-    from converters.lint import lint_tflite
+    from edgeaffect_converters.lint import lint_tflite
 
     def f(x):
         y = tf.nn.relu(x * 2.0 + 1.0)
@@ -50,8 +49,7 @@ def test_xnnpack_refusals_are_measured(tmp_path):
 
 def test_int8_conv_is_edgetpu_friendly_and_5d_tensor_splits(tmp_path):
     import tensorflow as tf
-
-    from converters.lint import lint_tflite
+    from edgeaffect_converters.lint import lint_tflite
 
     k = tf.constant(np.random.default_rng(0).normal(size=(3, 3, 4, 8)).astype(np.float32))
 

@@ -1,6 +1,6 @@
 """Convert ONNX networks NOT written for this project, end to end, and keep their reports.
 
-    python -m converters.examples.external_models [--only NAME] [--max-samples N]
+    python -m edgeaffect_converters.examples.external_models [--only NAME] [--max-samples N]
 
 Trained networks (real weights, shipped inside the `mediapipe` wheel, Apache-2.0), turned
 into ONNX with tf2onnx (`from_tflite`, NCHW input) the way a user would hand them to us:
@@ -75,7 +75,7 @@ MODELS = {
 
 
 def _frames(source: Path, n: int, pixel_range: tuple[float, float], size: int = SIZE) -> np.ndarray:
-    from converters.calibration import _read_images, _read_video
+    from edgeaffect_converters.calibration import _read_images, _read_video
 
     shape = [1, size, size, 3]
     if source.is_dir():
@@ -140,12 +140,12 @@ def run(name: str, max_samples: int) -> int:
     """Build in a child process (TF in-process memory is freed), then convert; keep reports."""
     import subprocess
 
-    from converters.cli import convert_main
+    from edgeaffect_converters.cli import convert_main
 
     work = ROOT / "work" / "external" / name
     onnx_path = work / f"{name}.onnx"
     if not onnx_path.exists():
-        subprocess.run([sys.executable, "-m", "converters.examples.external_models", "--build-only", name],
+        subprocess.run([sys.executable, "-m", "edgeaffect_converters.examples.external_models", "--build-only", name],
                        cwd=ROOT, check=True)
     spec = MODELS[name]
     rc = convert_main([
@@ -163,7 +163,7 @@ def run(name: str, max_samples: int) -> int:
         for m in d.glob(f"{name}_int8*.json"):
             shutil.copy(m, keep / m.name)
     (keep / "README.md").write_text(
-        f"# {name}\n\n{spec['what']}.\n\nBuilt by `python -m converters.examples.external_models --only {name}` "
+        f"# {name}\n\n{spec['what']}.\n\nBuilt by `python -m edgeaffect_converters.examples.external_models --only {name}` "
         "(see that file for how: Keras package architecture, random init, BN statistics re-estimated, tf2onnx export).\n"
         f"Gate result: exit code {rc} ({'PASS' if rc == 0 else 'FAIL' if rc == 1 else 'error'}). "
         "fidelity_report.md has the numbers; the int8 manifests are kept, the .onnx/.tflite files are not "
