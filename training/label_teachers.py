@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from .paths import REPO, SHARED_DATA, expressions_dir, work
+from .teachers import mesh_to_ibug
 
 PAD = 0.4
 SHARD = 500
@@ -43,19 +44,25 @@ def _init() -> None:
     _T["mp"] = MediaPipeTeacher()
 
 
-def label_crop(path: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """Teacher landmarks for one tight face crop: (mp68, dlib68, flags) in original pixels; NaN if missing.
-    flags bit0: dlib detector found the face, bit1: mediapipe found the face."""
+MESH_POINTS = 478  # refined Face Mesh: 468 + 10 iris points
+
+
+def label_crop(path: str) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
+    """Teacher landmarks for one tight face crop: (mp68, dlib68, flags, mesh478) in original pixels;
+    NaN if missing. flags bit0: dlib detector found the face, bit1: mediapipe found the face.
+    mesh478 is the whole refined mesh (eyelid and iris points for eye-state targets)."""
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     nan = np.full((68, 2), np.nan, np.float32)
+    nan_mesh = np.full((MESH_POINTS, 2), np.nan, np.float32)
     if img is None:
-        return nan, nan, 0
+        return nan, nan, 0, nan_mesh
     h, w = img.shape[:2]
     p = int(PAD * max(h, w))
     big = cv2.copyMakeBorder(img, p, p, p, p, cv2.BORDER_CONSTANT, value=(110, 110, 110))
     gray = cv2.cvtColor(big, cv2.COLOR_BGR2GRAY)
     flags = 0
-    mp68 = _T["mp"].landmarks(cv2.cvtColor(big, cv2.COLOR_BGR2RGB))
+    mesh = _T["mp"].full_mesh(cv2.cvtColor(big, cv2.COLOR_BGR2RGB))
+    mp68 = None if mesh is None else mesh_to_ibug(mesh)
     box = _T["dlib"].detect(gray)
     if box is not None:
         flags |= 1
@@ -68,13 +75,15 @@ def label_crop(path: str) -> tuple[np.ndarray, np.ndarray, int]:
         box = (x0, y0, x1 - x0, y1 - y0)
     d68 = _T["dlib"].landmarks(gray, box) - p if box is not None else nan
     m68 = mp68 - p if mp68 is not None else nan
-    return m68.astype(np.float32), d68.astype(np.float32), flags
+    full = mesh - p if mesh is not None else nan_mesh
+    return m68.astype(np.float32), d68.astype(np.float32), flags, full.astype(np.float32)
 
 
-def _label_shard(args: tuple[int, list[str]]) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+def _label_shard(args: tuple[int, list[str]]) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     i, paths = args
     out = [label_crop(p) for p in paths]
-    return i, np.stack([o[0] for o in out]), np.stack([o[1] for o in out]), np.array([o[2] for o in out])
+    return (i, np.stack([o[0] for o in out]), np.stack([o[1] for o in out]), np.array([o[2] for o in out]),
+            np.stack([o[3] for o in out]))
 
 
 def label_expressions(workers: int) -> Path:
@@ -88,8 +97,8 @@ def label_expressions(workers: int) -> Path:
             jobs.append((i, [str(img_dir / r[0]) for r in rows[i : i + SHARD]]))
     print(f"{len(rows)} images, {len(jobs)} shards to label", flush=True)
     with mp.Pool(workers, initializer=_init) as pool:
-        for i, m, d, f in pool.imap_unordered(_label_shard, jobs):
-            np.savez(shard_dir / f"{i:06d}.npz", mp=m, dlib=d, flags=f)
+        for i, m, d, f, mesh in pool.imap_unordered(_label_shard, jobs):
+            np.savez(shard_dir / f"{i:06d}.npz", mp=m, dlib=d, flags=f, mesh=mesh)
             print(f"shard {i} done", flush=True)
     parts = [np.load(shard_dir / f"{i:06d}.npz") for i in range(0, len(rows), SHARD)]
     out = work("teachers", "expressions.npz")
@@ -101,6 +110,7 @@ def label_expressions(workers: int) -> Path:
         mp=np.concatenate([p["mp"] for p in parts]),
         dlib=np.concatenate([p["dlib"] for p in parts]),
         flags=np.concatenate([p["flags"] for p in parts]),
+        mesh=np.concatenate([p["mesh"] for p in parts]),
     )
     print("wrote", out)
     return out
