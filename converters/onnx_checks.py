@@ -101,6 +101,37 @@ def _numel(shape) -> int:
     return int(np.prod([int(d) for d in shape])) if shape else 1
 
 
+_MAC_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+
+
+def _evaluated_shapes(model) -> dict[str, list[int]]:
+    """Every intermediate shape, by running the graph once on zeros (onnx's reference evaluator).
+
+    Static inference cannot follow shapes through values computed at run time (a Pad whose
+    pads come from ConstantOfShape/Concat/Slice, as PyTorch exports causal padding); running
+    the small graph once can. Empty when the graph's inputs have free dimensions or it fails.
+    """
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+
+    init = {i.name for i in model.graph.initializer}
+    feeds: dict[str, np.ndarray] = {}
+    for vi in model.graph.input:
+        if vi.name in init:
+            continue
+        d = _dims(vi)
+        if not d or not all(isinstance(x, int) and x > 0 for x in d):
+            return {}
+        elem = vi.type.tensor_type.elem_type
+        dtype = helper.tensor_dtype_to_np_dtype(elem) if elem else np.float32
+        feeds[vi.name] = np.zeros([int(x) for x in d], dtype=dtype)
+    try:
+        values = ReferenceEvaluator(model).run(None, feeds, intermediate=True)
+    except Exception:  # noqa: BLE001 - best effort, like the static count
+        return {}
+    return {k: list(np.shape(v)) for k, v in values.items() if hasattr(v, "shape")}
+
+
 def count_macs_params(model) -> tuple[int, int]:
     """Multiply-accumulates of Conv/ConvTranspose/Gemm/MatMul and float parameter count."""
     import onnx
@@ -117,6 +148,8 @@ def count_macs_params(model) -> tuple[int, int]:
             shapes[vi.name] = [int(x) for x in d]
     for i in model.graph.initializer:
         shapes[i.name] = list(i.dims)
+    if any(n.op_type in _MAC_OPS and n.output and n.output[0] not in shapes for n in model.graph.node):
+        shapes.update(_evaluated_shapes(model))
     macs = 0
     for n in model.graph.node:
         out = shapes.get(n.output[0]) if n.output else None

