@@ -25,23 +25,20 @@ import numpy as np
 
 from .errors import EdgeAffectError, FrameFormatError, ModelError
 from .models import ASSETS, find_model
-from .models.affect import AffectEstimate, AffectModel, AffectWindow, frame_features
+from .models.affect import AffectModel, frame_features
 from .models.aus import AUModel
-from .models.detector import Detection, FaceDetector, iou
-from .models.landmarks import LandmarkModel, LandmarkResult
+from .models.detector import FaceDetector
+from .models.landmarks import LandmarkModel
 from .results import FaceResult, FrameResult
 from .runtime.backends import load_backend
 from .runtime.runner import ModelRunner
-from .vision.alignment import FaceWindow, au_crop_matrix, window_from_landmarks
-from .vision.eyes import EyeStateTracker
+from .tracking import TrackedFace, Tracker, TrackerConfig
+from .tracking import window_from_detection as window_from_detection  # re-exported (older import path)
+from .vision.alignment import au_crop_matrix
 from .vision.frames import NormalisedFrame, enhance_nir, normalise_frame
 from .vision.headpose import estimate_head_pose
 
 MODULES = ("detector", "landmarks", "au", "temporal")
-
-#: While nothing is in view, the whole-frame detector still runs every frame, but the tiled
-#: small-face search (3-4 extra detector runs) only every SMALL_FACE_EVERY-th frame.
-SMALL_FACE_EVERY = 10
 
 
 class RunningMode(str, Enum):
@@ -84,36 +81,13 @@ class AnalyzerOptions:
 
 
 @dataclass
-class _Track:
-    id: int
-    landmarks: LandmarkResult | None = None
-    affect_window: AffectWindow | None = None
-    eyes: EyeStateTracker = field(default_factory=EyeStateTracker)
-    lost: int = 0
-    last_box: tuple[float, float, float, float] | None = None
-    aus: np.ndarray | None = None
-    affect: AffectEstimate | None = None
-
-
-@dataclass
-class _FaceWork:
-    track: _Track
-    valid: bool
-    source: str
-    lm: LandmarkResult | None = None
-    detector_score: float | None = None
-    face: FaceResult | None = None
-    au_matrix: np.ndarray | None = None  # 112-px 5-point alignment, shared by the AU and affect stages
-
-
-@dataclass
 class FrameWork:
     """The analyzer's per-frame state passed between stages (opaque to the scheduler)."""
 
     index: int
     timestamp_ms: float
     frame: NormalisedFrame | None = None
-    faces: list[_FaceWork] = field(default_factory=list)
+    faces: list[TrackedFace] = field(default_factory=list)
     result: FrameResult | None = None
     skipped: set[str] = field(default_factory=set)
     timings_ms: dict[str, float] = field(default_factory=dict)
@@ -146,10 +120,8 @@ class Analyzer:
         self.landmarks = LandmarkModel(runner("landmarks"), options.validity_threshold)
         self.aus = AUModel(runner("au")) if options.enable_aus else None
         self.affect = AffectModel(runner("temporal")) if options.enable_affect else None
-        self._tracks: list[_Track] = []
-        self._next_id = 0
+        self.tracker = Tracker(self.detector, self.landmarks, _tracker_config(options))
         self._frames = 0
-        self._empty_frames = 0  # consecutive frames where nothing was found (tiled search back-off)
         self._last_ts: float | None = None
         self._live: _LiveWorker | None = None
 
@@ -179,9 +151,8 @@ class Analyzer:
 
     def reset(self) -> None:
         """Forget all tracks and temporal windows (e.g. between unrelated videos)."""
-        self._tracks.clear()
+        self.tracker.reset()
         self._frames = 0
-        self._empty_frames = 0
         self._last_ts = None
 
     # ------------------------------------------------------------------ public calls
@@ -242,61 +213,11 @@ class Analyzer:
         t0 = time.perf_counter()
         gray, bgr = work.frame.gray, work.frame.bgr
         h, w = gray.shape
-        active = [t for t in self._tracks if t.lost == 0 and t.landmarks is not None]
-        faces: list[_FaceWork] = []
-        lost_now: list[_Track] = []
-        for t in active:
-            assert t.landmarks is not None
-            lm = self.landmarks.run(gray, window_from_landmarks(t.landmarks.points))
-            if lm.validity >= self.options.validity_threshold:
-                faces.append(_FaceWork(t, True, "tracking", lm))
-            else:
-                lost_now.append(t)
-        need_detect = (
-            self.options.running_mode == RunningMode.IMAGE
-            or not faces
-            or bool(lost_now)
-            or any(t.lost > 0 for t in self._tracks)
-            or (self.options.redetect_every > 0 and work.index % self.options.redetect_every == 0 and len(faces) < self.options.max_faces)
-        )
-        if need_detect:
-            td = time.perf_counter()
-            dets = self.detector.detect(bgr, max_faces=self.options.max_faces + 2)
-            if not dets and not faces and self.options.detect_small_faces and self._empty_frames % SMALL_FACE_EVERY == 0:
-                dets = self.detector.detect_tiled(bgr, max_faces=self.options.max_faces + 2)
-            self._empty_frames = 0 if dets or faces else self._empty_frames + 1
-            work.timings_ms["detector"] = (time.perf_counter() - td) * 1000
-            for det in dets:
-                if len(faces) >= self.options.max_faces:
-                    break
-                if any(iou(det.box, f.lm.window.box() if f.lm else (0, 0, 0, 0)) > 0.25 or _inside(det, f.lm) for f in faces):
-                    continue  # already tracked
-                lm = self._landmarks_from_detection(gray, det)
-                if lm is None:
-                    continue
-                track = self._match_lost(det, lost_now, {f.track.id for f in faces}) or self._new_track()
-                faces.append(_FaceWork(track, True, "detector", lm, det.score))
-        tracked_ids = {f.track.id for f in faces}
-        # Lost faces keep their id and window for a while, but never beyond max_faces: a
-        # newly acquired face replaces the longest-lost ones (a driver monitor has one face).
-        room = self.options.max_faces - len(faces)
-        lost = sorted((t for t in self._tracks if t.id not in tracked_ids), key=lambda t: t.lost)
-        keep_lost = lost[: max(room, 0)]
-        for t in keep_lost:
-            t.lost += 1
-            faces.append(_FaceWork(t, False, "lost"))
-        keep_ids = tracked_ids | {t.id for t in keep_lost}
-        self._tracks = [t for t in self._tracks if t.id in keep_ids and t.lost <= self.options.max_lost_frames]
-        faces = [f for f in faces if f.track in self._tracks]
+        faces = self.tracker.step(gray, bgr, work.index, work.timings_ms)
         for f in faces:
             if f.valid:
-                f.track.lost = 0
-                f.track.landmarks = f.lm
                 assert f.lm is not None
                 pts = f.lm.points
-                x0, y0 = pts.min(0)
-                x1, y1 = pts.max(0)
-                f.track.last_box = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
                 pose = estimate_head_pose(pts, (w, h))
                 f.face = FaceResult(
                     track_id=f.track.id, valid=True, validity=f.lm.validity, source=f.source,
@@ -306,7 +227,6 @@ class Analyzer:
                 )
             else:
                 f.face = FaceResult(track_id=f.track.id, valid=False, validity=0.0, source="lost", box=f.track.last_box)
-        faces.sort(key=lambda f: f.track.id)
         work.faces = faces
         work.timings_ms["track"] = (time.perf_counter() - t0) * 1000
         return work
@@ -385,61 +305,14 @@ class Analyzer:
             Stage("affect", ("temporal",), wrap(self.stage_affect), optional=True),
         ]
 
-    # ------------------------------------------------------------------ helpers
-    def _landmarks_from_detection(self, gray: np.ndarray, det: Detection) -> LandmarkResult | None:
-        lm = self.landmarks.run(gray, window_from_detection(det))
-        if lm.validity < self.options.validity_threshold:
-            return None
-        # One refinement pass from the landmark-defined window: the network was trained on
-        # (jittered) landmark windows, so this removes the detector box bias.
-        lm2 = self.landmarks.run(gray, window_from_landmarks(lm.points))
-        return lm2 if lm2.validity >= self.options.validity_threshold else lm
-
-    def _new_track(self) -> _Track:
-        t = _Track(self._next_id)
-        self._next_id += 1
-        self._tracks.append(t)
-        return t
-
-    def _match_lost(self, det: Detection, lost_now: list[_Track], taken: set[int]) -> _Track | None:
-        """The lost track this detection re-acquires (by box overlap), never one already
-        given a face this frame."""
-        candidates = [
-            t for t in self._tracks if (t.lost > 0 or t in lost_now) and t.last_box is not None and t.id not in taken
-        ]
-        best, best_iou = None, 0.1
-        for t in candidates:
-            assert t.last_box is not None
-            v = iou(det.box, t.last_box)
-            if v > best_iou:
-                best, best_iou = t, v
-        return best
 
 
-def _inside(det: Detection, lm: LandmarkResult | None) -> bool:
-    if lm is None:
-        return False
-    x0, y0 = lm.points.min(0)
-    x1, y1 = lm.points.max(0)
-    cx, cy = det.box[0] + det.box[2] / 2, det.box[1] + det.box[3] / 2
-    return bool(x0 <= cx <= x1 and y0 <= cy <= y1)
-
-
-#: Detector box -> landmark window: fitted on ../shared/data/faces with the teacher
-#: landmarks (scripts/fit_detector_window.py); the landmark net is trained with jitter well
-#: beyond the residual error of this fit.
-DETECTOR_WINDOW = {"scale": 1.22, "dx": 0.0, "dy": 0.09}
-
-
-def window_from_detection(det: Detection) -> FaceWindow:
-    re, le = det.eyes
-    angle = float(np.arctan2(le[1] - re[1], le[0] - re[0]))
-    x, y, w, h = det.box
-    side = max(w, h)
-    c, s = np.cos(angle), np.sin(angle)
-    cx = x + w / 2 + (DETECTOR_WINDOW["dx"] * c - DETECTOR_WINDOW["dy"] * s) * side
-    cy = y + h / 2 + (DETECTOR_WINDOW["dx"] * s + DETECTOR_WINDOW["dy"] * c) * side
-    return FaceWindow(float(cx), float(cy), float(side * DETECTOR_WINDOW["scale"]), angle)
+def _tracker_config(opts: AnalyzerOptions) -> TrackerConfig:
+    return TrackerConfig(
+        max_faces=opts.max_faces, validity_threshold=opts.validity_threshold, redetect_every=opts.redetect_every,
+        detect_small_faces=opts.detect_small_faces, max_lost_frames=opts.max_lost_frames,
+        always_detect=opts.running_mode == RunningMode.IMAGE,
+    )
 
 
 class _LiveWorker:

@@ -121,11 +121,11 @@ def collect_model_inputs(
     Tracking is used exactly as at run time (re-detect when the landmark net says invalid),
     so landmark crops include tracking-shifted windows, not only detector windows.
     """
-    from .analyzer import window_from_detection
     from .models.affect import AffectWindow, frame_features
     from .models.aus import AUModel
     from .models.detector import FaceDetector
     from .models.landmarks import LandmarkModel
+    from .tracking import window_from_detection
     from .vision.alignment import crop, window_from_landmarks
     from .vision.frames import normalise_frame
 

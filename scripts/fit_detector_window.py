@@ -1,4 +1,4 @@
-"""Fit the detector-box -> landmark-window mapping (edgeaffect.analyzer.DETECTOR_WINDOW).
+"""Fit the detector-box -> landmark-window mapping (edgeaffect.tracking.DETECTOR_WINDOW).
 
     python scripts/fit_detector_window.py [--detector path/to/detector.json]
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeaffect.analyzer import window_from_detection
 from edgeaffect.models.detector import FaceDetector
 from edgeaffect.models.landmarks import LandmarkModel
 from edgeaffect.runtime.runner import ModelRunner
+from edgeaffect.tracking import window_from_detection
 from edgeaffect.vision.alignment import FaceWindow, window_from_landmarks
 
 skd = pytest.importorskip("skimage.data", reason="needs scikit-image (the [demo] extra)")

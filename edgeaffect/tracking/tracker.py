@@ -1,0 +1,155 @@
+"""The tracker: landmark-window tracking, detection only when needed, ids kept through losses.
+
+Per frame: every active track re-runs the landmark net on the window its last landmarks
+define; the validity head says whether the face is still there. The detector runs only
+when needed (nothing tracked, a track just lost, a lost track waiting to be re-acquired, or
+every `redetect_every` frames to find new faces), and a detection either belongs to a face
+already tracked, re-acquires a lost track (box overlap with where it was last seen), or
+opens a new track.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..models.detector import Detection, iou
+from ..models.landmarks import LandmarkResult
+from ..vision.alignment import FaceWindow, window_from_landmarks
+from .tracks import Track, TrackedFace
+from .windows import detection_inside, window_from_detection
+
+#: While nothing is in view, the whole-frame detector still runs every frame, but the tiled
+#: small-face search (3-4 extra detector runs) only every SMALL_FACE_EVERY-th frame.
+SMALL_FACE_EVERY = 10
+
+
+class _Detector(Protocol):
+    def detect(self, bgr: np.ndarray, max_faces: int = ...) -> list[Detection]: ...
+    def detect_tiled(self, bgr: np.ndarray, max_faces: int = ...) -> list[Detection]: ...
+
+
+class _Landmarks(Protocol):
+    def run(self, gray: np.ndarray, window: FaceWindow) -> LandmarkResult: ...
+
+
+@dataclass
+class TrackerConfig:
+    max_faces: int = 4  # faces tracked at once (lost ones count until dropped)
+    validity_threshold: float = 0.5  # landmark validity that keeps / opens a track
+    redetect_every: int = 30  # frames between looks for new faces while < max_faces are tracked (0: never)
+    detect_small_faces: bool = True  # nothing on the whole frame -> detector on square tiles too
+    max_lost_frames: int = 45  # frames a lost track keeps its id and state
+    always_detect: bool = False  # IMAGE mode: run the detector on every call
+
+
+class Tracker:
+    """Owns the tracks. `step()` turns one frame into one `TrackedFace` per track."""
+
+    def __init__(self, detector: _Detector, landmarks: _Landmarks, config: TrackerConfig | None = None) -> None:
+        self.detector = detector
+        self.landmarks = landmarks
+        self.config = config or TrackerConfig()
+        self.tracks: list[Track] = []
+        self._next_id = 0
+        self._empty_frames = 0  # consecutive frames where nothing was found (tiled search back-off)
+
+    def reset(self) -> None:
+        """Forget all tracks (ids keep increasing, so an id is never reused for another person)."""
+        self.tracks.clear()
+        self._empty_frames = 0
+
+    def step(self, gray: np.ndarray, bgr: np.ndarray, index: int, timings_ms: dict[str, float] | None = None) -> list[TrackedFace]:
+        """Track one frame. Found faces come back valid with their landmarks; tracks kept
+        through a short loss come back `lost`. Sorted by track id."""
+        cfg = self.config
+        active = [t for t in self.tracks if t.lost == 0 and t.landmarks is not None]
+        faces: list[TrackedFace] = []
+        lost_now: list[Track] = []
+        for t in active:
+            assert t.landmarks is not None
+            lm = self.landmarks.run(gray, window_from_landmarks(t.landmarks.points))
+            if lm.validity >= cfg.validity_threshold:
+                faces.append(TrackedFace(t, True, "tracking", lm))
+            else:
+                lost_now.append(t)
+        need_detect = (
+            cfg.always_detect
+            or not faces
+            or bool(lost_now)
+            or any(t.lost > 0 for t in self.tracks)
+            or (cfg.redetect_every > 0 and index % cfg.redetect_every == 0 and len(faces) < cfg.max_faces)
+        )
+        if need_detect:
+            td = time.perf_counter()
+            dets = self.detector.detect(bgr, max_faces=cfg.max_faces + 2)
+            if not dets and not faces and cfg.detect_small_faces and self._empty_frames % SMALL_FACE_EVERY == 0:
+                dets = self.detector.detect_tiled(bgr, max_faces=cfg.max_faces + 2)
+            self._empty_frames = 0 if dets or faces else self._empty_frames + 1
+            if timings_ms is not None:
+                timings_ms["detector"] = (time.perf_counter() - td) * 1000
+            for det in dets:
+                if len(faces) >= cfg.max_faces:
+                    break
+                if any(iou(det.box, f.lm.window.box() if f.lm else (0, 0, 0, 0)) > 0.25 or detection_inside(det, f.lm) for f in faces):
+                    continue  # already tracked
+                lm = self._landmarks_from_detection(gray, det)
+                if lm is None:
+                    continue
+                track = self._match_lost(det, lost_now, {f.track.id for f in faces}) or self._new_track()
+                faces.append(TrackedFace(track, True, "detector", lm, det.score))
+        tracked_ids = {f.track.id for f in faces}
+        # Lost faces keep their id and window for a while, but never beyond max_faces: a
+        # newly acquired face replaces the longest-lost ones (a driver monitor has one face).
+        room = cfg.max_faces - len(faces)
+        lost = sorted((t for t in self.tracks if t.id not in tracked_ids), key=lambda t: t.lost)
+        keep_lost = lost[: max(room, 0)]
+        for t in keep_lost:
+            t.lost += 1
+            faces.append(TrackedFace(t, False, "lost"))
+        keep_ids = tracked_ids | {t.id for t in keep_lost}
+        self.tracks = [t for t in self.tracks if t.id in keep_ids and t.lost <= cfg.max_lost_frames]
+        faces = [f for f in faces if f.track in self.tracks]
+        for f in faces:
+            if f.valid:
+                assert f.lm is not None
+                f.track.lost = 0
+                f.track.landmarks = f.lm
+                pts = f.lm.points
+                x0, y0 = pts.min(0)
+                x1, y1 = pts.max(0)
+                f.track.last_box = (float(x0), float(y0), float(x1 - x0), float(y1 - y0))
+        faces.sort(key=lambda f: f.track.id)
+        return faces
+
+    # ------------------------------------------------------------------ helpers
+    def _landmarks_from_detection(self, gray: np.ndarray, det: Detection) -> LandmarkResult | None:
+        thr = self.config.validity_threshold
+        lm = self.landmarks.run(gray, window_from_detection(det))
+        if lm.validity < thr:
+            return None
+        # One refinement pass from the landmark-defined window: the network was trained on
+        # (jittered) landmark windows, so this removes the detector box bias.
+        lm2 = self.landmarks.run(gray, window_from_landmarks(lm.points))
+        return lm2 if lm2.validity >= thr else lm
+
+    def _new_track(self) -> Track:
+        t = Track(self._next_id)
+        self._next_id += 1
+        self.tracks.append(t)
+        return t
+
+    def _match_lost(self, det: Detection, lost_now: list[Track], taken: set[int]) -> Track | None:
+        """The lost track this detection re-acquires (by box overlap), never one already
+        given a face this frame."""
+        candidates = [t for t in self.tracks if (t.lost > 0 or t in lost_now) and t.last_box is not None and t.id not in taken]
+        best, best_iou = None, 0.1
+        for t in candidates:
+            assert t.last_box is not None
+            v = iou(det.box, t.last_box)
+            if v > best_iou:
+                best, best_iou = t, v
+        return best
