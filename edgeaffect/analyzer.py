@@ -29,6 +29,7 @@ from .models.affect import AffectModel, frame_features
 from .models.aus import AUModel
 from .models.detector import FaceDetector
 from .models.landmarks import LandmarkModel
+from .registry import MODULES, STAGE_MODULES, optional_stage
 from .results import FaceResult, FrameResult
 from .runtime.backends import load_backend
 from .runtime.runner import ModelRunner
@@ -38,7 +39,7 @@ from .vision.alignment import au_crop_matrix
 from .vision.frames import NormalisedFrame, enhance_nir, normalise_frame
 from .vision.headpose import estimate_head_pose
 
-MODULES = ("detector", "landmarks", "au", "temporal")
+__all__ = ["MODULES", "Analyzer", "AnalyzerOptions", "RunningMode"]
 
 
 class RunningMode(str, Enum):
@@ -299,11 +300,8 @@ class Analyzer:
 
             return run
 
-        return [
-            Stage("track", ("detector", "landmarks"), wrap(self.stage_track), optional=False),
-            Stage("au", ("au",), wrap(self.stage_au), optional=True),
-            Stage("affect", ("temporal",), wrap(self.stage_affect), optional=True),
-        ]
+        fns = {"track": self.stage_track, "au": self.stage_au, "affect": self.stage_affect}
+        return [Stage(name, mods, wrap(fns[name]), optional=optional_stage(name)) for name, mods in STAGE_MODULES.items()]
 
 
 

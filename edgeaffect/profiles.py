@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EdgeAffectError, ProfileError
+from .registry import MODULES
 from .runtime.delegates import (
     CPU_KINDS,
     DEFAULT_LIBRARIES,
@@ -40,7 +41,6 @@ from .runtime.delegates import (
     find_shared_library,
 )
 from .scheduler.placement import ComputeUnit
-from .scheduler.stages import MODULES
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 ASSETS_DIR = PACKAGE_DIR / "models" / "assets"

@@ -27,12 +27,11 @@ ASSETS = REPO / "edgeaffect" / "models" / "assets"
 #: The same rule applies to every network: ship full int8 when it passes the gate, else the
 #: closest passing variant (dynamic-range int8 weights, then float16), and say so on the card.
 SHIP_PREFERENCE = ("int8", "dynamic_range", "float16", "float32")
-NETWORKS = {  # name -> (kind, onnx)
-    "detector": ("detector", REPO / "models" / "detector" / "detector.onnx"),
-    "landmarks": ("landmarks", REPO / "models" / "landmarks" / "landmarks.onnx"),
-    "aus": ("au", REPO / "models" / "aus" / "aus.onnx"),
-    "affect": ("temporal", REPO / "models" / "affect" / "affect.onnx"),
-}
+sys.path.insert(0, str(REPO))
+from edgeaffect.registry import REGISTRY  # noqa: E402
+
+#: asset prefix -> (manifest kind, float ONNX source); from the one module registry.
+NETWORKS = {m.asset_prefix: (m.kind, REPO / "models" / m.asset_prefix / f"{m.asset_prefix}.onnx") for m in REGISTRY}
 DEFAULT_CALIB = REPO.parent / "shared" / "data" / "video" / "short_hamilton_clip.mp4"
 
 

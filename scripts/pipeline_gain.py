@@ -30,11 +30,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from edgeaffect.capture.base import Frame  # noqa: E402
+from edgeaffect.registry import REGISTRY  # noqa: E402
 from edgeaffect.scheduler import PipelineExecutor, Stage, WorkItem  # noqa: E402
 from edgeaffect.scheduler.placement import static_placement  # noqa: E402
 from edgeaffect.scheduler.stages import STAGE_MODULES  # noqa: E402
 
-KIND_TO_STAGE = {"detector": "track", "landmarks": "track", "au": "au", "temporal": "affect"}
+KIND_TO_STAGE = {m.kind: m.stage for m in REGISTRY}
 
 
 def numpy_work(ms: float) -> callable:

@@ -35,10 +35,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import EdgeAffectError
+from ..registry import MODULES, lookup
 from .stats import summarize
 from .sysmon import rss_mb
-
-MODULES = ("detector", "landmarks", "au", "temporal")
 
 
 @dataclass
@@ -62,9 +61,11 @@ def model_paths(models_dir: str | Path | None = None, model_files: dict[str, str
 
     base = Path(models_dir) if models_dir else ASSETS
     out: dict[str, Path] = {}
-    for m in modules or list(MODULES):
-        if m not in DEFAULT_MODELS:
-            raise EdgeAffectError(f"unknown module {m!r}; choose from {', '.join(MODULES)}")
+    for name in modules or list(MODULES):
+        try:
+            m = lookup(name).name
+        except ValueError as e:
+            raise EdgeAffectError(str(e)) from None
         if model_files and m in model_files:
             p = Path(model_files[m])
         else:

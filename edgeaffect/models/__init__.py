@@ -7,12 +7,14 @@ with a manifest (.json) and a model card (.md) each.
 
 from pathlib import Path
 
+from ..registry import ASSET_PREFIXES, lookup
+
 ASSETS = Path(__file__).resolve().parent / "assets"
 
 #: Model file name prefixes in assets/ per module. The file shipped for each is the most
 #: compact variant that passed the fidelity gate at conversion (scripts/build_models.py):
 #: `<prefix>_<variant>.tflite` + `.json`; VARIANT_PREFERENCE picks when several are present.
-DEFAULT_MODELS = {"detector": "detector", "landmarks": "landmarks", "au": "aus", "temporal": "affect"}
+DEFAULT_MODELS = ASSET_PREFIXES  # module -> prefix (edgeaffect.registry)
 VARIANT_PREFERENCE = ("int8", "int8_io", "dynamic_range", "float16", "float32")
 
 
@@ -20,7 +22,8 @@ def find_model(directory: Path, module: str) -> Path:
     """The manifest for `module` in `directory` (preferring int8); a clear error if none."""
     from ..errors import ModelError
 
-    prefix = DEFAULT_MODELS[module]
+    spec = lookup(module)
+    module, prefix = spec.name, spec.asset_prefix
     for v in VARIANT_PREFERENCE:
         p = directory / f"{prefix}_{v}.json"
         if p.exists():

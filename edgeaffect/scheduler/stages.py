@@ -21,17 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..capture.base import Frame
+from ..registry import MODULES, STAGE_MODULES, STAGE_NAMES
 
-#: Canonical stage names, in pipeline order.
-STAGE_NAMES: tuple[str, ...] = ("track", "au", "affect")
-#: Model kinds ("modules") the scheduler can place.
-MODULES: tuple[str, ...] = ("detector", "landmarks", "au", "temporal")
-#: Which modules each canonical stage runs.
-STAGE_MODULES: dict[str, tuple[str, ...]] = {
-    "track": ("detector", "landmarks"),
-    "au": ("au",),
-    "affect": ("temporal",),
-}
+__all__ = ["MODULES", "STAGE_MODULES", "STAGE_NAMES", "Stage", "WorkItem", "validate_stages"]
 
 
 @dataclass
