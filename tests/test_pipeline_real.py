@@ -126,12 +126,14 @@ def test_redetects_after_occlusion(video_results):
         i for i in range(1, len(valid)) if valid[i] and not valid[i - 1] and video_results[i].faces[0].source == "detector"
     ]
     assert lost_then_back, "tracking was never lost and re-acquired (expected around the hand occlusion)"
-    # a re-acquired face that overlaps its lost track keeps the track's id
-    for i in lost_then_back:
+    # a re-acquired face that overlaps its lost track keeps the track's id (in this clip the head moves
+    # during the occlusion: the one overlapping re-acquisition, around frame 46, has IoU ~0.2 with the lost box)
+    overlapping = [i for i in lost_then_back
+                   if any(f.box and iou(f.box, video_results[i].faces[0].box) > 0.1 for f in video_results[i - 1].faces if not f.valid)]
+    assert overlapping, "no re-acquisition overlapped its lost track: the id-keeping rule was not exercised"
+    for i in overlapping:
         prev_ids = {f.track_id for r in video_results[max(0, i - 45) : i] for f in r.faces}
-        cur = video_results[i].faces[0]
-        if any(f.box and iou(f.box, cur.box) > 0.3 for r in video_results[i - 1 : i] for f in r.faces if not f.valid):
-            assert cur.track_id in prev_ids
+        assert video_results[i].faces[0].track_id in prev_ids, i
 
 
 def test_video_landmarks_vs_teacher(video_results):
