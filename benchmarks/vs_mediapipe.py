@@ -1,4 +1,4 @@
-"""Side by side: edgeaffect's full pipeline vs MediaPipe face detection + face mesh, one core.
+"""Side by side: edgeaffect's full pipeline vs MediaPipe face mesh in tracking mode (the yardstick), one core.
 
     python benchmarks/vs_mediapipe.py --source ../shared/data/video/short_hamilton_clip.mp4 [--rounds 3]
                                       [--models-dir DIR] [--label NAME] [--out DIR] [--no-pin]

@@ -51,6 +51,13 @@ def _rate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--affect-every", type=int, default=1, help="run the VA net every k-th frame, hold between (default 1)")
 
 
+def _mp_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mp-refine", action="store_true",
+                   help="MediaPipe face_mesh with refine_landmarks=True (478 points, attention model); default False (468, cheaper)")
+    p.add_argument("--mp-task", default=None, metavar="FILE",
+                   help="face_landmarker.task bundle for the Tasks FaceLandmarker (VIDEO) row (default: one inside the wheel, if any)")
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models-dir", default=None, help="directory with the *.tflite + *.json manifests (default: shipped models)")
     p.add_argument("--label", default=None, help="name of this run/device in reports and file names (default: <arch>-<kind>)")
@@ -95,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--mp-rounds", type=int, default=3, help="rounds over the clip for --vs-mediapipe")
     e.add_argument("--mp-frames", type=int, default=None, help="frames per round for --vs-mediapipe (default: whole clip)")
     e.add_argument("--no-pin", action="store_true", help="--vs-mediapipe: do not pin the process to one CPU")
+    _mp_args(e)
     _module_args(e, "mod-")
     _rate_args(e)
     _common(e)
@@ -114,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(m)
 
     for name in ("mediapipe", "vs-mediapipe"):
-        v = sub.add_parser(name, help="side by side vs MediaPipe face detection + face mesh")
+        v = sub.add_parser(name, help="side by side vs MediaPipe face mesh in tracking mode (the yardstick)")
         v.add_argument("--source", required=True, help="video file")
         v.add_argument("--rounds", type=int, default=3)
         v.add_argument("--frames", type=int, default=None, help="frames per round (default: whole clip)")
@@ -122,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
         v.add_argument("--threads", type=int, default=1, help="edgeaffect interpreter threads (default 1)")
         v.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
         v.add_argument("--pin-cpu", type=int, default=None, help="pin to this CPU (default: the highest usable one)")
-        v.add_argument("--mesh-only", action="store_true", help="skip the face_detection + face_mesh contender")
+        v.add_argument("--mesh-only", action="store_true", help="skip the extra face_detection + face_mesh row")
+        _mp_args(v)
         _rate_args(v)
         _common(v)
 
@@ -202,7 +211,8 @@ def _vs_mediapipe(a: argparse.Namespace, say, frames_limit: int | None, rounds: 
         return edgeaffect_contender(analyzer=an, threads=threads)
 
     res = run_vs_mediapipe(frames, fps, edgeaffect=make_counted, rounds=rounds, warmup=warmup, pin_cpu=pin,
-                           include_detection_mesh=not mesh_only, progress=say)
+                           include_detection_mesh=not mesh_only, refine_landmarks=a.mp_refine, task_path=a.mp_task,
+                           progress=say)
     res["source"] = {"path": str(a.source), "name": Path(a.source).name, "fps": fps,
                      "width": frames[0].shape[1], "height": frames[0].shape[0]}
     counter = holder.get("counter")
@@ -288,7 +298,9 @@ def _print_ratios(res: dict[str, Any], say) -> None:
             say(f"  {name}: {c['fps']:.1f} fps, p90 {c['latency_ms']['p90']:.2f} ms, face found {100 * (c.get('face_rate') or 0):.0f}%")
     for r in res.get("ratios") or []:
         ff = r.get("fps_ratio_face_frames")
-        say(f"  {r['name']}: {r['fps_ratio']:.2f}x (goal {r['goal']}x: {'met' if r['goal_met'] else 'NOT met'})"
+        say(f"  {r['name']}: {r['fps_ratio']:.2f}x fps, CPU {r.get('cpu_ratio') or 0:.2f}x, p50 {r.get('p50_ratio') or 0:.2f}x, "
+            f"median round {r.get('median_round_fps_ratio') or 0:.2f}x"
+            + (f" (goal {r['goal']}x: {'met' if r['goal_met'] else 'NOT met'})" if r.get("primary") else "")
             + (f"; on face frames {ff:.2f}x" if ff else ""))
 
 
@@ -342,6 +354,7 @@ def cmd_mediapipe(a: argparse.Namespace, argv: list[str]) -> int:
                  extra={"mediapipe": res.get("mediapipe_version")})
     rep = new_report("mediapipe", label, fp, {"source": a.source, "rounds": a.rounds, "frames": a.frames, "warmup": a.warmup,
                                               "threads": a.threads, "pin": pin, "au_every": a.au_every,
+                                              "mp_refine_landmarks": a.mp_refine, "mp_task": a.mp_task,
                                               "affect_every": a.affect_every},
                      "edgeaffect bench mediapipe " + " ".join(shlex.quote(x) for x in argv))
     rep["vs_mediapipe"] = res

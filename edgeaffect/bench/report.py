@@ -294,8 +294,15 @@ def vs_mediapipe_md(v: dict[str, Any]) -> list[str]:
     out += [""]
     for r in v.get("ratios") or []:
         out.append(f"- **{r['name']}: {_f(r.get('fps_ratio'), 2)}x** fps (edgeaffect / {r['vs']}), "
-                   f"CPU-time ratio {_f(r.get('cpu_ratio'), 2)}x, on frames where each found a face {_f(r.get('fps_ratio_face_frames'), 2)}x; "
-                   f"goal >= {r.get('goal')}x: {'MET' if r.get('goal_met') else 'not met'}")
+                   f"CPU-time ratio {_f(r.get('cpu_ratio'), 2)}x, median-frame ratio {_f(r.get('p50_ratio'), 2)}x, "
+                   f"median of per-round fps ratios {_f(r.get('median_round_fps_ratio'), 2)}x, "
+                   f"on frames where each found a face {_f(r.get('fps_ratio_face_frames'), 2)}x; "
+                   f"face found on at least as many frames: {'yes' if r.get('faces_at_least_as_many') else 'NO'}"
+                   + (f"; goal >= {r.get('goal')}x: {'MET' if r.get('goal_met') else 'not met'}" if r.get("primary")
+                      else " (extra row: not the yardstick)"))
+    for k, n in (v.get("mediapipe_notes") or {}).items():
+        if not n.get("available"):
+            out.append(f"- {k}: not measured: {n.get('reason')}")
     out += ["", f"Method: {v.get('method', '')}",
             "", "A pipeline that has lost the face runs only its detector and is cheaper per frame; compare the "
             "face-found rates, and the fps on frames where each found a face, before reading the headline ratio.", ""]
