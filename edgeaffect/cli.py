@@ -20,10 +20,14 @@ from pathlib import Path
 
 from .errors import EdgeAffectError
 
+RUN_OUT, DEMO_OUT = "edgeaffect-out", "edgeaffect-demo"
 
-def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default=None, help="output directory (default: ./edgeaffect-out)")
-    p.add_argument("--overlay", action="store_true", help="also write overlay.mp4")
+
+def _add_run_args(p: argparse.ArgumentParser, *, out_default: str, overlay_default: bool) -> None:
+    p.add_argument("--out", default=None, help=f"output directory (default: ./{out_default})")
+    p.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=overlay_default,
+                   help="write overlay.mp4: landmarks, AU bars and the V/A dial drawn on the video "
+                   f"(default: {'on' if overlay_default else 'off'})")
     p.add_argument("--no-csv", action="store_true", help="skip results.csv")
     p.add_argument("--max-faces", type=int, default=None, help="faces to track (driver monitor: 1)")
     p.add_argument("--threads", type=int, default=None, help="interpreter threads per model (default 1)")
@@ -47,10 +51,32 @@ def _options(a: argparse.Namespace):
     return o
 
 
+def output_dir(path: str | None, default: str) -> Path:
+    """Create the output directory now, before any model loads; a place that cannot hold it is one line."""
+    out = Path(path or default)
+    flag = f"--out {out}" if path else f"output directory {out}"
+    if out.exists() and not out.is_dir():
+        raise EdgeAffectError(f"{flag} is a file, not a directory: pass a directory (it is created if missing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".edgeaffect-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise EdgeAffectError(f"{flag}: cannot create or write there ({e.strerror or e}); pass a writable directory") from None
+    return out
+
+
+def _print_outputs(summary) -> None:  # noqa: ANN001 - RunSummary, imported lazily
+    print(summary.line())
+    for k, v in summary.outputs.items():
+        print(f"  {k}: {v}")
+
+
 def cmd_run(a: argparse.Namespace) -> int:
     from .session import run_source
 
-    out = Path(a.out or "edgeaffect-out")
+    out = output_dir(a.out, RUN_OUT)
     if a.profile:
         from .device_run import run_with_profile
 
@@ -60,9 +86,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 
         src = open_source(a.source, realtime=a.realtime, loop=a.loop)
         summary = run_source(src, out, _options(a), overlay=a.overlay, write_csv=not a.no_csv, max_frames=a.max_frames)
-    print(summary.line())
-    for k, v in summary.outputs.items():
-        print(f"  {k}: {v}")
+    _print_outputs(summary)
     return 1 if summary.error and summary.frames == 0 else 0
 
 
@@ -70,12 +94,10 @@ def cmd_demo(a: argparse.Namespace) -> int:
     from .demo import DemoSource
     from .session import run_source
 
-    out = Path(a.out or "edgeaffect-demo")
+    out = output_dir(a.out, DEMO_OUT)
     print(f"edgeaffect demo: analysing a {a.frames}-frame synthetic clip of scikit-image's astronaut (RGB, face leaving frame, NIR-like mono)")
-    summary = run_source(DemoSource(a.frames), out, _options(a), overlay=not a.no_overlay, write_csv=not a.no_csv, max_frames=a.max_frames)
-    print(summary.line())
-    for k, v in summary.outputs.items():
-        print(f"  {k}: {v}")
+    summary = run_source(DemoSource(a.frames), out, _options(a), overlay=a.overlay, write_csv=not a.no_csv, max_frames=a.max_frames)
+    _print_outputs(summary)
     return 0
 
 
@@ -116,11 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--profile", default=None, help="device profile from firmware_configs/ (name or path)")
     r.add_argument("--realtime", action="store_true", help="pace a video file at its frame rate")
     r.add_argument("--loop", action="store_true", help="loop a video file")
-    _add_run_args(r)
+    _add_run_args(r, out_default=RUN_OUT, overlay_default=False)
     d = sub.add_parser("demo", help="self-contained demo on a bundled face image")
-    d.add_argument("--frames", type=int, default=150)
-    d.add_argument("--no-overlay", action="store_true")
-    _add_run_args(d)
+    d.add_argument("--frames", type=int, default=150, help="length of the synthetic clip (default 150)")
+    _add_run_args(d, out_default=DEMO_OUT, overlay_default=True)
     for name, helptext in (("convert", "ONNX -> TFLite with calibration and fidelity gate"), ("inspect", "inspect a .tflite and its manifest"),
                            ("devices", "list device profiles and what this machine can load"), ("bench", "latency benchmarks")):
         sub.add_parser(name, help=helptext, add_help=False)
@@ -141,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edgeaffect: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # the file system or a device refused: the user can fix that, it is not a bug
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        print(f"edgeaffect: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

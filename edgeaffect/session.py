@@ -102,7 +102,8 @@ def run_source(
         "max_faces": an.options.max_faces,
         **(header_extra or {}),
     }
-    summary = RunSummary(outputs={"jsonl": str(out / "results.jsonl"), "run": str(out / "run.json")})
+    summary = RunSummary(outputs={"jsonl": str(out / "results.jsonl"), "run": str(out / "run.json"),
+                                  "summary": str(out / "summary.json")})
     # Run metadata goes to run.json so that results.jsonl holds exactly one line per frame.
     (out / "run.json").write_text(json.dumps(header, indent=1))
     jsonl = JsonlWriter(out / "results.jsonl")

@@ -25,6 +25,8 @@ def test_demo_runs_without_arguments_beyond_out(assets, tmp_path):
     assert (tmp_path / "demo" / "overlay.mp4").stat().st_size > 10_000
     assert (tmp_path / "demo" / "results.csv").exists()
     assert "demo" in p.stdout and "results.jsonl" in p.stdout
+    for name in ("run.json", "summary.json", "results.csv", "overlay.mp4"):  # every file written is listed
+        assert name in p.stdout and (tmp_path / "demo" / name).exists(), name
 
 
 @pytest.mark.shared_data
@@ -69,3 +71,33 @@ def test_run_with_device_profile(assets, shared_data, tmp_path, profile):
     assert idx == sorted(set(idx))  # in order, none duplicated
     meta = json.loads((tmp_path / "o" / "run.json").read_text())
     assert meta["profile"] == profile and "placement" in meta
+
+
+@pytest.mark.parametrize("where", ["file", "proc", "under_a_file"])
+def test_bad_out_is_one_line_and_nothing_loads(tmp_path, where):
+    """--out pointing at a file, at a place that cannot hold a directory: one line, non-zero exit, the file untouched."""
+    f = tmp_path / "notes.txt"
+    f.write_text("keep me")
+    out = {"file": str(f), "proc": "/proc/edgeaffect-test/out", "under_a_file": str(f / "out")}[where]
+    p = run("demo", "--out", out, "--frames", "5")
+    assert p.returncode != 0
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("edgeaffect: error:") and "--out" in lines[0], p.stderr
+    assert f.read_text() == "keep me"
+
+
+def test_demo_help_names_its_own_defaults():
+    p = run("demo", "--help")
+    assert p.returncode == 0
+    text = " ".join(p.stdout.split())
+    assert "./edgeaffect-demo" in text and "edgeaffect-out" not in text
+    assert "--overlay, --no-overlay write overlay.mp4" in text and "(default: on)" in text
+    r = " ".join(run("run", "--help").stdout.split())
+    assert "./edgeaffect-out" in r and "(default: off)" in r
+
+
+def test_bench_help_lists_mediapipe_once():
+    p = run("bench", "--help")
+    assert p.returncode == 0
+    assert p.stdout.count("side by side vs MediaPipe") == 1 and "mediapipe (vs-mediapipe)" in p.stdout
+    assert run("bench", "vs-mediapipe", "--help").returncode == 0

@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -34,3 +36,15 @@ def test_every_package_folder_is_listed():
 def test_no_generic_top_level_name():
     listed, _ = _declared()
     assert {p.split(".")[0] for p in listed} == {"edgeaffect", "edgeaffect_converters"}
+
+
+def test_what_the_two_readme_commands_create_is_ignored():
+    """`.venv/` and the demo's output folder (README's first command, run in the repo) are git-ignored."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    for path in (".venv/bin/python", "edgeaffect-demo/results.jsonl", "edgeaffect-out/results.jsonl"):
+        r = subprocess.run(["git", "-C", str(REPO), "check-ignore", "-q", "--no-index", path], capture_output=True)
+        assert r.returncode == 0, f"{path} is not git-ignored"

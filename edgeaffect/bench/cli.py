@@ -83,7 +83,7 @@ def _module_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="edgeaffect bench", description="Latency benchmarks (reports: JSON + Markdown + PNG).")
-    sub = ap.add_subparsers(dest="sub", required=True)
+    sub = ap.add_subparsers(dest="sub", required=True, metavar="{e2e,module,mediapipe,compare}")
 
     e = sub.add_parser("e2e", help="end-to-end single-stream benchmark over a looping video (default)")
     e.add_argument("--source", required=True, help="video file (looped)")
@@ -121,19 +121,20 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--model", action="append", default=[], metavar="MODULE=PATH", help="override one module's manifest/tflite")
     _common(m)
 
-    for name in ("mediapipe", "vs-mediapipe"):
-        v = sub.add_parser(name, help="side by side vs MediaPipe face mesh in tracking mode (the yardstick)")
-        v.add_argument("--source", required=True, help="video file")
-        v.add_argument("--rounds", type=int, default=3)
-        v.add_argument("--frames", type=int, default=None, help="frames per round (default: whole clip)")
-        v.add_argument("--warmup", type=int, default=10)
-        v.add_argument("--threads", type=int, default=1, help="edgeaffect interpreter threads (default 1)")
-        v.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
-        v.add_argument("--pin-cpu", type=int, default=None, help="pin to this CPU (default: the highest usable one)")
-        v.add_argument("--mesh-only", action="store_true", help="skip the extra face_detection + face_mesh row")
-        _mp_args(v)
-        _rate_args(v)
-        _common(v)
+    # one sub-command, listed once in --help; `vs-mediapipe` is its alias
+    v = sub.add_parser("mediapipe", aliases=["vs-mediapipe"],
+                       help="side by side vs MediaPipe face mesh in tracking mode (the yardstick)")
+    v.add_argument("--source", required=True, help="video file")
+    v.add_argument("--rounds", type=int, default=3)
+    v.add_argument("--frames", type=int, default=None, help="frames per round (default: whole clip)")
+    v.add_argument("--warmup", type=int, default=10)
+    v.add_argument("--threads", type=int, default=1, help="edgeaffect interpreter threads (default 1)")
+    v.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
+    v.add_argument("--pin-cpu", type=int, default=None, help="pin to this CPU (default: the highest usable one)")
+    v.add_argument("--mesh-only", action="store_true", help="skip the extra face_detection + face_mesh row")
+    _mp_args(v)
+    _rate_args(v)
+    _common(v)
 
     c = sub.add_parser("compare", help="table + plot across reports (runs or devices)")
     c.add_argument("reports", nargs="+", help="bench JSON reports; the first with an e2e section is the baseline")
