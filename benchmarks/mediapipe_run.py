@@ -10,6 +10,11 @@ when it has lost the face) and write one JSON line per frame to DIR/results.json
 index, timestamp, status, and the face's landmarks in frame pixels rounded to 0.01 px (the
 precision edgeaffect writes its 68 landmarks with; `--points 0` writes no points). On exit a
 one-line summary goes to stderr. Nothing edgeaffect is imported, so start-up is MediaPipe's own.
+
+TensorFlow is blocked from importing (`sys.modules["tensorflow"] = None`) unless
+`--allow-tensorflow`: mediapipe 0.10.21 imports TensorFlow whenever it is installed (an optional
+docs dependency of its Tasks package), which costs 10-20 s of start-up in a venv that also has the
+[convert] extra. A MediaPipe deployment has no TensorFlow, so the script starts like one.
 """
 
 from __future__ import annotations
@@ -29,9 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-frames", type=int, default=None)
     ap.add_argument("--refine", action="store_true", help="refine_landmarks=True (478 points, attention model)")
     ap.add_argument("--points", type=int, default=-1, help="landmarks written per face: -1 all (default), 0 none")
+    ap.add_argument("--allow-tensorflow", action="store_true", help="let mediapipe import TensorFlow if installed")
     a = ap.parse_args(argv)
 
     t0 = time.perf_counter()
+    if not a.allow_tensorflow and "tensorflow" not in sys.modules:
+        sys.modules["tensorflow"] = None  # type: ignore[assignment]  # ImportError for mediapipe's optional import
     import cv2
     import mediapipe as mp
 

@@ -4,6 +4,7 @@
                      [--with-modules] [--vs-mediapipe] [--label NAME] [--out DIR]
     edgeaffect bench module [--models-dir DIR] [--threads 1,2,4] [--delegate xnnpack --delegate reference]
     edgeaffect bench mediapipe --source VIDEO [--rounds 3]          (alias: vs-mediapipe)
+    edgeaffect bench run-vs --source VIDEO [--pairs 5] [--loop --max-frames 1100] [--cpu N]   (whole process)
     edgeaffect bench compare A.json B.json ... [--out DIR]
 
 Every run writes LABEL.json (schema edgeaffect.bench/1), LABEL.md and LABEL_*.png into --out.
@@ -21,7 +22,7 @@ from typing import Any
 
 from ..errors import EdgeAffectError
 
-SUBCOMMANDS = ("e2e", "module", "compare", "mediapipe", "vs-mediapipe")
+SUBCOMMANDS = ("e2e", "module", "compare", "mediapipe", "vs-mediapipe", "run-vs")
 
 
 def _say(quiet: bool):
@@ -135,6 +136,18 @@ def build_parser() -> argparse.ArgumentParser:
     _mp_args(v)
     _rate_args(v)
     _common(v)
+
+    w = sub.add_parser("run-vs", help="whole process: `edgeaffect run` vs a MediaPipe face-mesh script, alternated on one core")
+    w.add_argument("--source", required=True, help="video file")
+    w.add_argument("--pairs", type=int, default=5, help="alternated pairs of runs (median reported; default 5)")
+    w.add_argument("--max-frames", type=int, default=None, help="frames per run (with --loop: loop the clip up to this)")
+    w.add_argument("--loop", action="store_true", help="loop the clip (needs --max-frames)")
+    w.add_argument("--cpu", type=int, default=None, help="pin both to this CPU (default: the highest usable one)")
+    w.add_argument("--no-pin", action="store_true")
+    w.add_argument("--no-warmup", action="store_true", help="skip the untimed warm-up run of each")
+    w.add_argument("--work-dir", default=None, help="where the runs write their outputs (default: a temp dir, removed)")
+    w.add_argument("--mp-refine", action="store_true", help="MediaPipe face_mesh with refine_landmarks=True")
+    _common(w)
 
     c = sub.add_parser("compare", help="table + plot across reports (runs or devices)")
     c.add_argument("reports", nargs="+", help="bench JSON reports; the first with an e2e section is the baseline")
@@ -377,6 +390,58 @@ def cmd_mediapipe(a: argparse.Namespace, argv: list[str]) -> int:
     return _finish(rep, a, label, say)
 
 
+def cmd_run_vs(a: argparse.Namespace, argv: list[str]) -> int:
+    import os
+
+    from .fingerprint import collect
+    from .report import new_report
+    from .run_vs import run_vs
+
+    say = _say(a.quiet)
+    if a.loop and a.max_frames is None:
+        raise EdgeAffectError("--loop needs --max-frames")
+    cpu = None
+    if not a.no_pin:
+        cpu = a.cpu if a.cpu is not None else (max(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None)
+    manifests: dict[str, Any] = {}
+    try:
+        from ..analyzer import AnalyzerOptions, _model_path
+        from ..runtime.manifest import load_manifest
+
+        o = AnalyzerOptions(models_dir=Path(a.models_dir) if a.models_dir else None)
+        manifests = {m: load_manifest(_model_path(o, m)) for m in ("detector", "landmarks", "au", "temporal")}
+    except Exception as e:  # the fingerprint is best effort; the runs report their own errors
+        say(f"model manifests not readable for the fingerprint: {e}")
+    res = run_vs(a.source, pairs=a.pairs, max_frames=a.max_frames, loop=a.loop, cpu=cpu, models_dir=a.models_dir,
+                 mp_refine=a.mp_refine, work_dir=a.work_dir, warmup=not a.no_warmup, progress=say)
+    from ..runtime.backends import load_backend
+
+    fp = collect(backend=load_backend(), manifests=manifests, delegates=[], num_threads=1,
+                 extra={"mediapipe": _dist("mediapipe")})
+    label = a.label or f"{platform.machine()}-run-vs"
+    rep = new_report("run-vs", label, fp, {"source": a.source, "pairs": a.pairs, "max_frames": a.max_frames, "loop": a.loop,
+                                           "cpu": cpu, "mp_refine": a.mp_refine, "threads": 1},
+                     "edgeaffect bench run-vs " + " ".join(shlex.quote(x) for x in argv))
+    rep["run_vs"] = res
+    r = res.get("ratio") or {}
+    for k, c in res["contenders"].items():
+        say(f"  {k}: median {c['wall_s_median']} s wall, {c['cpu_s_median']} s CPU, peak RSS {c['peak_rss_mb_median']} MB, "
+            f"{c['face_frames']}/{c['frames']} frames with a face")
+    if r:
+        say(f"  whole process: {r['wall_ratio']:.2f}x wall, {r['cpu_ratio'] or 0:.2f}x CPU (goal {r['goal']}x: "
+            f"wall {'met' if r['goal_met_wall'] else 'NOT met'}, CPU {'met' if r['goal_met_cpu'] else 'NOT met'})")
+    return _finish(rep, a, label, say)
+
+
+def _dist(name: str) -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version(name)
+    except Exception:
+        return None
+
+
 def cmd_compare(a: argparse.Namespace) -> int:
     from .compare import compare_files
 
@@ -400,4 +465,6 @@ def bench_main(argv: list[str]) -> int:
         return cmd_module(a, argv[1:])
     if a.sub in ("mediapipe", "vs-mediapipe"):
         return cmd_mediapipe(a, argv[1:])
+    if a.sub == "run-vs":
+        return cmd_run_vs(a, argv[1:])
     return cmd_compare(a)

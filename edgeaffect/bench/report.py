@@ -3,7 +3,7 @@
 JSON layout (every report)::
 
     schema        "edgeaffect.bench/1"
-    kind          "e2e" | "module" | "mediapipe"   (what the command measured first)
+    kind          "e2e" | "module" | "mediapipe" | "run-vs" | "sustained"   (what the command measured first)
     label         free text naming the run/device ("rpi5-8gb", "x86-dev")
     created_utc   ISO 8601
     command       the command line that produced it
@@ -13,6 +13,8 @@ JSON layout (every report)::
     e2e           edgeaffect.bench.e2e_bench.run_e2e (with "series" for plots)
     modules       list of edgeaffect.bench.module_bench.bench_module entries
     vs_mediapipe  edgeaffect.bench.vs_mediapipe.run_vs_mediapipe
+    run_vs        edgeaffect.bench.run_vs.run_vs (whole process, alternated pairs)
+    sustained     edgeaffect.bench.sustained.run_sustained (per-interval latency + thermal)
     estimates     {"int8_rate": ..., "pi": edgeaffect.bench.estimate.pi_estimate}
     notes         list of strings (skipped parts, warnings)
 
@@ -34,8 +36,8 @@ from .stats import PERCENTILE_METHOD
 
 SCHEMA = "edgeaffect.bench/1"
 REQUIRED_KEYS = ("schema", "kind", "label", "created_utc", "command", "fingerprint", "config")
-RESULT_SECTIONS = ("e2e", "modules", "vs_mediapipe")
-KINDS = ("e2e", "module", "mediapipe")
+RESULT_SECTIONS = ("e2e", "modules", "vs_mediapipe", "run_vs", "sustained")
+KINDS = ("e2e", "module", "mediapipe", "run-vs", "sustained")
 
 
 def save_png(plt: Any, fig: Any, path: Path) -> str:
@@ -331,6 +333,30 @@ def estimates_md(est: dict[str, Any]) -> list[str]:
     return out
 
 
+def run_vs_md(v: dict[str, Any]) -> list[str]:
+    out = ["## Whole process: `edgeaffect run` vs a MediaPipe face-mesh script", ""]
+    rows = []
+    for k, c in (v.get("contenders") or {}).items():
+        rows.append([k, _f(c.get("wall_s_median"), 3), _f(c.get("cpu_s_median"), 3), _f(c.get("peak_rss_mb_median"), 1),
+                     f"{c.get('face_frames')}/{c.get('frames')}", len(c.get("runs") or []),
+                     ", ".join(_f(r.get("wall_s"), 2) for r in c.get("runs") or []), c.get("failed_runs")])
+    out += _table(["process", "median wall s", "median CPU s", "median peak RSS MB", "frames with a face", "runs",
+                   "wall s per run", "failed"], rows)
+    out += [""]
+    r = v.get("ratio") or {}
+    if r:
+        out += [f"- **whole process: {_f(r.get('wall_ratio'), 2)}x wall** (MediaPipe median / edgeaffect median), "
+                f"**CPU-time ratio {_f(r.get('cpu_ratio'), 2)}x**, median of per-pair wall ratios {_f(r.get('median_pair_wall_ratio'), 2)}x "
+                f"({', '.join(_f(x, 2) for x in r.get('pair_wall_ratios') or [])}), peak-RSS ratio {_f(r.get('rss_ratio'), 2)}x; "
+                f"face found on at least as many frames: {'yes' if r.get('faces_at_least_as_many') else 'NO'}; "
+                f"goal >= {r.get('goal')}x: wall {'MET' if r.get('goal_met_wall') else 'not met'}, "
+                f"CPU {'MET' if r.get('goal_met_cpu') else 'not met'}", ""]
+    for k, c in (v.get("contenders") or {}).items():
+        out.append(f"- `{k}`: `{c.get('command')}`")
+    out += ["", f"Method: {v.get('method', '')}", ""]
+    return out
+
+
 def render_markdown(d: dict[str, Any], plots: list[str] | None = None) -> str:
     lines = [f"# edgeaffect bench: {d.get('label')} ({d.get('kind')})", "",
              f"{d.get('created_utc')} · `{d.get('command')}` · schema {d.get('schema')}", "",
@@ -344,6 +370,12 @@ def render_markdown(d: dict[str, Any], plots: list[str] | None = None) -> str:
         lines += e2e_md(d["e2e"])
     if d.get("vs_mediapipe"):
         lines += vs_mediapipe_md(d["vs_mediapipe"])
+    if d.get("run_vs"):
+        lines += run_vs_md(d["run_vs"])
+    if d.get("sustained"):
+        from .sustained import sustained_md
+
+        lines += sustained_md(d["sustained"])
     if d.get("modules"):
         lines += modules_md(d["modules"])
     if d.get("estimates") and (d["estimates"].get("pi")):

@@ -1,0 +1,66 @@
+"""bench run-vs (whole process) and sustained modes: report schema and mode logic, never speed."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from edgeaffect.bench import fingerprint, report
+from edgeaffect.errors import EdgeAffectError
+
+WRITER = ("import json, pathlib, sys; d = pathlib.Path(sys.argv[1]); d.mkdir(parents=True, exist_ok=True); "
+          "n = int(sys.argv[2]); ok = int(sys.argv[3]); f = open(d / 'results.jsonl', 'w'); "
+          "[f.write(json.dumps({'frame_index': i, 'status': 'ok' if i < ok else 'no_face'}, separators=(',', ':')) + '\\n') "
+          "for i in range(n)]")
+
+
+def test_run_vs_alternates_pairs_and_reports_medians(tmp_path):
+    from edgeaffect.bench import run_vs
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not read by the fake commands")
+    cmds = {"edgeaffect": [sys.executable, "-c", WRITER, str(tmp_path / "ea"), "10", "9", "--out", str(tmp_path / "ea")],
+            "mediapipe": [sys.executable, "-c", WRITER, str(tmp_path / "mp"), "10", "6", "--out", str(tmp_path / "mp")]}
+    msgs: list[str] = []
+    res = run_vs.run_vs(str(clip), pairs=3, cpu=None, cmds=cmds, warmup=False, progress=msgs.append)
+    ea, mp = res["contenders"]["edgeaffect"], res["contenders"]["mediapipe"]
+    assert len(ea["runs"]) == len(mp["runs"]) == 3 and ea["failed_runs"] == mp["failed_runs"] == 0
+    # alternated: E M, M E, E M
+    assert [r["order"] for r in ea["runs"]] == [0, 1, 0] and [r["order"] for r in mp["runs"]] == [1, 0, 1]
+    assert (ea["frames"], ea["face_frames"], mp["face_frames"]) == (10, 9, 6)
+    for c in (ea, mp):
+        assert c["wall_s_median"] > 0 and c["cpu_s_median"] >= 0 and c["peak_rss_mb_median"] > 0
+    r = res["ratio"]
+    assert len(r["pair_wall_ratios"]) == 3 and r["faces_at_least_as_many"] is True and r["goal"] == 1.5
+    assert r["goal_met_wall"] == (r["wall_ratio"] >= 1.5)
+    rep = report.new_report("run-vs", "t", fingerprint.collect(num_threads=1), {"pairs": 3}, "edgeaffect bench run-vs ...")
+    rep["run_vs"] = res
+    assert report.validate(rep) == []
+    md = report.render_markdown(rep)
+    assert "Whole process" in md and "CPU-time ratio" in md
+    json.dumps(report._clean(rep))
+
+
+def test_run_vs_failed_run_is_a_clear_error(tmp_path):
+    from edgeaffect.bench import run_vs
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"x")
+    bad = [sys.executable, "-c", "import sys; sys.exit('boom: cannot open')", "--out", str(tmp_path / "b")]
+    with pytest.raises(EdgeAffectError, match="boom"):
+        run_vs.run_vs(str(clip), pairs=1, cmds={"edgeaffect": bad, "mediapipe": bad}, warmup=True)
+    with pytest.raises(EdgeAffectError, match="does not exist"):
+        run_vs.run_vs(str(tmp_path / "nope.mp4"), pairs=1)
+
+
+def test_run_vs_commands_are_equivalent_jobs(tmp_path):
+    from edgeaffect.bench import run_vs
+
+    c = run_vs.commands("v.mp4", tmp_path, max_frames=1100, loop=True)
+    ea, mp = c["edgeaffect"], c["mediapipe"]
+    assert ea[1:4] == ["-m", "edgeaffect.cli", "run"] and "--no-csv" in ea and ea[ea.index("--max-faces") + 1] == "1"
+    assert mp[1].endswith("benchmarks/mediapipe_run.py") and run_vs.MP_SCRIPT.exists()
+    for cmd in (ea, mp):
+        assert cmd[cmd.index("--max-frames") + 1] == "1100" and "--loop" in cmd and cmd[cmd.index("--source") + 1] == "v.mp4"
