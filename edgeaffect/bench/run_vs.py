@@ -19,7 +19,6 @@ medians, the wall and CPU ratios of the medians, and the median of the per-pair 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
