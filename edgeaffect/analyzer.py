@@ -200,12 +200,14 @@ class Analyzer:
             self._last_ts = timestamp_ms
         work = FrameWork(self._frames, float(timestamp_ms))
         self._frames += 1
+        t0 = time.perf_counter()
         try:
             work.frame = normalise_frame(frame, bit_depth=self.options.bit_depth, channel_order=self.options.channel_order)
             if self.options.nir_enhance:
                 work.frame = NormalisedFrame(work.frame.bgr, enhance_nir(work.frame.gray), work.frame.was_mono)
         except FrameFormatError as e:
             work.result = FrameResult(work.index, work.timestamp_ms, status="bad_frame", message=str(e))
+        work.timings_ms["prep"] = (time.perf_counter() - t0) * 1000  # frame checks + grey conversion
         return work
 
     def stage_track(self, work: FrameWork) -> FrameWork:
@@ -215,6 +217,7 @@ class Analyzer:
         gray, bgr = work.frame.gray, work.frame.bgr
         h, w = gray.shape
         faces = self.tracker.step(gray, bgr, work.index, work.timings_ms)
+        t1 = time.perf_counter()
         for f in faces:
             if f.valid:
                 assert f.lm is not None
@@ -229,7 +232,9 @@ class Analyzer:
             else:
                 f.face = FaceResult(track_id=f.track.id, valid=False, validity=0.0, source="lost", box=f.track.last_box)
         work.faces = faces
-        work.timings_ms["track"] = (time.perf_counter() - t0) * 1000
+        t2 = time.perf_counter()
+        work.timings_ms["pose_eyes"] = (t2 - t1) * 1000  # head pose + eye state + result assembly (inside track)
+        work.timings_ms["track"] = (t2 - t0) * 1000
         return work
 
     def stage_au(self, work: FrameWork) -> FrameWork:

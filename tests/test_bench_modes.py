@@ -64,3 +64,20 @@ def test_run_vs_commands_are_equivalent_jobs(tmp_path):
     assert mp[1].endswith("benchmarks/mediapipe_run.py") and run_vs.MP_SCRIPT.exists()
     for cmd in (ea, mp):
         assert cmd[cmd.index("--max-frames") + 1] == "1100" and "--loop" in cmd and cmd[cmd.index("--source") + 1] == "v.mp4"
+
+
+def test_stage_breakdown_is_frame_aligned():
+    from array import array
+
+    from edgeaffect.bench.e2e_bench import BREAKDOWN_ROWS, stage_breakdown
+
+    n = 10
+    lat = array("d", [5.0] * n)
+    cols = {"prep": array("d", [0.1] * n), "detector": array("d", [2.0] + [0.0] * (n - 1)),
+            "track": array("d", [3.0] + [1.0] * (n - 1)), "pose_eyes": array("d", [0.5] * n),
+            "au": array("d", [1.0] * n), "affect": array("d", [0.5] * n)}
+    bd = stage_breakdown(lat, cols, array("d", [2.0] * n), array("d", [0.2] * n), array("d", [0.7] * 4))
+    assert [k for k, _ in BREAKDOWN_ROWS] == list(bd)
+    assert bd["landmarks"]["p50"] == 0.5 and bd["landmarks"]["mean"] == 0.5  # track - detector - pose_eyes, per frame
+    assert bd["detect"]["p50"] == 0.0 and bd["detect"]["mean"] == 0.2
+    assert bd["python_overhead"]["p50"] == 3.0 and bd["decode"]["frames"] == 4 and bd["output"]["p90"] == 0.2

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edgeaffect.bench import report
+from edgeaffect.bench.e2e_bench import BREAKDOWN_ROWS
 
 from .conftest import VIDEO
 
@@ -88,7 +89,13 @@ def test_e2e_smoke_bench_cli(bench_models, shared_data, tmp_path):
     assert e["frames"] == 20 and e["warmup_frames"] == 3
     assert not e["criteria"]["mlperf_single_stream"]
     assert e["latency_ms"]["p90"] >= e["latency_ms"]["p50"] > 0
-    assert set(e["stages_ms"]) >= {"track"}
+    assert set(e["stages_ms"]) >= {"track", "prep", "pose_eyes"}
+    bd = e["stage_breakdown"]
+    assert list(bd) == [k for k, _ in BREAKDOWN_ROWS]
+    for k in ("prep", "detect", "landmarks", "pose_eyes", "au", "va", "output", "model", "python_overhead", "frame"):
+        assert bd[k]["frames"] == 20 and bd[k]["p90"] >= bd[k]["p50"] >= 0, k
+    assert bd["decode"]["frames"] > 0  # measured while preloading
+    assert "Where the time goes" in (tmp_path / "smoke.md").read_text()
     assert e["macs"]["sum_all_models"] is None or e["macs"]["sum_all_models"] > 0
     assert set(d["fingerprint"]["models"]) >= {"detector", "landmarks"}
     assert all(len(m["sha256"]) == 64 for m in d["fingerprint"]["models"].values())

@@ -87,12 +87,16 @@ class ClipFrames:
         self.preloaded = fits
         self._frames: list[np.ndarray] = []
         self._cap = None
+        #: per-frame decode time measured while preloading (not inside any latency)
+        self.preload_decode_ms = array("d")
         if fits:
             self._frames.append(first)
             while len(self._frames) < limit:
+                t0 = time.perf_counter()
                 ok, img = cap.read()
                 if not ok or img is None:
                     break
+                self.preload_decode_ms.append((time.perf_counter() - t0) * 1000.0)
                 self._frames.append(img)
             cap.release()
             self.count = len(self._frames)
@@ -184,6 +188,7 @@ class FrameRecord:
     status: str
     timings_ms: dict[str, float]
     dropped_before: int
+    result: Any = None  # the FrameResult (None when the frame raised)
 
 
 def frame_loop(
@@ -220,6 +225,7 @@ def frame_loop(
         ts = (k + 1) * period * 1000.0
         c0 = time.thread_time()
         s0 = time.perf_counter()
+        res = None
         try:
             res = analyzer.process(img, ts)
             status, timings = res.status, res.timings_ms
@@ -228,7 +234,7 @@ def frame_loop(
         s1 = time.perf_counter()
         c1 = time.thread_time()
         on_frame(FrameRecord(k, s1 - t0, (s1 - s0) * 1000.0, (c1 - c0) * 1000.0,
-                             None if arrival is None else (s1 - arrival) * 1000.0, status, timings, dropped))
+                             None if arrival is None else (s1 - arrival) * 1000.0, status, timings, dropped, res))
         done += 1
         k += 1
         if monitor is not None:
@@ -277,8 +283,26 @@ def run_e2e(cfg: E2EConfig, analyzer: Any = None, progress: Callable[[str], None
     stages: dict[str, array] = {}
     dropped = [0]
     det_frames = [0]
+    frame_model_ms, out_ms = array("d"), array("d")
+    cols: dict[str, array] = {k: array("d") for k in ALIGNED_STAGES}
+    model_total = [sum(counter.ms.values())]
+    import tempfile
+
+    from ..outputs import JsonlWriter
+
+    out_tmp = tempfile.TemporaryDirectory(prefix="edgeaffect-bench-out-")
+    writer = JsonlWriter(Path(out_tmp.name) / "results.jsonl")
 
     def on_frame(r: FrameRecord) -> None:
+        tot = sum(counter.ms.values())
+        frame_model_ms.append(tot - model_total[0])
+        model_total[0] = tot
+        if r.result is not None:  # what `edgeaffect run` does next: one JSON line (outside the latency)
+            w0 = time.perf_counter()
+            writer.write(r.result)
+            out_ms.append((time.perf_counter() - w0) * 1000.0)
+        for k in ALIGNED_STAGES:  # one value per frame (0 where the stage did not run)
+            cols[k].append(r.timings_ms.get(k, 0.0))
         lat.append(r.latency_ms)
         cpu.append(r.cpu_ms)
         tt.append(r.t_s)
@@ -304,6 +328,8 @@ def run_e2e(cfg: E2EConfig, analyzer: Any = None, progress: Callable[[str], None
     frame_loop(an, clip, stop=stop, on_frame=on_frame, pace_fps=pace, monitor=mon, t0=t0, k0=k)
     wall = time.perf_counter() - t0
     sysres = mon.stop()
+    writer.close()
+    out_tmp.cleanup()
     n = len(lat)
     lat_np = np.frombuffer(lat, dtype=np.float64) if n else np.zeros(0)
     model_ms = sum(counter.ms.values())
@@ -329,6 +355,7 @@ def run_e2e(cfg: E2EConfig, analyzer: Any = None, progress: Callable[[str], None
         "detector_frames": det_frames[0],
         "stages_ms": {st: summarize(v) for st, v in stages.items()},
         "stage_frames": {st: len(v) for st, v in stages.items()},
+        "stage_breakdown": stage_breakdown(lat, cols, frame_model_ms, out_ms, clip.preload_decode_ms or clip.decode_ms),
         "model_invocations": inv,
         "model_ms_per_frame": round(model_ms / n, 4) if n else None,
         "overhead_ms_per_frame": round(mean_lat - model_ms / n, 4) if n else None,
@@ -348,6 +375,58 @@ def run_e2e(cfg: E2EConfig, analyzer: Any = None, progress: Callable[[str], None
     clip.close()
     if own:
         an.close()
+    return out
+
+
+#: analyzer timings_ms keys collected frame-aligned for the breakdown
+ALIGNED_STAGES = ("prep", "detector", "track", "pose_eyes", "au", "affect")
+
+#: the per-frame cost rows every e2e report carries (issue 12 item 3), in pipeline order
+BREAKDOWN_ROWS = (
+    ("decode", "decode/capture (OpenCV, measured apart: not in the latency)"),
+    ("prep", "frame checks + grey conversion"),
+    ("detect", "face detector (pre/post + network; 0 on frames where it did not run)"),
+    ("landmarks", "landmark network + tracking windows (track - detect - pose_eyes)"),
+    ("pose_eyes", "head pose + eye state + result assembly"),
+    ("au", "AU crop + network"),
+    ("va", "valence/arousal window + temporal network"),
+    ("output", "JSONL line: to_dict + JSON encoding + write (outside the latency)"),
+    ("model", "inside ModelRunner.run, all networks (quantise + invoke + dequantise)"),
+    ("python_overhead", "frame latency - model: Python, numpy and OpenCV around the networks"),
+    ("frame", "frame latency (Analyzer.process)"),
+)
+
+
+def stage_breakdown(lat: Any, stages: dict[str, Any], model_ms: Any, out_ms: Any, decode_ms: Any) -> dict[str, Any]:
+    """p50/p90/mean per frame of every pipeline stage (see BREAKDOWN_ROWS), from the analyzer's
+    `timings_ms` (`stages`: one value per frame, 0 where a stage did not run), the timed runners
+    and the bench's own decode/output timing."""
+    n = len(lat)
+    lat_np = np.frombuffer(lat, dtype=np.float64) if n else np.zeros(0)
+
+    def col(name: str) -> np.ndarray:
+        v = stages.get(name)
+        a = np.frombuffer(v, dtype=np.float64) if v is not None and len(v) else np.zeros(0)
+        return a if a.size == n else np.zeros(n)
+
+    det, track, pose = col("detector"), col("track"), col("pose_eyes")
+    rows: dict[str, np.ndarray] = {
+        "decode": np.asarray(decode_ms, dtype=np.float64),
+        "prep": col("prep"), "detect": det, "landmarks": np.clip(track - det - pose, 0, None) if n else det,
+        "pose_eyes": pose, "au": col("au"), "va": col("affect"),
+        "output": np.asarray(out_ms, dtype=np.float64),
+        "model": np.asarray(model_ms, dtype=np.float64), "frame": lat_np,
+    }
+    m = rows["model"]
+    rows["python_overhead"] = lat_np - m if m.size == n else np.zeros(0)
+    out: dict[str, Any] = {}
+    for key, what in BREAKDOWN_ROWS:
+        a = rows.get(key, np.zeros(0))
+        a = a[np.isfinite(a)]
+        out[key] = {"what": what, "frames": int(a.size),
+                    "p50": round(float(np.percentile(a, 50)), 4) if a.size else None,
+                    "p90": round(float(np.percentile(a, 90)), 4) if a.size else None,
+                    "mean": round(float(a.mean()), 4) if a.size else None}
     return out
 
 

@@ -207,6 +207,13 @@ def e2e_md(e: dict[str, Any]) -> list[str]:
         f"Status: {', '.join(f'{k} {v}' for k, v in (e.get('status_counts') or {}).items())}.",
         "",
     ]
+    bd = e.get("stage_breakdown") or {}
+    if bd:
+        out += ["Where the time goes, per frame (ms; p50/p90 over all measured frames, a stage that did not run "
+                "on a frame counts 0 there):", "",
+                *_table(["stage", "p50", "p90", "mean", "what"],
+                        [[k, _f(v.get("p50"), 3), _f(v.get("p90"), 3), _f(v.get("mean"), 3), v.get("what", "")]
+                         for k, v in bd.items()]), ""]
     inv = e.get("model_invocations") or {}
     if inv:
         out += _table(["model", "calls/frame", "mean ms/call", "ms/frame"],
