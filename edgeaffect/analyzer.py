@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -24,22 +24,20 @@ from typing import Any
 import numpy as np
 
 from .errors import EdgeAffectError, FrameFormatError, ModelError
-from .models import ASSETS, find_model
 from .models.affect import AffectModel, frame_features
 from .models.aus import AUModel
 from .models.detector import FaceDetector
 from .models.landmarks import LandmarkModel
 from .registry import MODULES, STAGE_MODULES, optional_stage
 from .results import FaceResult, FrameResult
-from .runtime.backends import load_backend
-from .runtime.runner import ModelRunner
+from .runtime.factory import BaseOptions, RunnerFactory
 from .tracking import TrackedFace, Tracker, TrackerConfig
 from .tracking import window_from_detection as window_from_detection  # re-exported (older import path)
 from .vision.alignment import au_crop_matrix
 from .vision.frames import NormalisedFrame, enhance_nir, normalise_frame
 from .vision.headpose import estimate_head_pose
 
-__all__ = ["MODULES", "Analyzer", "AnalyzerOptions", "RunningMode"]
+__all__ = ["MODULES", "Analyzer", "AnalyzerOptions", "BaseOptions", "RunningMode"]
 
 
 class RunningMode(str, Enum):
@@ -49,36 +47,59 @@ class RunningMode(str, Enum):
 
 
 @dataclass
-class RunnerConfig:
-    """Where one module runs: thread count and (optional) delegate objects."""
-
-    num_threads: int = 1
-    delegates: list[Any] = field(default_factory=list)
-    unit: str = "cpu"
-
-
-@dataclass
 class AnalyzerOptions:
-    running_mode: RunningMode = RunningMode.VIDEO
-    max_faces: int = 4  # a driver monitor sets 1; a kiosk keeps several
-    models_dir: Path | None = None  # default: the package's shipped int8 models
-    model_files: dict[str, str | Path] = field(default_factory=dict)  # per-module override (.tflite or .json)
-    num_threads: int = 1
-    runners: dict[str, RunnerConfig] = field(default_factory=dict)  # per-module placement (scheduler)
-    backend: str | None = None  # force "ai-edge-litert" | "tflite-runtime" | "tensorflow"
-    detector_score_threshold: float = 0.5
-    validity_threshold: float = 0.5
-    redetect_every: int = 30  # look for new faces every N frames while tracking < max_faces (0: never)
+    """How the analysis behaves; `base_options` says what runs where (model files, backend, threads, units).
+
+    `models_dir`, `model_files`, `num_threads` and `backend` are accepted as keywords and
+    attributes for brevity; they live in (and read from) `base_options`.
+    """
+
+    running_mode: RunningMode = RunningMode.VIDEO  # IMAGE | VIDEO | LIVE_STREAM (module docstring)
+    max_faces: int = 4  # faces tracked at once; a driver monitor sets 1, a kiosk keeps several
+    base_options: BaseOptions = field(default_factory=BaseOptions)  # model files, backend, threads, compute units
+    detector_score_threshold: float = 0.5  # face score in [0, 1] a detection needs
+    validity_threshold: float = 0.5  # landmark validity in [0, 1] below which a track is lost
+    redetect_every: int = 30  # frames between looks for new faces while tracking < max_faces (0: never)
     detect_small_faces: bool = True  # nothing found on the whole frame -> detect on square tiles too
-    max_lost_frames: int = 45  # a lost face keeps its id and window this long
-    enable_aus: bool = True
-    enable_affect: bool = True
+    max_lost_frames: int = 45  # frames a lost face keeps its id and window
+    enable_aus: bool = True  # run the AU network
+    enable_affect: bool = True  # run the temporal valence/arousal network
     au_every: int = 1  # run the AU net every k-th frame (hold between)
     affect_every: int = 1  # run the temporal net every k-th frame (hold between)
-    nir_enhance: bool = False  # CLAHE on the grey image (over-exposed IR cameras)
-    channel_order: str = "bgr"  # for 3/4-channel frames: "bgr" (OpenCV) or "rgb"
-    bit_depth: int | None = None  # for uint16 mono frames; None infers from the data
-    result_callback: Callable[[FrameResult, np.ndarray], None] | None = None  # LIVE_STREAM
+    nir_enhance: bool = False  # CLAHE on the grey image of bare-array frames (Frames are conditioned at capture)
+    channel_order: str = "bgr"  # bare 3/4-channel arrays: "bgr" (OpenCV) or "rgb" (a Frame says its own)
+    bit_depth: int | None = None  # bare uint16 mono arrays: significant bits (None: 16); a Frame says its own
+    result_callback: Callable[[FrameResult, np.ndarray], None] | None = None  # LIVE_STREAM: (result, image)
+    models_dir: InitVar[Path | None] = None
+    model_files: InitVar[dict[str, str | Path] | None] = None
+    num_threads: InitVar[int | None] = None
+    backend: InitVar[str | None] = None
+
+    def __post_init__(self, models_dir: Path | None, model_files: dict[str, str | Path] | None,
+                      num_threads: int | None, backend: str | None) -> None:
+        b = self.base_options
+        if models_dir is not None:
+            b.models_dir = Path(models_dir)
+        if model_files is not None:
+            b.model_files = dict(model_files)
+        if num_threads is not None:
+            b.num_threads = int(num_threads)
+        if backend is not None:
+            b.backend = backend
+
+
+def _forward(name: str) -> property:
+    def get(self: AnalyzerOptions) -> Any:
+        return getattr(self.base_options, name)
+
+    def set_(self: AnalyzerOptions, value: Any) -> None:
+        setattr(self.base_options, name, value)
+
+    return property(get, set_, doc=f"Shorthand for base_options.{name}.")
+
+
+for _name in ("models_dir", "model_files", "num_threads", "backend"):
+    setattr(AnalyzerOptions, _name, _forward(_name))
 
 
 @dataclass
@@ -94,28 +115,17 @@ class FrameWork:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-def _model_path(opts: AnalyzerOptions, module: str) -> Path:
-    if module in opts.model_files:
-        return Path(opts.model_files[module])
-    return find_model(Path(opts.models_dir) if opts.models_dir else ASSETS, module)
-
-
 class Analyzer:
     """Facial affect analysis over frames. Create with `Analyzer.create(options)`; close() or use `with`."""
 
-    def __init__(self, options: AnalyzerOptions, *, prebuilt_runners: dict[str, Any] | None = None) -> None:
-        """`prebuilt_runners`: module -> runner already placed on a compute unit by the scheduler
-        (edgeaffect.scheduler.plan_runtime); anything with `.manifest` and `.run(*inputs)`."""
+    def __init__(self, options: AnalyzerOptions, *, runner_factory: RunnerFactory | None = None) -> None:
+        """`runner_factory`: the factory that builds (or already built) the model runners, e.g. the
+        one a device plan placed on compute units (edgeaffect.scheduler.plan_runtime); default:
+        `RunnerFactory(options.base_options)`."""
         self.options = options
-        backend = load_backend(options.backend)
-        self.backend = backend
-        prebuilt = prebuilt_runners or {}
-
-        def runner(module: str) -> Any:
-            if module in prebuilt:
-                return prebuilt[module]
-            cfg = options.runners.get(module, RunnerConfig(options.num_threads))
-            return ModelRunner(_model_path(options, module), num_threads=cfg.num_threads, delegates=cfg.delegates, backend=backend)
+        self.runner_factory = runner_factory or RunnerFactory(options.base_options)
+        self.backend = self.runner_factory.backend
+        runner = self.runner_factory.runner
 
         self.detector = FaceDetector(runner("detector"), options.detector_score_threshold)
         self.landmarks = LandmarkModel(runner("landmarks"), options.validity_threshold)
@@ -142,13 +152,14 @@ class Analyzer:
             self._live = None
 
     @property
+    def runners(self) -> dict[str, Any]:
+        """Module -> the runner in use (in registry order; disabled modules absent)."""
+        models = {"detector": self.detector, "landmarks": self.landmarks, "au": self.aus, "temporal": self.affect}
+        return {m: models[m].runner for m in MODULES if models[m] is not None}
+
+    @property
     def model_manifests(self) -> dict[str, Any]:
-        out = {"detector": self.detector.runner.manifest, "landmarks": self.landmarks.runner.manifest}
-        if self.aus:
-            out["au"] = self.aus.runner.manifest
-        if self.affect:
-            out["temporal"] = self.affect.runner.manifest
-        return out
+        return {m: r.manifest for m, r in self.runners.items()}
 
     def reset(self) -> None:
         """Forget all tracks and temporal windows (e.g. between unrelated videos)."""

@@ -17,9 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .analyzer import MODULES, Analyzer, AnalyzerOptions, _model_path
+from .analyzer import Analyzer, AnalyzerOptions
 from .capture.base import Frame
+from .registry import MODULES
 from .results import FrameResult
+from .runtime.factory import RunnerFactory
 from .session import RunSummary, run_source
 
 log = logging.getLogger("edgeaffect")
@@ -43,10 +45,10 @@ def run_with_profile(a: argparse.Namespace, out: Path) -> RunSummary:
         opts.redetect_every = profile.rates.detector
     nir = profile.camera.nir
     opts.nir_enhance = bool(nir.enabled and nir.clahe)
-    models = {m: _model_path(opts, m) for m in MODULES}
-    plan = plan_runtime(profile, models)
+    locate = RunnerFactory(opts.base_options, warn=False).model_path
+    plan = plan_runtime(profile, {m: locate(m) for m in MODULES}, base=opts.base_options)
     print(plan.describe())
-    analyzer = Analyzer(opts, prebuilt_runners=plan.runners)
+    analyzer = Analyzer(opts, runner_factory=plan.factory)
     cam = with_camera(profile.camera, a.source)
     source = open_source(cam, realtime=a.realtime or None, loop=a.loop)
     live = bool(getattr(source, "is_live", False))

@@ -215,10 +215,12 @@ def _vs_mediapipe(a: argparse.Namespace, say, frames_limit: int | None, rounds: 
     holder: dict[str, Any] = {}
 
     def make_counted():
-        from ..analyzer import Analyzer, AnalyzerOptions, RunningMode
+        from ..analyzer import Analyzer, AnalyzerOptions, BaseOptions, RunningMode
+        from ..runtime.wrappers import RunnerTimings
 
-        an = Analyzer(AnalyzerOptions(running_mode=RunningMode.VIDEO, max_faces=1, num_threads=threads,
-                                      models_dir=Path(a.models_dir) if a.models_dir else None,
+        base = BaseOptions(models_dir=Path(a.models_dir) if a.models_dir else None, num_threads=threads,
+                           wrappers=[RunnerTimings().wrap])
+        an = Analyzer(AnalyzerOptions(running_mode=RunningMode.VIDEO, max_faces=1, base_options=base,
                                       au_every=a.au_every, affect_every=a.affect_every))
         holder["analyzer"] = an
         holder["counter"] = InvocationCounter(an)

@@ -139,43 +139,49 @@ class ClipFrames:
 
 
 class InvocationCounter:
-    """Wraps each model runner's `run` (instance attribute, library untouched) to count calls and time."""
+    """Model calls and time inside `runner.run` per module, from the analyzer's TimingRunner wrappers.
+
+    Build the analyzer with `make_analyzer` (or `BaseOptions(wrappers=[RunnerTimings().wrap])`):
+    the counter reads the timing wrappers the runner factory put around every runner.
+    """
 
     def __init__(self, analyzer: Any) -> None:
-        self.count: Counter[str] = Counter()
-        self.ms: dict[str, float] = {}
+        from ..runtime.wrappers import TimingRunner, find_wrapper
+
         self.manifests = dict(analyzer.model_manifests)
-        for module, obj in (("detector", analyzer.detector), ("landmarks", analyzer.landmarks),
-                            ("au", analyzer.aus), ("temporal", analyzer.affect)):
-            if obj is not None:
-                self._wrap(module, obj.runner)
-        self.enabled = True
+        found = {m: find_wrapper(r, TimingRunner) for m, r in analyzer.runners.items()}
+        self.timers = {m: t for m, t in found.items() if t is not None}
+        missing = sorted(set(analyzer.runners) - set(self.timers))
+        if missing:
+            raise EdgeAffectError(f"the analyzer's {', '.join(missing)} runners are not timed: build it with "
+                                  "make_analyzer() or BaseOptions(wrappers=[RunnerTimings().wrap])")
 
-    def _wrap(self, module: str, runner: Any) -> None:
-        inner = runner.run
-        self.ms[module] = 0.0
+    @property
+    def count(self) -> Counter[str]:
+        return Counter({m: t.count for m, t in self.timers.items()})
 
-        def run(*xs: Any, _inner: Any = inner, _m: str = module) -> Any:
-            t0 = time.perf_counter()
-            try:
-                return _inner(*xs)
-            finally:
-                if self.enabled:
-                    self.ms[_m] += (time.perf_counter() - t0) * 1000.0
-                    self.count[_m] += 1
+    @property
+    def ms(self) -> dict[str, float]:
+        return {m: t.total_ms for m, t in self.timers.items()}
 
-        runner.run = run
+    @property
+    def enabled(self) -> bool:
+        return all(t.enabled for t in self.timers.values())
+
+    @enabled.setter
+    def enabled(self, on: bool) -> None:
+        for t in self.timers.values():
+            t.enabled = on
 
     def summary(self, frames: int) -> dict[str, dict[str, Any]]:
-        n = frames
-        return {m: {"count": self.count.get(m, 0), "per_frame": round(self.count.get(m, 0) / n, 4) if n else None,
-                    "mean_ms": round(self.ms[m] / self.count[m], 4) if self.count.get(m) else None,
-                    "ms_per_frame": round(self.ms[m] / n, 4) if n else None} for m in self.ms}
+        n, count, ms = frames, self.count, self.ms
+        return {m: {"count": count.get(m, 0), "per_frame": round(count.get(m, 0) / n, 4) if n else None,
+                    "mean_ms": round(ms[m] / count[m], 4) if count.get(m) else None,
+                    "ms_per_frame": round(ms[m] / n, 4) if n else None} for m in ms}
 
     def reset(self) -> None:
-        self.count.clear()
-        for k in self.ms:
-            self.ms[k] = 0.0
+        for t in self.timers.values():
+            t.reset()
 
 
 @dataclass
@@ -242,10 +248,13 @@ def frame_loop(
 
 
 def make_analyzer(cfg: E2EConfig) -> Any:
-    from ..analyzer import Analyzer, AnalyzerOptions, RunningMode
+    """The benchmarked analyzer: the real one, every runner wrapped in a TimingRunner."""
+    from ..analyzer import Analyzer, AnalyzerOptions, BaseOptions, RunningMode
+    from ..runtime.wrappers import RunnerTimings
 
-    opts = AnalyzerOptions(running_mode=RunningMode.VIDEO, max_faces=cfg.max_faces, num_threads=cfg.threads,
-                           models_dir=Path(cfg.models_dir) if cfg.models_dir else None,
+    base = BaseOptions(models_dir=Path(cfg.models_dir) if cfg.models_dir else None, num_threads=cfg.threads,
+                       wrappers=[RunnerTimings().wrap])
+    opts = AnalyzerOptions(running_mode=RunningMode.VIDEO, max_faces=cfg.max_faces, base_options=base,
                            enable_aus=cfg.enable_aus, enable_affect=cfg.enable_affect, **cfg.extra_options)
     return Analyzer(opts)
 

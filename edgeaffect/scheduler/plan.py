@@ -4,7 +4,7 @@ The analyzer's glue in three calls::
 
     plan = plan_runtime(profile, {"detector": det_json, "landmarks": lm_json, "au": au_json, "temporal": va_json})
     print(plan.describe())                       # placement chosen and why, plus every fallback
-    runners = plan.runners                       # module -> runner with run(*inputs) -> dict
+    analyzer = Analyzer(opts, runner_factory=plan.factory)  # the runners, built on their units
     executor = plan.executor(stages, live=True)  # PipelineExecutor + DegradeController + thermal
 
 Static placements come from the profile; `placement = "auto"` measures every module on
@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..runtime.factory import BaseOptions, RunnerFactory
 from .degrade import DegradeController
 from .executor import PipelineExecutor
 from .placement import Placement, auto_placement, static_placement
@@ -32,9 +33,14 @@ log = logging.getLogger("edgeaffect.scheduler")
 class RuntimePlan:
     profile: Any  # profiles.DeviceProfile
     placement: Placement
-    runners: dict[str, Any]
+    factory: RunnerFactory  # built every placed runner; hand it to Analyzer(runner_factory=...)
     unit_desc: dict[str, str]  # module -> what actually runs it ("Edge TPU delegate ...", "CPU ... [fallback]")
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def runners(self) -> dict[str, Any]:
+        """Module -> runner with run(*inputs) -> dict, on its placed unit."""
+        return self.factory.built
 
     def describe(self) -> str:
         lines = [f"profile {self.profile.name}: {self.placement.summary()}"]
@@ -71,10 +77,13 @@ def plan_runtime(
     refresh: bool = False,
     backend: Any = None,
     warn: bool = True,
+    base: BaseOptions | None = None,
+    threads: int | None = None,
 ) -> RuntimePlan:
-    """Choose the placement (static or measured) and build one runner per module."""
-    from ..runtime.delegates import make_runner
+    """Choose the placement (static or measured) and build one runner per module.
 
+    `base`: the BaseOptions to place (its wrappers are kept); `threads`: overrides the
+    profile's threads for every module (the CLI's --threads)."""
     models = {m: profile.models.get(m, p) for m, p in models.items()}  # profile [models] overrides
     units = profile.units_list()
     rates = profile.rates.module_rates()
@@ -85,14 +94,21 @@ def plan_runtime(
     else:
         placement = static_placement({m: profile.placement[m] for m in models}, units,
                                      reason=f"static placement from {profile.path or profile.name}")
-    runners: dict[str, Any] = {}
+    placed = replace(
+        base or BaseOptions(),
+        model_files={m: Path(p) if not hasattr(p, "tflite_path") else p.tflite_path.with_suffix(".json")
+                     for m, p in models.items()},
+        units={m: profile.units[placement.assignment[m]] for m in models},
+        threads={m: threads or profile.threads_for(m) for m in models},
+    )
+    factory = RunnerFactory(placed, backend=backend, warn=warn)
     desc: dict[str, str] = {}
     warns: list[str] = []
     fallbacks = []
-    for m, model in models.items():
+    for m in models:
         unit = profile.units[placement.assignment[m]]
-        r, d, w = make_runner(model, unit, backend=backend, num_threads=profile.threads_for(m), warn=warn)
-        runners[m], desc[m] = r, d
+        factory.runner(m)
+        desc[m], w = factory.descriptions[m], factory.warnings[m]
         for x in w:
             if x not in warns:
                 warns.append(x)
@@ -101,4 +117,4 @@ def plan_runtime(
     if fallbacks:
         placement.reason += " [" + "; ".join(fallbacks) + "]"
     log.info("%s", placement.summary())
-    return RuntimePlan(profile, placement, runners, desc, warns)
+    return RuntimePlan(profile, placement, factory, desc, warns)
