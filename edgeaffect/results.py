@@ -6,6 +6,7 @@ the CSV writer flattens the same dictionaries, so JSONL and CSV carry the same n
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,7 @@ class FrameResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSONL schema object (README "Output schema"): plain JSON types, `aus` as {AU01: ...}."""
         return {
             "schema": SCHEMA_VERSION,
             "frame_index": self.frame_index,
@@ -80,3 +82,7 @@ class FrameResult:
             "skipped": list(self.skipped),
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
         }
+
+    def to_json(self) -> str:
+        """The line `results.jsonl` holds for this frame (no trailing newline)."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)

@@ -1,0 +1,55 @@
+"""The Python result objects, their JSON form and the README agree (one source of truth: results.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from edgeaffect.constants import AU_NAMES
+from edgeaffect.outputs import JsonlWriter
+from edgeaffect.results import FaceResult, FrameResult
+
+from .test_outputs import sample_result
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def _table_after(heading: str) -> set[str]:
+    """Backticked names in the first column of the first table after `heading`."""
+    rest = README[README.index(heading):]
+    rows = re.search(r"\n(\|.*\|\n)+", rest)
+    assert rows, heading
+    names: set[str] = set()
+    for line in rows.group(0).strip().splitlines()[2:]:
+        names |= set(re.findall(r"`([a-z_0-9]+)`", line.split("|")[1]))
+    return names
+
+
+def test_to_dict_is_the_jsonl_line_and_plain_json():
+    r = sample_result(0)
+    d = r.to_dict()
+    assert json.loads(r.to_json()) == d
+    f = d["faces"][0]
+    assert list(f["aus"]) == list(AU_NAMES)                    # a {AU01: ...} mapping, in order
+    assert f["aus"]["AU12"] == round(float(r.faces[0].aus[AU_NAMES.index("AU12")]), 3)
+    assert isinstance(f["landmarks"], list) and len(f["landmarks"]) == 68
+    assert not isinstance(f["landmarks"][0][0], np.generic)
+
+
+def test_jsonl_writer_writes_to_json(tmp_path):
+    r = sample_result(1)
+    with JsonlWriter(tmp_path / "r.jsonl") as w:
+        w.write(r)
+    assert (tmp_path / "r.jsonl").read_text() == r.to_json() + "\n"
+
+
+def test_readme_documents_the_schema_and_the_objects():
+    d = sample_result(2).to_dict()
+    assert _table_after("## Output schema") == set(d)
+    assert _table_after("Face entry:") == set(d["faces"][0])
+    assert _table_after("`FrameResult`:") == {f.name for f in dataclasses.fields(FrameResult)}
+    assert _table_after("`FaceResult`:") == {f.name for f in dataclasses.fields(FaceResult)}
