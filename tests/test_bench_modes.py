@@ -81,3 +81,11 @@ def test_stage_breakdown_is_frame_aligned():
     assert bd["landmarks"]["p50"] == 0.5 and bd["landmarks"]["mean"] == 0.5  # track - detector - pose_eyes, per frame
     assert bd["detect"]["p50"] == 0.0 and bd["detect"]["mean"] == 0.2
     assert bd["python_overhead"]["p50"] == 3.0 and bd["decode"]["frames"] == 4 and bd["output"]["p90"] == 0.2
+
+
+def test_int8_isa_names_the_kernel_class():
+    assert fingerprint.int8_isa(["avx2", "fma", "avx512f", "avx512bw", "avx512_vnni"]) == "AVX-512 VNNI"
+    assert fingerprint.int8_isa(["avx2", "fma"]) == "AVX2 only (no VNNI)"
+    assert fingerprint.int8_isa(["asimd", "asimddp"]) == "NEON dotprod"
+    assert fingerprint.int8_isa([]) == "unknown"
+    assert fingerprint.collect()["cpu"]["int8_isa"]

@@ -116,6 +116,28 @@ def _git(repo: Path) -> dict[str, Any] | None:
     return {"commit": commit.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
 
 
+def int8_isa(features: list[str] | None) -> str:
+    """The int8 kernel class XNNPACK can use here, in words ('AVX-512 VNNI', 'AVX2 only', 'NEON dotprod' ...)."""
+    f = set(features or [])
+    if "amx_int8" in f:
+        return "AMX-INT8 + AVX-512 VNNI" if "avx512_vnni" in f else "AMX-INT8"
+    if "avx512_vnni" in f:
+        return "AVX-512 VNNI"
+    if "avx_vnni" in f:
+        return "AVX-VNNI (256-bit)"
+    if "avx512bw" in f:
+        return "AVX-512 (no VNNI)"
+    if "avx2" in f:
+        return "AVX2 only (no VNNI)"
+    if "i8mm" in f:
+        return "NEON i8mm"
+    if "asimddp" in f:
+        return "NEON dotprod"
+    if "asimd" in f:
+        return "NEON (no dotprod)"
+    return "unknown"
+
+
 def loadavg() -> list[float] | None:
     try:
         return [round(v, 2) for v in os.getloadavg()]
@@ -160,6 +182,7 @@ def collect(*, backend: Any = None, manifests: dict[str, Any] | None = None, del
             "logical_cores": os.cpu_count(),
             "usable_cores": usable,
             "int8_features": info["features"],
+            "int8_isa": int8_isa(info["features"]),
             "virtualised": info.get("hypervisor"),
             **_cpufreq(0),
         },
@@ -174,6 +197,8 @@ def collect(*, backend: Any = None, manifests: dict[str, Any] | None = None, del
             "opencv": cv2_version,
             "ai-edge-litert": _dist_version("ai-edge-litert"),
             "tflite-runtime": _dist_version("tflite-runtime"),
+            "orjson": _dist_version("orjson"),  # JSONL encoding: orjson when installed, else the stdlib
+            "mediapipe": _dist_version("mediapipe"),
         },
         "interpreter": {
             "backend": getattr(backend, "name", None),

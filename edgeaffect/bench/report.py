@@ -152,7 +152,7 @@ def fingerprint_md(fp: dict[str, Any]) -> list[str]:
     lines = [
         f"- device: {short_name(fp)}" + (f"; board: {fp['board']}" if fp.get("board") else ""),
         f"- CPU: logical {cpu.get('logical_cores')}, usable {cpu.get('usable_cores')}, governor {cpu.get('governor') or '-'}, "
-        f"{_f(cpu.get('min_mhz'), 0)}-{_f(cpu.get('max_mhz'), 0)} MHz, int8 ISA: {', '.join(cpu.get('int8_features') or []) or '-'}"
+        f"{_f(cpu.get('min_mhz'), 0)}-{_f(cpu.get('max_mhz'), 0)} MHz, int8 ISA: {cpu.get('int8_isa') or '-'} ({', '.join(cpu.get('int8_features') or []) or '-'})"
         + (", virtualised" if cpu.get("virtualised") else ""),
         f"- memory: {_f(fp.get('memory_mb'), 0)} MB; OS: {osd.get('distro') or osd.get('system')}, kernel {osd.get('kernel')}",
         f"- Python {(fp.get('python') or {}).get('version')}; numpy {pk.get('numpy')}; OpenCV {pk.get('opencv')}; edgeaffect {pk.get('edgeaffect')}",

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..results import FrameResult
+from ..results import FrameResult, json_line
 from ._safe import SafeAppender
 
 
@@ -22,7 +22,7 @@ class JsonlWriter:
 
     def write(self, result: FrameResult | dict[str, Any]) -> None:
         d = result.to_dict() if isinstance(result, FrameResult) else result
-        self._out.append((json.dumps(d, separators=(",", ":"), allow_nan=False) + "\n").encode())
+        self._out.append(json_line(d))
         self.count += 1
 
     def close(self) -> None:
