@@ -89,3 +89,101 @@ def test_int8_isa_names_the_kernel_class():
     assert fingerprint.int8_isa(["asimd", "asimddp"]) == "NEON dotprod"
     assert fingerprint.int8_isa([]) == "unknown"
     assert fingerprint.collect()["cpu"]["int8_isa"]
+
+
+# ----------------------------------------------------------------------------- sustained mode
+def _fake_sys(root, temp_mc=48000, cur_khz=(1500000, 1400000), max_khz=1800000, count=3):
+    z = root / "class" / "thermal" / "thermal_zone0"
+    z.mkdir(parents=True, exist_ok=True)
+    (z / "temp").write_text(f"{temp_mc}\n")
+    (z / "type").write_text("cpu-thermal\n")
+    for i, khz in enumerate(cur_khz):
+        c = root / "devices" / "system" / "cpu" / f"cpu{i}"
+        (c / "cpufreq").mkdir(parents=True, exist_ok=True)
+        (c / "cpufreq" / "scaling_cur_freq").write_text(f"{khz}\n")
+        (c / "cpufreq" / "cpuinfo_max_freq").write_text(f"{max_khz}\n")
+        (c / "thermal_throttle").mkdir(exist_ok=True)
+        (c / "thermal_throttle" / "core_throttle_count").write_text(f"{count if i == 0 else 0}\n")
+
+
+class _Proc:
+    def __init__(self, out):
+        self.stdout, self.returncode = out, 0
+
+
+def test_device_reader_on_a_fake_sysfs_and_vcgencmd(tmp_path):
+    from edgeaffect.bench.sustained import DeviceReader
+
+    _fake_sys(tmp_path)
+    rd = DeviceReader(tmp_path, use_vcgencmd=False)
+    r = rd.read()
+    assert r.temp_c == 48.0 and r.clock_mhz == 1450.0 and r.clock_max_mhz == 1800.0
+    assert r.throttled is False and r.throttle_events == 0 and "cpufreq" in r.sources
+    _fake_sys(tmp_path, temp_mc=81000, cur_khz=(600000, 600000), count=5)  # hot, clock dropped, 2 throttle events
+    r = rd.read()
+    assert r.temp_c == 81.0 and r.clock_mhz == 600.0 and r.throttle_events == 2 and r.throttled is True
+
+    def vc(cmd, **kw):  # a Pi with under-voltage + throttling now
+        return _Proc({"get_throttled": "throttled=0x50005", "measure_temp": "temp=70.1'C",
+                      "measure_clock": "frequency(48)=600000000"}[cmd[1]])
+
+    pi = DeviceReader(tmp_path / "empty", vcgencmd="/usr/bin/vcgencmd", run=vc)
+    r = pi.read()
+    assert r.throttled is True and r.under_voltage is True and r.throttle_raw == "0x50005"
+    assert r.temp_c == 70.1 and r.clock_mhz == 600.0 and "vcgencmd" in r.sources
+
+
+def test_device_reader_degrades_to_none_without_sysfs(tmp_path):
+    from edgeaffect.bench.sustained import DeviceReader
+
+    r = DeviceReader(tmp_path / "nothing", use_vcgencmd=False).read()
+    assert (r.temp_c, r.clock_mhz, r.throttled, r.under_voltage, r.throttle_events) == (None, None, None, None, None)
+
+
+class _FakeClip:
+    fps = 30.0
+
+    def get(self, k):
+        return k
+
+
+class _FakeAnalyzer:
+    def __init__(self, on_frame=None):
+        self.n, self.on_frame = 0, on_frame
+
+    def process(self, img, ts):
+        self.n += 1
+        if self.on_frame:
+            self.on_frame(self.n)
+        t0 = __import__("time").perf_counter()
+        while __import__("time").perf_counter() - t0 < 0.002:
+            pass
+        return type("R", (), {"status": "ok", "timings_ms": {}})()
+
+
+def test_sustained_rows_summary_report_and_plot(tmp_path):
+    from edgeaffect.bench.sustained import DeviceReader, run_sustained
+
+    _fake_sys(tmp_path / "sys")
+    heat = {"done": False}
+
+    def heat_up(n):  # the device heats and throttles half-way
+        if n > 80 and not heat["done"]:
+            _fake_sys(tmp_path / "sys", temp_mc=85000, cur_khz=(700000, 700000), count=9)
+            heat["done"] = True
+
+    res = run_sustained(_FakeAnalyzer(heat_up), _FakeClip(), duration_s=0.6, interval_s=0.15, warmup_frames=2,
+                        reader=DeviceReader(tmp_path / "sys", use_vcgencmd=False))
+    rows, sm = res["intervals"], res["summary"]
+    assert rows[0]["frames"] == 0 and rows[0]["temp_c"] == 48.0  # the reading before the first frame
+    assert sm["intervals"] >= 3 and sum(r["frames"] for r in rows) == sm["frames"]
+    for r in rows[1:]:
+        assert {"latency_p50_ms", "latency_p90_ms", "cpu_p90_ms", "temp_c", "clock_mhz", "throttled", "loadavg_1min"} <= set(r)
+    assert sm["temp_c_max"] == 85.0 and sm["clock_mhz_min"] == 700.0 and sm["throttled_any"] is True
+    assert sm["p90_drift"] is not None
+    rep = report.new_report("sustained", "fake", fingerprint.collect(num_threads=1), {"duration_s": 0.6}, "edgeaffect bench sustained")
+    rep["sustained"] = res
+    paths = report.save(rep, tmp_path / "out", "fake")
+    md = (tmp_path / "out" / "fake.md").read_text()
+    assert "Sustained run" in md and "YES" in md
+    assert any(p.endswith("_sustained.png") for p in paths["plots"]) or paths["plot_message"]

@@ -5,6 +5,7 @@
     edgeaffect bench module [--models-dir DIR] [--threads 1,2,4] [--delegate xnnpack --delegate reference]
     edgeaffect bench mediapipe --source VIDEO [--rounds 3]          (alias: vs-mediapipe)
     edgeaffect bench run-vs --source VIDEO [--pairs 5] [--loop --max-frames 1100] [--cpu N]   (whole process)
+    edgeaffect bench sustained --source VIDEO --duration 600 [--interval 10] [--pace source]  (devices: heat, clock, throttling)
     edgeaffect bench compare A.json B.json ... [--out DIR]
 
 Every run writes LABEL.json (schema edgeaffect.bench/1), LABEL.md and LABEL_*.png into --out.
@@ -22,7 +23,7 @@ from typing import Any
 
 from ..errors import EdgeAffectError
 
-SUBCOMMANDS = ("e2e", "module", "compare", "mediapipe", "vs-mediapipe", "run-vs")
+SUBCOMMANDS = ("e2e", "module", "compare", "mediapipe", "vs-mediapipe", "run-vs", "sustained")
 
 
 def _say(quiet: bool):
@@ -148,6 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--work-dir", default=None, help="where the runs write their outputs (default: a temp dir, removed)")
     w.add_argument("--mp-refine", action="store_true", help="MediaPipe face_mesh with refine_landmarks=True")
     _common(w)
+
+    u = sub.add_parser("sustained", help="sustained run: per-interval latency next to temperature, clock and throttle state")
+    u.add_argument("--source", required=True, help="video file (looped)")
+    u.add_argument("--duration", type=float, default=600.0, help="seconds to run (default 600)")
+    u.add_argument("--interval", type=float, default=10.0, help="seconds per logged interval (default 10)")
+    u.add_argument("--pace", default=None, help="'source' (the video's fps) or a rate; default back to back (hottest)")
+    u.add_argument("--threads", type=int, default=1)
+    u.add_argument("--max-faces", type=int, default=1)
+    u.add_argument("--sys-root", default="/sys", help="sysfs root for the thermal/cpufreq readers (tests: a fake tree)")
+    u.add_argument("--no-vcgencmd", action="store_true", help="do not call vcgencmd (Raspberry Pi firmware tool)")
+    _rate_args(u)
+    _common(u)
 
     c = sub.add_parser("compare", help="table + plot across reports (runs or devices)")
     c.add_argument("reports", nargs="+", help="bench JSON reports; the first with an e2e section is the baseline")
@@ -444,6 +457,47 @@ def _dist(name: str) -> str | None:
         return None
 
 
+def cmd_sustained(a: argparse.Namespace, argv: list[str]) -> int:
+    from .e2e_bench import ClipFrames, E2EConfig, make_analyzer
+    from .fingerprint import collect
+    from .report import new_report
+    from .sustained import DeviceReader, run_sustained
+
+    say = _say(a.quiet)
+    if not Path(a.source).exists():
+        raise EdgeAffectError(f"--source {a.source} does not exist")
+    if a.duration <= 0 or a.interval <= 0:
+        raise EdgeAffectError("--duration and --interval must be > 0")
+    clip = ClipFrames(a.source)
+    pace = None
+    if a.pace:
+        try:
+            pace = clip.fps if a.pace == "source" else float(a.pace)
+        except ValueError:
+            raise EdgeAffectError(f"--pace expects 'source' or a frame rate, got {a.pace!r}") from None
+    cfg = E2EConfig(source=a.source, threads=a.threads, models_dir=a.models_dir, max_faces=a.max_faces,
+                    extra_options={"au_every": a.au_every, "affect_every": a.affect_every})
+    an = make_analyzer(cfg)
+    label = a.label or f"{platform.machine()}-sustained"
+    fp = collect(backend=an.backend, manifests=dict(an.model_manifests), delegates=[], num_threads=a.threads)
+    rep = new_report("sustained", label, fp, {"source": a.source, "duration_s": a.duration, "interval_s": a.interval,
+                                              "pace_fps": pace, "threads": a.threads, "max_faces": a.max_faces,
+                                              "au_every": a.au_every, "affect_every": a.affect_every},
+                     "edgeaffect bench sustained " + " ".join(shlex.quote(x) for x in argv))
+    say(f"sustained: {a.duration:g} s, one row every {a.interval:g} s")
+    reader = DeviceReader(a.sys_root, use_vcgencmd=not a.no_vcgencmd)
+    try:
+        rep["sustained"] = run_sustained(an, clip, duration_s=a.duration, interval_s=a.interval, pace_fps=pace,
+                                         reader=reader, progress=say)
+    finally:
+        an.close()
+        clip.close()
+    for k in ("note_temp", "note_clock"):
+        if rep["sustained"]["summary"].get(k):
+            rep["notes"].append(rep["sustained"]["summary"][k])
+    return _finish(rep, a, label, say)
+
+
 def cmd_compare(a: argparse.Namespace) -> int:
     from .compare import compare_files
 
@@ -469,4 +523,6 @@ def bench_main(argv: list[str]) -> int:
         return cmd_mediapipe(a, argv[1:])
     if a.sub == "run-vs":
         return cmd_run_vs(a, argv[1:])
+    if a.sub == "sustained":
+        return cmd_sustained(a, argv[1:])
     return cmd_compare(a)

@@ -480,6 +480,12 @@ def write_plots(d: dict[str, Any], out_dir: str | Path, stem: str) -> tuple[list
         ax.set_xlabel("frames per second (one core)")
         ax.set_title(f"{d.get('label')}: edgeaffect (landmarks+AUs+VA) vs MediaPipe")
         paths.append(save_png(plt, fig, out / f"{stem}_vs_mediapipe.png"))
+    if d.get("sustained"):
+        from .sustained import sustained_plot
+
+        sp = sustained_plot(d["sustained"], str(d.get("label")), out / f"{stem}_sustained.png")
+        if sp:
+            paths.append(sp)
     return paths, None
 
 
