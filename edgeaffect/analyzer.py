@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .capture.base import Frame
 from .errors import EdgeAffectError, FrameFormatError, ModelError
 from .models.affect import AffectModel, frame_features
 from .models.aus import AUModel
@@ -168,26 +169,30 @@ class Analyzer:
         self._last_ts = None
 
     # ------------------------------------------------------------------ public calls
-    def process(self, frame: np.ndarray, timestamp_ms: float) -> FrameResult:
-        """VIDEO mode: one frame, tracked against the previous ones."""
+    def process(self, frame: Frame | np.ndarray, timestamp_ms: float | None = None) -> FrameResult:
+        """VIDEO mode: one frame, tracked against the previous ones.
+
+        `frame`: a capture `Frame` (pixels + format, bit depth, timestamp; `timestamp_ms`
+        defaults to its own) or a bare array read with `options.channel_order` /
+        `options.bit_depth` (BGR / 16-bit by default), as OpenCV hands them."""
         self._require(RunningMode.VIDEO, "process")
         return self._run_all(self.begin_frame(frame, timestamp_ms))
 
-    def process_image(self, image: np.ndarray) -> FrameResult:
+    def process_image(self, image: Frame | np.ndarray) -> FrameResult:
         """IMAGE mode: an independent image (always detects; VA from a window filled with this frame)."""
         self._require(RunningMode.IMAGE, "process_image")
         self.reset()
         work = self.begin_frame(image, 0.0)
         return self._run_all(work)
 
-    def process_async(self, frame: np.ndarray, timestamp_ms: float) -> None:
+    def process_async(self, frame: Frame | np.ndarray, timestamp_ms: float | None = None) -> None:
         """LIVE_STREAM mode: returns at once; the newest frame wins when the analyzer is busy."""
         self._require(RunningMode.LIVE_STREAM, "process_async")
         if self.options.result_callback is None:
             raise EdgeAffectError("LIVE_STREAM mode needs AnalyzerOptions.result_callback")
         if self._live is None:
             self._live = _LiveWorker(self)
-        self._live.submit(frame, timestamp_ms)
+        self._live.submit(frame, _timestamp(frame, timestamp_ms))
 
     @property
     def live_dropped(self) -> int:
@@ -203,8 +208,9 @@ class Analyzer:
         return self.finish_frame(work)
 
     # ------------------------------------------------------------------ stages
-    def begin_frame(self, frame: np.ndarray, timestamp_ms: float) -> FrameWork:
+    def begin_frame(self, frame: Frame | np.ndarray, timestamp_ms: float | None = None) -> FrameWork:
         """Validate the timestamp and wrap the frame (no model runs here)."""
+        timestamp_ms = _timestamp(frame, timestamp_ms)
         if self.options.running_mode != RunningMode.IMAGE:
             if self._last_ts is not None and timestamp_ms <= self._last_ts:
                 raise EdgeAffectError(f"timestamps must increase: got {timestamp_ms} ms after {self._last_ts} ms")
@@ -213,8 +219,12 @@ class Analyzer:
         self._frames += 1
         t0 = time.perf_counter()
         try:
-            work.frame = normalise_frame(frame, bit_depth=self.options.bit_depth, channel_order=self.options.channel_order)
-            if self.options.nir_enhance:
+            if isinstance(frame, Frame):
+                work.frame = normalise_frame(frame)
+            else:
+                work.frame = normalise_frame(frame, bit_depth=self.options.bit_depth, channel_order=self.options.channel_order)
+            conditioned = isinstance(frame, Frame) and frame.meta.get("conditioned")
+            if self.options.nir_enhance and not conditioned:
                 work.frame = NormalisedFrame(work.frame.bgr, enhance_nir(work.frame.gray), work.frame.was_mono)
         except FrameFormatError as e:
             work.result = FrameResult(work.index, work.timestamp_ms, status="bad_frame", message=str(e))
@@ -327,6 +337,14 @@ def _tracker_config(opts: AnalyzerOptions) -> TrackerConfig:
         detect_small_faces=opts.detect_small_faces, max_lost_frames=opts.max_lost_frames,
         always_detect=opts.running_mode == RunningMode.IMAGE,
     )
+
+
+def _timestamp(frame: Frame | np.ndarray, timestamp_ms: float | None) -> float:
+    if timestamp_ms is not None:
+        return float(timestamp_ms)
+    if isinstance(frame, Frame):
+        return float(frame.timestamp_ms)
+    raise EdgeAffectError("a bare array frame needs timestamp_ms (a capture Frame carries its own)")
 
 
 class _LiveWorker:

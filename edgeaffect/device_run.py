@@ -43,8 +43,6 @@ def run_with_profile(a: argparse.Namespace, out: Path) -> RunSummary:
     opts.affect_every = profile.rates.affect_every
     if isinstance(profile.rates.detector, int):
         opts.redetect_every = profile.rates.detector
-    nir = profile.camera.nir
-    opts.nir_enhance = bool(nir.enabled and nir.clahe)
     locate = RunnerFactory(opts.base_options, warn=False).model_path
     plan = plan_runtime(profile, {m: locate(m) for m in MODULES}, base=opts.base_options)
     print(plan.describe())
@@ -55,7 +53,7 @@ def run_with_profile(a: argparse.Namespace, out: Path) -> RunSummary:
     executor = plan.executor(analyzer.stages(), live=live)
 
     def pipelined(frames: Iterator[Frame]) -> Iterator[tuple[Frame, FrameResult]]:
-        items = (WorkItem(f, analyzer.begin_frame(f.image, f.timestamp_ms)) for f in frames)
+        items = (WorkItem(f, analyzer.begin_frame(f)) for f in frames)
         try:
             for item in executor.run(items):
                 res = analyzer.finish_frame(item.payload)

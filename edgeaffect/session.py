@@ -140,7 +140,7 @@ def run_source(
             def sequential(fs: Iterator[Frame]) -> Iterator[tuple[Frame, FrameResult]]:
                 for frame in fs:
                     try:
-                        res = an.process(frame.image, frame.timestamp_ms)
+                        res = an.process(frame)  # the Frame: its format, bit depth and timestamp
                     except EdgeAffectError as e:  # e.g. non-increasing timestamp: record, go on
                         res = FrameResult(frame.index, frame.timestamp_ms, status="bad_frame", message=str(e))
                     yield frame, res
@@ -150,7 +150,7 @@ def run_source(
                 if csvw:
                     csvw.write(res)
                 if vid and res.status != "bad_frame":
-                    vid.write(frame.image if frame.image.ndim == 3 and frame.image.shape[2] == 3 else _as_bgr(frame.image), res)
+                    vid.write(frame.image if frame.image.ndim == 3 and frame.image.shape[2] == 3 and frame.image.dtype == 'uint8' else _as_bgr(frame), res)
                 if on_result:
                     on_result(res)
                 summary.frames += 1
@@ -175,10 +175,10 @@ def run_source(
     return summary
 
 
-def _as_bgr(img: Any) -> Any:
+def _as_bgr(frame: Frame) -> Any:
     from .vision.frames import normalise_frame
 
     try:
-        return normalise_frame(img).bgr
+        return normalise_frame(frame).bgr  # by the frame's declared format and bit depth
     except EdgeAffectError:
-        return img
+        return frame.image

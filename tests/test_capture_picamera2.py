@@ -9,6 +9,7 @@ from edgeaffect.capture.factory import condition_frame, open_source
 from edgeaffect.capture.picamera2_source import IlluminatorStrobe, Picamera2Source
 from edgeaffect.errors import SourceError
 from edgeaffect.profiles import CameraConfig, NirConfig, load_profile
+from edgeaffect.vision.frames import normalise_frame
 
 
 class FakeRequest:
@@ -169,7 +170,10 @@ def test_ov9281_r10_mono_with_strobe_and_manual_exposure():
     assert gpio.events[:2] == ["off", "on"] and gpio.events[2] == "off"  # start off, then on/off per frame
     assert gpio.events[-1] == "close" and cam.log[-2:] == ["stop", "close"]
     assert cam.log.count("release") == 5  # every request released
-    nf = condition_frame(f, prof.camera.nir)  # NIR path: 10-bit mono -> 8-bit grey (+CLAHE/gamma) -> BGR
+    cf = condition_frame(f, prof.camera.nir)  # NIR path: 10-bit mono -> 8-bit grey (+CLAHE/gamma) at capture
+    assert cf.image.dtype == np.uint8 and cf.pixel_format == "GREY" and cf.bit_depth == 8
+    assert cf.meta["conditioned"] == {"clahe": prof.camera.nir.clahe, "gamma": prof.camera.nir.gamma}
+    nf = normalise_frame(cf)
     assert nf.gray.dtype == np.uint8 and nf.bgr.shape == (400, 640, 3) and nf.was_mono
 
 
@@ -191,7 +195,8 @@ def test_noir_tuning_file_and_xrgb():
     assert cam.tuning["file"] == "imx708_noir.json"
     assert cam.camera_config["main"] == {"size": (1280, 720), "format": "XRGB8888"}
     assert f.image.shape == (720, 1280, 4) and f.pixel_format == "XRGB8888" and f.channel_order == "bgr"
-    assert tuple(condition_frame(f).bgr[0, 0]) == (10, 20, 30)
+    assert condition_frame(f) is f  # nothing to condition
+    assert tuple(normalise_frame(f).bgr[0, 0]) == (10, 20, 30)
 
 
 def test_missing_tuning_file_wrong_format_and_missing_camera():

@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 
+from edgeaffect.capture.base import Frame
 from edgeaffect.constants import IBUG_FLIP_PERMUTATION
 from edgeaffect.errors import FrameFormatError
 from edgeaffect.vision.alignment import (
@@ -91,7 +92,38 @@ def test_odd_frame_formats_normalise(frame):
 
 def test_ten_bit_mono_uses_full_range():
     f = np.full((64, 64), 1023, np.uint16)
-    assert normalise_frame(f).gray.max() == 255
+    assert normalise_frame(f, bit_depth=10).gray.max() == 255
+    assert normalise_frame(Frame(f, 0.0, 0, "R10")).gray.max() == 255
+    assert normalise_frame(f).gray.max() == 3, "a bare uint16 array is 16-bit unless told otherwise"
+
+
+@pytest.mark.parametrize("peak", [1023, 512, 300])
+def test_ten_bit_value_maps_by_declared_depth_not_by_the_brightest_pixel(peak):
+    """The same 10-bit sensor value is the same 8-bit value whatever else is in the frame."""
+    f = np.full((64, 64), 200, np.uint16)
+    f[0, 0] = peak  # the frame's brightest pixel differs per case
+    for frame in (Frame(f, 0.0, 0, "R10"), Frame(f, 0.0, 0, "GREY", {"bit_depth": 10}), Frame(f, 0.0, 0, "Y10")):
+        assert frame.bit_depth == 10
+        nf = normalise_frame(frame)
+        assert nf.gray[5, 5] == 200 >> 2 == 50
+        assert nf.gray[0, 0] == peak >> 2
+    assert normalise_frame(f, bit_depth=10).gray[5, 5] == 50
+
+
+def test_values_beyond_the_declared_depth_saturate():
+    f = np.full((64, 64), 4095, np.uint16)  # 12-bit data in a frame declared 10-bit
+    assert normalise_frame(Frame(f, 0.0, 0, "R10")).gray.max() == 255
+
+
+def test_frame_declares_depth_and_channel_order():
+    rgb = np.zeros((40, 40, 3), np.uint8)
+    rgb[..., 0] = 200  # red in R, G, B order
+    assert Frame.from_array(rgb, channel_order="rgb").channel_order == "rgb"
+    assert tuple(normalise_frame(Frame.from_array(rgb, channel_order="rgb")).bgr[0, 0]) == (0, 0, 200)
+    assert Frame(np.zeros((40, 40), np.uint16), 0.0).bit_depth == 16
+    assert Frame(np.zeros((40, 40), np.uint8), 0.0, 0, "GREY").bit_depth == 8
+    with pytest.raises(FrameFormatError, match="bit depth 20"):
+        normalise_frame(Frame(np.zeros((40, 40), np.uint16), 0.0, bit_depth=20))
 
 
 @pytest.mark.parametrize(

@@ -21,12 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SourceError
-from .base import Frame, FrameSource
+from .base import FrameSource
+from .conditioning import ConditionedSource, condition_frame, wants_conditioning
 from .file import VideoFileSource
 from .gstreamer import GStreamerSource, jetson_csi_pipeline
 from .picamera2_source import Picamera2Source
 from .reconnect import LatestFrameSource, ReconnectingSource
 from .v4l2 import V4L2Source
+
+__all__ = ["condition_frame", "open_source", "parse_source_spec", "with_camera"]
 
 
 def parse_source_spec(spec: str) -> tuple[str, str]:
@@ -74,9 +77,32 @@ def open_source(
     loop: bool = False,
     max_retries: int | None = 10,
     backoff: tuple[float, ...] = (0.5, 1, 2, 5),
+    nir: Any = None,
     **kw: Any,
 ) -> FrameSource:
-    """Build the source for `spec` (string, path or profiles.CameraConfig); see module docstring."""
+    """Build the source for `spec` (string, path or profiles.CameraConfig); see module docstring.
+
+    Frames are conditioned here, once, when the camera config asks for it (`nir.gamma`,
+    `nir.clahe`; `nir=` overrides the config's, e.g. the CLI's --nir-enhance)."""
+    src = _open_source(spec, latest_frame=latest_frame, reconnect=reconnect, realtime=realtime, loop=loop,
+                       max_retries=max_retries, backoff=backoff, **kw)
+    if nir is None:
+        cam_nir = getattr(spec, "nir", None)
+        nir = cam_nir if cam_nir is not None and cam_nir.enabled else None
+    return ConditionedSource(src, nir) if wants_conditioning(nir) else src
+
+
+def _open_source(
+    spec: str | Path | Any,
+    *,
+    latest_frame: bool | None,
+    reconnect: bool | None,
+    realtime: bool | None,
+    loop: bool,
+    max_retries: int | None,
+    backoff: tuple[float, ...],
+    **kw: Any,
+) -> FrameSource:
     from ..profiles import CameraConfig
 
     if isinstance(spec, (str, Path)):
@@ -120,20 +146,3 @@ def with_camera(cfg: Any, spec: str | None) -> Any:
         return replace(cfg, source="gstreamer", device=f"csi:{arg or 0}")
     return replace(cfg, source=kind, device=arg, latest_frame=cfg.latest_frame and kind != "file",
                    reconnect=cfg.reconnect and kind != "file")
-
-
-def condition_frame(frame: Frame, nir: Any = None) -> Any:
-    """normalise_frame + (for NIR profiles) enhance_nir: the capture side of the NIR path.
-
-    Returns vision.frames.NormalisedFrame whose gray (and bgr) carry the optional CLAHE/gamma.
-    """
-    import cv2
-
-    from ..vision.frames import NormalisedFrame, enhance_nir, normalise_frame
-
-    nf = normalise_frame(frame.image, bit_depth=frame.meta.get("bit_depth"), channel_order=frame.channel_order)
-    if nir is None or not (getattr(nir, "clahe", False) or getattr(nir, "gamma", None)):
-        return nf
-    g = enhance_nir(nf.gray, clahe=nir.clahe, gamma=nir.gamma)
-    return NormalisedFrame(bgr=cv2.cvtColor(g, cv2.COLOR_GRAY2BGR) if nf.was_mono else nf.bgr, gray=g,
-                           was_mono=nf.was_mono)

@@ -19,7 +19,7 @@ from typing import Any
 import cv2
 
 from ..errors import SourceError
-from .base import Frame, FrameSource
+from .base import PIXEL_BIT_DEPTH, Frame, FrameSource
 
 MONO_FOURCCS = {"GREY": "GREY", "Y8": "GREY", "Y10": "Y10 ", "Y12": "Y12 ", "Y16": "Y16 "}
 _VIDIOC_ENUM_FMT = 0xC0405602  # _IOWR('V', 2, struct v4l2_fmtdesc), sizeof = 64
@@ -150,8 +150,9 @@ class V4L2Source(FrameSource):
         if img.ndim == 3 and img.shape[2] == 1:
             img = img[:, :, 0]
         fmt = "BGR"
-        if img.ndim == 2:
-            fmt = "R16" if img.dtype.itemsize == 2 else "GREY"
+        if img.ndim == 2:  # 16-bit samples: the requested Y10/Y12/Y16 says how many bits are significant
+            fmt = (self.fourcc or "Y16").strip() if img.dtype.itemsize == 2 else "GREY"
+            fmt = fmt if fmt in PIXEL_BIT_DEPTH or fmt == "GREY" else "Y16"
         f = Frame(img, ts, self._index, fmt, {"source": "v4l2", "device": self.device})
         self._index += 1
         return f
