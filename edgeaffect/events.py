@@ -74,6 +74,10 @@ class EventBook:
     def is_open(self, key: str) -> bool:
         return key in self._open
 
+    def id_of(self, key: str) -> str | None:
+        o = self._open.get(key)
+        return o.event_id if o else None
+
     def open_ids(self) -> list[str]:
         return [o.event_id for o in self._open.values()]
 
