@@ -6,8 +6,9 @@ line when it is over (or when the run ends: `data.ended_by = "run_end"`). `start
 the episode began (e.g. the onset of the glance), which can be earlier than the frame whose
 `timestamp_ms` emitted the `start` line (the frame where the 3 s rule was met).
 
-Serialised as one JSON line each (schema `edgeaffect.event/1`), in the same results.jsonl as
-the frames, right after the frame that emitted them; MQTT publishes them to `.../events`.
+Serialised as one JSON line each (schema `edgeaffect.event/1`: `event` names the kind, as in
+the run's status lines, `phase` is start/update/end), in the same results.jsonl as the frames,
+right after the frame that emitted them; MQTT publishes them to `.../events`.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ class Event:
         end = self.end_ms if self.end_ms is not None else self.timestamp_ms
         return {
             "schema": EVENT_SCHEMA,
-            "event": self.phase,
+            "event": self.type,
+            "phase": self.phase,
             "id": self.id,
-            "type": self.type,
             "layer": self.layer,
             "frame_index": self.frame_index,
             "timestamp_ms": round(float(self.timestamp_ms), 3),
@@ -49,7 +50,7 @@ class Event:
 
 
 def is_event_line(d: dict[str, Any]) -> bool:
-    return d.get("schema") == EVENT_SCHEMA
+    return d.get("schema") == EVENT_SCHEMA and "phase" in d
 
 
 @dataclass
