@@ -35,6 +35,20 @@ def _add_run_args(p: argparse.ArgumentParser, *, out_default: str, overlay_defau
     p.add_argument("--models-dir", default=None, help="directory with model .tflite + .json manifests")
     p.add_argument("--nir-enhance", action="store_true", help="CLAHE on grey frames (over-exposed IR)")
     p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (it is shown only on a terminal anyway)")
+
+
+def progress_bar(a: argparse.Namespace, source: object, label: str):  # noqa: ANN201 - ProgressBar
+    """A progress bar on stderr for a terminal: frames done / total (None for cameras and --loop), fps, ETA."""
+    from .progress import ProgressBar
+
+    def total() -> int | None:
+        if getattr(a, "loop", False):
+            return a.max_frames
+        n = getattr(source, "frame_count", None)
+        return min(x for x in (n, a.max_frames) if x) if (n or a.max_frames) else None
+
+    return ProgressBar(total=total, label=label, enabled=False if a.quiet else None)
 
 
 def _options(a: argparse.Namespace):
@@ -80,12 +94,16 @@ def cmd_run(a: argparse.Namespace) -> int:
     if a.profile:
         from .device_run import run_with_profile
 
-        summary = run_with_profile(a, out)
+        a.on_result = progress_bar(a, None, "run")
+        with a.on_result:
+            summary = run_with_profile(a, out)
     else:
         from .capture import open_source
 
         src = open_source(a.source, realtime=a.realtime, loop=a.loop)
-        summary = run_source(src, out, _options(a), overlay=a.overlay, write_csv=not a.no_csv, max_frames=a.max_frames)
+        with progress_bar(a, src, "run") as bar:
+            summary = run_source(src, out, _options(a), overlay=a.overlay, write_csv=not a.no_csv, max_frames=a.max_frames,
+                                 on_result=bar)
     _print_outputs(summary)
     return 1 if summary.error and summary.frames == 0 else 0
 
@@ -96,7 +114,10 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
     out = output_dir(a.out, DEMO_OUT)
     print(f"edgeaffect demo: analysing a {a.frames}-frame synthetic clip of scikit-image's astronaut (RGB, face leaving frame, NIR-like mono)")
-    summary = run_source(DemoSource(a.frames), out, _options(a), overlay=a.overlay, write_csv=not a.no_csv, max_frames=a.max_frames)
+    src = DemoSource(a.frames)
+    with progress_bar(a, src, "demo") as bar:
+        summary = run_source(src, out, _options(a), overlay=a.overlay, write_csv=not a.no_csv, max_frames=a.max_frames,
+                             on_result=bar)
     _print_outputs(summary)
     return 0
 

@@ -64,7 +64,7 @@ def run_with_profile(a: argparse.Namespace, out: Path) -> RunSummary:
     header: dict[str, Any] = {"profile": profile.name, "placement": plan.to_dict(), "executor": executor.mode if hasattr(executor, "mode") else "pipelined"}
     summary = run_source(
         source, out, analyzer=analyzer, overlay=a.overlay, write_csv=not a.no_csv, max_frames=a.max_frames,
-        header_extra=header, pipeline=pipelined,
+        header_extra=header, pipeline=pipelined, on_result=getattr(a, "on_result", None),
     )
     stats = getattr(executor, "stats", None)
     if stats is not None:

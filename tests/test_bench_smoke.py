@@ -75,11 +75,15 @@ def bench_models(request) -> list[str]:
 
 
 @pytest.mark.shared_data
-def test_e2e_smoke_bench_cli(bench_models, shared_data, tmp_path):
+def test_e2e_smoke_bench_cli(bench_models, shared_data, tmp_path, monkeypatch):
     """~20 frames, min_seconds 0: the CI smoke bench."""
     if not VIDEO.exists():
         pytest.skip(f"{VIDEO} not present")
     from edgeaffect.bench.cli import bench_main
+    from edgeaffect.progress import ProgressBar
+
+    seen: list[int] = []  # the progress bar (drawn only on a terminal) hears every measured frame
+    monkeypatch.setattr(ProgressBar, "update", lambda self, done, total=None: seen.append(done))
 
     rc = bench_main(["e2e", "--source", str(VIDEO), "--frames", "20", "--min-seconds", "0", "--warmup", "3",
                      "--label", "smoke", "--out", str(tmp_path), "-q", "--no-plots", *bench_models])
@@ -87,6 +91,7 @@ def test_e2e_smoke_bench_cli(bench_models, shared_data, tmp_path):
     d = report.load(tmp_path / "smoke.json")
     e = d["e2e"]
     assert e["frames"] == 20 and e["warmup_frames"] == 3
+    assert seen == list(range(1, 21))
     assert not e["criteria"]["mlperf_single_stream"]
     assert e["latency_ms"]["p90"] >= e["latency_ms"]["p50"] > 0
     assert set(e["stages_ms"]) >= {"track", "prep", "pose_eyes"}

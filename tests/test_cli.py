@@ -101,3 +101,35 @@ def test_bench_help_lists_mediapipe_once():
     assert p.returncode == 0
     assert p.stdout.count("side by side vs MediaPipe") == 1 and "mediapipe (vs-mediapipe)" in p.stdout
     assert run("bench", "vs-mediapipe", "--help").returncode == 0
+
+
+def _run_on_a_terminal(*args: str) -> str:
+    """Run the CLI with stdout/stderr on a pseudo-terminal, as in an interactive shell."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "edgeaffect.cli", *args], stdout=follower, stderr=follower,
+                         env={**os.environ, "COLUMNS": "120"})
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert p.wait(timeout=300) == 0
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_only(assets, tmp_path):
+    shown = _run_on_a_terminal("demo", "--out", str(tmp_path / "a"), "--frames", "20", "--no-overlay")
+    assert "/20 frames" in shown and "fps" in shown and "%" in shown and "\r" in shown
+    quiet = _run_on_a_terminal("demo", "--out", str(tmp_path / "b"), "--frames", "20", "--no-overlay", "-q")
+    assert "/20 frames" not in quiet and "20 frames (" in quiet
+    piped = run("demo", "--out", str(tmp_path / "c"), "--frames", "20", "--no-overlay")
+    assert "/20 frames" not in piped.stderr + piped.stdout

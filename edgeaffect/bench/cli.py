@@ -296,7 +296,11 @@ def cmd_e2e(a: argparse.Namespace, argv: list[str]) -> int:
     config["opencv_threads"] = cv2.getNumThreads()
     rep = new_report("e2e", label, fp, config, "edgeaffect bench " + " ".join(shlex.quote(x) for x in argv))
     say(f"e2e: {a.source}, threads {a.threads}, models {a.models_dir or 'shipped'}")
-    rep["e2e"] = run_e2e(cfg, analyzer=an, progress=say)
+    from ..progress import ProgressBar
+
+    with ProgressBar(total=None if a.min_seconds else a.frames, duration_s=a.min_seconds or None, label="bench",
+                     enabled=False if a.quiet else None) as bar:
+        rep["e2e"] = run_e2e(cfg, analyzer=an, progress=say, on_measured=bar.update)
     rep["e2e"]["analyzer_load_ms"] = round(load_ms, 1)
     an.close()
     e = rep["e2e"]

@@ -274,8 +274,11 @@ def macs_summary(manifests: dict[str, Any], invocations: Counter[str] | None = N
     return out
 
 
-def run_e2e(cfg: E2EConfig, analyzer: Any = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run the benchmark; returns the report section `e2e` (plus `series` when cfg.keep_series)."""
+def run_e2e(cfg: E2EConfig, analyzer: Any = None, progress: Callable[[str], None] | None = None,
+            on_measured: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Run the benchmark; returns the report section `e2e` (plus `series` when cfg.keep_series).
+
+    `on_measured(n)` is called after each measured frame with the count so far (a progress bar)."""
     clip = ClipFrames(cfg.source, cfg.preload_mb)
     own = analyzer is None
     t_load = time.perf_counter()
@@ -323,6 +326,8 @@ def run_e2e(cfg: E2EConfig, analyzer: Any = None, progress: Callable[[str], None
             stages.setdefault(st, array("d")).append(v)
         if "detector" in r.timings_ms:
             det_frames[0] += 1
+        if on_measured is not None:
+            on_measured(len(lat))
 
     def stop(n: int, el: float) -> bool:
         if cfg.max_seconds is not None and el >= cfg.max_seconds:
