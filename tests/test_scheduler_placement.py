@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -118,7 +119,42 @@ def test_profile_units_measures_and_caches(tmp_path):
     lat2, info2 = profile_units(models, units, warmup=1, runs=3, cache_dir=tmp_path / "cache")
     assert info2["cached"] and lat2 == pytest.approx(lat, abs=1e-3)
     p = auto_placement(models, units, 100, warmup=1, runs=3, cache_dir=tmp_path / "cache")
-    assert p.source == "auto-cached" and set(p.assignment.values()) == {"cpu_a"} and "tpu" in p.reason
+    assert p.source == "auto-cached" and set(p.assignment.values()) == {"cpu_a"} and "detector@tpu" in p.failures
+    line = p.summary()
+    assert "\n" not in line and "not runnable here: tpu (details in run.json)" in line and "delegate" not in line
+    assert "measured " in line and "not included" in line  # cached date; the prediction is models only
+    assert p.to_dict()["failures"] == info["failures"] and p.to_dict()["cache"]["file"] == info2["cache_file"]
+
+
+def test_placement_cache_is_keyed_by_machine_models_and_profile(tmp_path, monkeypatch):
+    """A cache measured on another host with the same CPU name (AVX2 vs AVX-512 VNNI), with other models or
+    for another profile is not reused."""
+    import edgeaffect.scheduler.placement as P
+
+    class Fake:
+        input_shapes = [(1, 4)]
+
+        def run(self, *xs):
+            return {}
+
+    models = {m: f"{m}.json" for m in MODULES}
+    kw = {"runs": 1, "warmup": 0, "cache_dir": tmp_path, "runner_factory": lambda m, u: Fake()}
+    monkeypatch.setattr(P, "_cpu_flags", lambda: "avx2 fma")
+    _, a = profile_units(models, [CPU_A], profile="rpi5", **kw)
+    assert profile_units(models, [CPU_A], profile="rpi5", **kw)[1]["cached"]
+    assert "rpi5" in Path(a["cache_file"]).name
+    assert not profile_units(models, [CPU_A], profile="rpi4", **kw)[1]["cached"]
+    assert not profile_units({**models, "au": "other_au.json"}, [CPU_A], profile="rpi5", **kw)[1]["cached"]
+    monkeypatch.setattr(P, "_cpu_flags", lambda: "avx2 avx512_vnni fma")
+    assert not profile_units(models, [CPU_A], profile="rpi5", **kw)[1]["cached"]
+
+
+def test_summary_is_one_short_line_with_many_failures():
+    long = "unit 'gpu': GPU delegate unavailable: library libtensorflowlite_gpu_delegate.so not found " * 3
+    p = static_placement(dict.fromkeys(MODULES, "cpu_a"), [CPU_A], lat_table(cpu_a=dict.fromkeys(MODULES, 2.0)), 50)
+    p.failures = {f"{m}@{u}": long for m in MODULES for u in ("gpu", "trt")}
+    line = p.summary()
+    assert "\n" not in line and len(line) < 300 and "not runnable here: gpu, trt" in line
 
 
 def test_profile_units_with_fake_runners(tmp_path):

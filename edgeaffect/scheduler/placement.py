@@ -59,22 +59,37 @@ class Placement:
     within_budget: bool = True
     reason: str = ""
     source: str = "static"  # static | auto | auto-cached | default
+    #: "module@unit" -> why that pair could not be measured (full text; the summary groups them by unit)
+    failures: dict[str, str] = field(default_factory=dict)
+    #: the measurement cache this placement came from (file, created, key parts), for auto placements
+    cache: dict[str, Any] = field(default_factory=dict)
 
     def unit_for(self, module: str) -> str | None:
         return self.assignment.get(module)
 
     def summary(self) -> str:
+        """One line: where each module runs, the model-only prediction, which units could not run."""
         a = ", ".join(f"{m}->{u}" for m, u in self.assignment.items())
+        src = self.source
+        if self.cache.get("cached"):
+            src += f", measured {self.cache.get('created', '?')}"
         perf = ""
         if not math.isnan(self.throughput_fps):
-            perf = f"; predicted {self.throughput_fps:.1f} fps, latency {self.latency_ms:.1f} ms"
-        return f"placement [{self.source}] {a}{perf}: {self.reason}"
+            perf = (f"; models alone predict {self.throughput_fps:.0f} fps, latency {self.latency_ms:.1f} ms "
+                    "(per-frame Python/OpenCV work not included)")
+        bad = ""
+        if self.failures:
+            units = sorted({k.split("@", 1)[-1] for k in self.failures})
+            bad = f"; not runnable here: {', '.join(units)} (details in run.json)"
+        budget = "" if self.within_budget else "; OVER the frame budget"
+        return f"placement [{src}] {a}{perf}{budget}{bad}" + (f": {self.reason}" if self.reason else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "assignment": dict(self.assignment), "throughput_fps": _num(self.throughput_fps),
             "latency_ms": _num(self.latency_ms), "unit_load_ms": {k: round(v, 3) for k, v in self.unit_load_ms.items()},
             "within_budget": self.within_budget, "reason": self.reason, "source": self.source,
+            "failures": dict(self.failures), "cache": dict(self.cache),
         }
 
 
@@ -192,8 +207,22 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def device_fingerprint(units: Sequence[ComputeUnit], models: Mapping[str, Any], extra: str = "") -> str:
-    """Hash of what the measurements depend on: CPU, core count, units, delegate libs, model files."""
+def _cpu_flags() -> str:
+    """The CPU's ISA flags (x86 `flags`, ARM `Features`): two hosts with one model name can differ here
+    (an AVX2-only and an AVX-512 VNNI "AMD EPYC" run int8 kernels several times apart)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            k, _, v = line.partition(":")
+            if k.strip() in ("flags", "Features"):
+                return " ".join(sorted(v.split()))
+    except OSError:
+        pass
+    return ""
+
+
+def device_fingerprint(units: Sequence[ComputeUnit], models: Mapping[str, Any], extra: str = "", profile: str = "") -> str:
+    """Hash of what the measurements depend on: machine (arch, CPU model, ISA flags, cores), LiteRT
+    backend, the profile, its units and delegate libraries, and the model files (by sha256)."""
     from ..runtime.backends import load_backend
 
     try:
@@ -201,7 +230,7 @@ def device_fingerprint(units: Sequence[ComputeUnit], models: Mapping[str, Any], 
         backend = f"{b.name}-{b.version}"
     except Exception:  # noqa: BLE001
         backend = "none"
-    parts = [platform.machine(), _cpu_model(), str(os.cpu_count()), backend, extra]
+    parts = [platform.machine(), _cpu_model(), _cpu_flags(), str(os.cpu_count()), backend, extra, f"profile={profile}"]
     for u in units:
         lib = getattr(u.delegate, "library", "") if u.delegate is not None else ""
         parts.append(f"{u.name}:{u.kind}:{u.threads}:{lib}")
@@ -255,6 +284,7 @@ def profile_units(
     refresh: bool = False,
     backend: Any = None,
     runner_factory: Callable[[Any, ComputeUnit], Any] | None = None,
+    profile: str = "",
 ) -> tuple[dict[tuple[str, str], float], dict[str, Any]]:
     """Measure every module on every unit (median of `runs` after `warmup`).
 
@@ -262,18 +292,23 @@ def profile_units(
     defaults to `edgeaffect.runtime.delegates.make_runner` without warnings; a unit whose
     delegate is unavailable is *not* measured (it would only measure the CPU fallback).
     Returns `(latency_ms, info)`; info has the fingerprint, cache file, whether it was a
-    cache hit and per-pair failures. Results are cached per device fingerprint in
-    `cache_dir` (default ~/.cache/edgeaffect, or $EDGEAFFECT_CACHE_DIR).
+    cache hit and per-pair failures. Results are cached in `cache_dir` (default
+    ~/.cache/edgeaffect, or $EDGEAFFECT_CACHE_DIR), keyed by machine, models and profile
+    (`device_fingerprint`); the file name shows the profile and architecture.
     """
-    fp = device_fingerprint(units, models, extra=f"w{warmup}r{runs}")
+    fp = device_fingerprint(units, models, extra=f"w{warmup}r{runs}", profile=profile)
     cdir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    cfile = cdir / f"profile-{fp}.json"
-    info: dict[str, Any] = {"fingerprint": fp, "cache_file": str(cfile), "cached": False, "failures": {}}
+    slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in (profile or "noprofile"))
+    cfile = cdir / f"placement-{slug}-{platform.machine()}-{fp}.json"
+    info: dict[str, Any] = {"fingerprint": fp, "cache_file": str(cfile), "cached": False, "failures": {},
+                            "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     if not refresh and cfile.exists():
         try:
             d = json.loads(cfile.read_text())
+            if d.get("fingerprint") != fp:
+                raise ValueError("fingerprint mismatch")
             lat = {tuple(k.split("@", 1)): float(v) for k, v in d["latency_ms"].items()}
-            info.update(cached=True, failures=d.get("failures", {}))
+            info.update(cached=True, failures=d.get("failures", {}), created=d.get("created", "?"))
             return lat, info  # type: ignore[return-value]
         except (OSError, ValueError, KeyError):
             log.warning("ignoring unreadable placement cache %s", cfile)
@@ -298,7 +333,8 @@ def profile_units(
         cdir.mkdir(parents=True, exist_ok=True)
         tmp = cfile.with_suffix(".tmp")
         tmp.write_text(json.dumps({
-            "fingerprint": fp, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "fingerprint": fp, "created": info["created"], "profile": profile, "machine": platform.machine(),
+            "cpu": _cpu_model(), "models": {m: _model_id(v) for m, v in models.items()},
             "units": [u.describe() for u in units],
             "latency_ms": {f"{m}@{u}": round(v, 4) for (m, u), v in lat.items()},
             "failures": info["failures"],
@@ -317,12 +353,11 @@ def auto_placement(
     rates: Mapping[str, float] | None = None,
     **profile_kwargs: Any,
 ) -> Placement:
-    """profile_units + choose_placement; the reason says whether the cache was used."""
+    """profile_units + choose_placement; `cache` and `failures` say where the numbers came from."""
     lat, info = profile_units(models, units, **profile_kwargs)
     p = choose_placement(list(models), units, lat, frame_budget_ms, rates=rates)
     if info["cached"]:
         p.source = "auto-cached"
-    p.reason += f" [measurements: {info['cache_file']}{', cached' if info['cached'] else ''}]"
-    if info["failures"]:
-        p.reason += " [not runnable: " + "; ".join(f"{k}: {v}" for k, v in info["failures"].items()) + "]"
+    p.cache = {"file": info["cache_file"], "cached": info["cached"], "created": info["created"], "fingerprint": info["fingerprint"]}
+    p.failures = dict(info["failures"])
     return p

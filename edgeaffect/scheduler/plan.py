@@ -90,7 +90,7 @@ def plan_runtime(
     if profile.auto_placement:
         placement = auto_placement(models, units, profile.frame_budget_ms, rates=rates, cache_dir=cache_dir,
                                    refresh=refresh, backend=backend, runs=profile.scheduler.profile_runs,
-                                   warmup=profile.scheduler.profile_warmup)
+                                   warmup=profile.scheduler.profile_warmup, profile=profile.name)
     else:
         placement = static_placement({m: profile.placement[m] for m in models}, units,
                                      reason=f"static placement from {profile.path or profile.name}")
