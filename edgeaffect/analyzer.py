@@ -313,21 +313,39 @@ class Analyzer:
         return FrameResult(work.index, work.timestamp_ms, faces, status, None, sorted(work.skipped), dict(work.timings_ms))
 
     def stages(self) -> list[Any]:
-        """The per-frame stages in the scheduler's protocol (edgeaffect.scheduler.stages)."""
+        """The per-frame stages in the scheduler's protocol (edgeaffect.scheduler.stages).
+
+        Per-frame error policy: an EdgeAffectError inside a stage (a frame a network cannot
+        take) makes that frame a `bad_frame` result naming the stage, the later stages skip it,
+        and the run goes on; any other exception is a bug and stops the run."""
         from .scheduler.stages import Stage
 
-        def wrap(fn: Callable[[FrameWork], FrameWork]) -> Callable[[Any], Any]:
+        def wrap(name: str, fn: Callable[[FrameWork], FrameWork]) -> Callable[[Any], Any]:
             def run(item: Any) -> Any:
                 work: FrameWork = item.payload
+                if work.result is not None:  # bad frame: nothing to do
+                    return item
                 work.skipped |= set(item.skipped)
-                fn(work)
+                try:
+                    fn(work)
+                except EdgeAffectError as e:
+                    work.result = FrameResult(work.index, work.timestamp_ms, status="bad_frame", message=f"{name}: {e}")
                 item.skipped = set(work.skipped)
                 return item
 
             return run
 
         fns = {"track": self.stage_track, "au": self.stage_au, "affect": self.stage_affect}
-        return [Stage(name, mods, wrap(fns[name]), optional=optional_stage(name)) for name, mods in STAGE_MODULES.items()]
+        return [Stage(name, mods, wrap(name, fns[name]), optional=optional_stage(name))
+                for name, mods in STAGE_MODULES.items()]
+
+    def bad_frame(self, frame: Frame | np.ndarray, timestamp_ms: float | None, message: str) -> FrameWork:
+        """A frame refused before any stage ran (e.g. a timestamp that goes backwards), as stage work."""
+        ts = float(timestamp_ms if timestamp_ms is not None else getattr(frame, "timestamp_ms", 0.0))
+        work = FrameWork(self._frames, ts)
+        self._frames += 1
+        work.result = FrameResult(work.index, ts, status="bad_frame", message=message)
+        return work
 
 
 

@@ -61,8 +61,14 @@ def _options(a: argparse.Namespace):
         o.num_threads = a.threads
     if a.models_dir:
         o.models_dir = Path(a.models_dir)
-    o.nir_enhance = a.nir_enhance
     return o
+
+
+def _nir(a: argparse.Namespace):
+    """--nir-enhance: CLAHE at the capture boundary (the camera config's NIR conditioning)."""
+    from .profiles import NirConfig
+
+    return NirConfig(enabled=True, clahe=True) if a.nir_enhance else None
 
 
 def output_dir(path: str | None, default: str) -> Path:
@@ -88,24 +94,28 @@ def _print_outputs(summary) -> None:  # noqa: ANN001 - RunSummary, imported lazi
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    from .session import run_source
+    from .capture import open_source
+    from .session import exit_code, run_source
 
     out = output_dir(a.out, RUN_OUT)
+    common = {"overlay": a.overlay, "write_csv": not a.no_csv, "max_frames": a.max_frames}
     if a.profile:
-        from .device_run import run_with_profile
+        from .device_run import prepare
 
-        a.on_result = progress_bar(a, None, "run")
-        with a.on_result:
-            summary = run_with_profile(a, out)
-    else:
-        from .capture import open_source
-
-        src = open_source(a.source, realtime=a.realtime, loop=a.loop)
+        setup = prepare(a.profile, source=a.source, models_dir=a.models_dir, max_faces=a.max_faces,
+                        threads=a.threads, nir_enhance=a.nir_enhance)
+        print(setup.plan.describe())
+        src = open_source(setup.camera, realtime=a.realtime or None, loop=a.loop)
         with progress_bar(a, src, "run") as bar:
-            summary = run_source(src, out, _options(a), overlay=a.overlay, write_csv=not a.no_csv, max_frames=a.max_frames,
-                                 on_result=bar)
+            summary = run_source(src, out, setup.options, runner_factory=setup.plan.factory, executor=setup.executor,
+                                 header_extra=setup.header(), on_result=bar, **common)
+        print(summary.extra["executor_report"])
+    else:
+        src = open_source(a.source, realtime=a.realtime, loop=a.loop, nir=_nir(a))
+        with progress_bar(a, src, "run") as bar:
+            summary = run_source(src, out, _options(a), on_result=bar, **common)
     _print_outputs(summary)
-    return 1 if summary.error and summary.frames == 0 else 0
+    return exit_code(summary)
 
 
 def cmd_demo(a: argparse.Namespace) -> int:
@@ -114,12 +124,16 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
     out = output_dir(a.out, DEMO_OUT)
     print(f"edgeaffect demo: analysing a {a.frames}-frame synthetic clip of scikit-image's astronaut (RGB, face leaving frame, NIR-like mono)")
+    from .capture.conditioning import ConditionedSource
+    from .session import exit_code
+
     src = DemoSource(a.frames)
+    nir = _nir(a)
     with progress_bar(a, src, "demo") as bar:
-        summary = run_source(src, out, _options(a), overlay=a.overlay, write_csv=not a.no_csv, max_frames=a.max_frames,
-                             on_result=bar)
+        summary = run_source(ConditionedSource(src, nir) if nir else src, out, _options(a), overlay=a.overlay,
+                             write_csv=not a.no_csv, max_frames=a.max_frames, on_result=bar)
     _print_outputs(summary)
-    return 0
+    return exit_code(summary)
 
 
 def cmd_convert(argv: list[str]) -> int:

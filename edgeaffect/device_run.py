@@ -1,74 +1,73 @@
-"""`edgeaffect run --profile NAME`: the device path.
+"""`edgeaffect run --profile NAME`: from a device profile to what the run loop needs.
 
 The profile (firmware_configs/NAME.toml) chooses the camera, the compute unit and threads
 of every module (statically, or by a short measured profiling run: `placement = "auto"`),
-the per-module rates and the thermal policy. The analyzer's three stages then run in the
-scheduler's pipelined executor: stage N of frame t overlaps stage N-1 of frame t+1, queues
-are bounded, and under overload the oldest frame is dropped (live sources) rather than
-letting latency grow. The chosen placement, its reason and every delegate fallback are
-printed and written to run.json.
+the per-module rates and the thermal policy. `prepare()` turns it, together with the
+command line's overrides, into three things: analyzer options, a placement plan (runners
+built on their units, the pipelined executor with its degradation controller) and a camera
+config. The run itself is the one loop of `edgeaffect.session.run_source`, where stage N of
+frame t overlaps stage N-1 of frame t+1, queues are bounded, and under overload the oldest
+frame is dropped (live sources) rather than letting latency grow.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
-from collections.abc import Iterator
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .analyzer import Analyzer, AnalyzerOptions
-from .capture.base import Frame
+from .analyzer import AnalyzerOptions
+from .capture.factory import with_camera
+from .profiles import CameraConfig, DeviceProfile, load_profile
 from .registry import MODULES
-from .results import FrameResult
-from .runtime.factory import RunnerFactory
-from .session import RunSummary, run_source
+from .runtime.factory import BaseOptions, RunnerFactory
+from .scheduler.executor import PipelineExecutor
+from .scheduler.plan import RuntimePlan, plan_runtime
+from .scheduler.stages import Stage
 
-log = logging.getLogger("edgeaffect")
+
+@dataclass
+class DeviceSetup:
+    profile: DeviceProfile
+    options: AnalyzerOptions  # behaviour: rates, faces (what runs where is in plan.factory)
+    plan: RuntimePlan  # placement, placed runners (plan.factory), executor configuration
+    camera: CameraConfig  # the source to open, NIR conditioning included
+
+    def executor(self, stages: Sequence[Stage], live: bool) -> PipelineExecutor:
+        """The run loop's executor: pipelined per the profile (files never drop frames)."""
+        return self.plan.executor(stages, live=live)
+
+    def header(self) -> dict[str, Any]:
+        """What run.json records about the device setup."""
+        return {"profile": self.profile.name, "placement": self.plan.to_dict()}
 
 
-def run_with_profile(a: argparse.Namespace, out: Path) -> RunSummary:
-    from .capture.factory import open_source, with_camera
-    from .profiles import load_profile
-    from .scheduler.plan import plan_runtime
-    from .scheduler.stages import WorkItem
+def prepare(
+    profile: str | Path | DeviceProfile,
+    *,
+    source: str | None = None,
+    models_dir: str | Path | None = None,
+    max_faces: int | None = None,
+    threads: int | None = None,
+    nir_enhance: bool = False,
+    base: BaseOptions | None = None,
+) -> DeviceSetup:
+    """Options, placement plan and camera config from a profile plus command-line overrides.
 
-    profile = load_profile(a.profile)
-    opts = AnalyzerOptions()
-    if a.models_dir:
-        opts.models_dir = Path(a.models_dir)
-    if a.max_faces is not None:
-        opts.max_faces = a.max_faces
-    opts.au_every = profile.rates.au_every
-    opts.affect_every = profile.rates.affect_every
-    if isinstance(profile.rates.detector, int):
-        opts.redetect_every = profile.rates.detector
-    locate = RunnerFactory(opts.base_options, warn=False).model_path
-    plan = plan_runtime(profile, {m: locate(m) for m in MODULES}, base=opts.base_options)
-    print(plan.describe())
-    analyzer = Analyzer(opts, runner_factory=plan.factory)
-    cam = with_camera(profile.camera, a.source)
-    source = open_source(cam, realtime=a.realtime or None, loop=a.loop)
-    live = bool(getattr(source, "is_live", False))
-    executor = plan.executor(analyzer.stages(), live=live)
-
-    def pipelined(frames: Iterator[Frame]) -> Iterator[tuple[Frame, FrameResult]]:
-        items = (WorkItem(f, analyzer.begin_frame(f)) for f in frames)
-        try:
-            for item in executor.run(items):
-                res = analyzer.finish_frame(item.payload)
-                yield item.frame, res
-        finally:
-            executor.close()
-
-    header: dict[str, Any] = {"profile": profile.name, "placement": plan.to_dict(), "executor": executor.mode if hasattr(executor, "mode") else "pipelined"}
-    summary = run_source(
-        source, out, analyzer=analyzer, overlay=a.overlay, write_csv=not a.no_csv, max_frames=a.max_frames,
-        header_extra=header, pipeline=pipelined, on_result=getattr(a, "on_result", None),
-    )
-    stats = getattr(executor, "stats", None)
-    if stats is not None:
-        summary.extra["executor"] = stats.report()
-        print(stats.report())
-    analyzer.close()
-    return summary
+    `source` replaces the profile's camera source; `threads` the threads of every module;
+    `nir_enhance` turns on CLAHE at the capture boundary; `base` supplies wrappers etc.
+    """
+    prof = profile if isinstance(profile, DeviceProfile) else load_profile(profile)
+    base = replace(base or BaseOptions(), models_dir=Path(models_dir) if models_dir else (base.models_dir if base else None))
+    opts = AnalyzerOptions(base_options=base, au_every=prof.rates.au_every, affect_every=prof.rates.affect_every)
+    if max_faces is not None:
+        opts.max_faces = max_faces
+    if isinstance(prof.rates.detector, int):
+        opts.redetect_every = prof.rates.detector
+    locate = RunnerFactory(base, warn=False).model_path
+    plan = plan_runtime(prof, {m: locate(m) for m in MODULES}, base=base, threads=threads)
+    camera = with_camera(prof.camera, source)
+    if nir_enhance:
+        camera = replace(camera, nir=replace(camera.nir, enabled=True, clahe=True))
+    return DeviceSetup(prof, opts, plan, camera)

@@ -13,16 +13,21 @@ import json
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .analyzer import Analyzer, AnalyzerOptions
 from .capture.base import Frame, FrameSource
 from .errors import EdgeAffectError, SourceError
 from .outputs import CsvWriter, JsonlWriter, OverlayVideoWriter
 from .results import FrameResult
+from .runtime.factory import RunnerFactory
+from .scheduler.executor import PipelineExecutor
+from .scheduler.stages import Stage, WorkItem
 
 log = logging.getLogger("edgeaffect")
 
@@ -77,29 +82,81 @@ class StopFlag:
             signal.signal(sig, h)
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Where a run is, after each frame written (for a progress bar: frames done / total, fps, ETA)."""
+
+    frames: int  # frames written so far
+    total: int | None  # frames the run will write (None: live camera, looping file, unknown length)
+    seconds: float  # since the first frame was requested
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        if self.total is None or self.fps <= 0:
+            return None
+        return max(0.0, (self.total - self.frames) / self.fps)
+
+
+#: `(stages, live) -> executor`: how the run loop gets its executor (a device plan's, or sequential).
+ExecutorFactory = Callable[[Sequence[Stage], bool], PipelineExecutor]
+
+
+def sequential_executor(stages: Sequence[Stage], live: bool) -> PipelineExecutor:
+    """All stages in the caller's thread, one frame at a time, every frame analysed."""
+    return PipelineExecutor(stages, mode="sequential", drop="block")
+
+
+def _expected_frames(source: Any, max_frames: int | None) -> int | None:
+    if getattr(source, "is_live", False) or getattr(source, "loop", False):
+        return max_frames
+    n = getattr(source, "frame_count", None)
+    if n is None and isinstance(source, Sized):
+        n = len(source)
+    if n is None:
+        return max_frames
+    return min(n, max_frames) if max_frames is not None else n
+
+
 def run_source(
     source: FrameSource | Iterable[Frame],
     out_dir: str | Path,
     options: AnalyzerOptions | None = None,
     *,
     analyzer: Analyzer | None = None,
+    runner_factory: RunnerFactory | None = None,
+    executor: ExecutorFactory | None = None,
     overlay: bool = False,
     write_csv: bool = True,
     max_frames: int | None = None,
     header_extra: dict[str, Any] | None = None,
     on_result: Callable[[FrameResult], None] | None = None,
-    pipeline: Callable[[Iterator[Frame]], Iterator[tuple[Frame, FrameResult]]] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
 ) -> RunSummary:
-    """Analyse every frame of `source`; write run.json, results.jsonl (+ results.csv, overlay.mp4)."""
+    """Analyse every frame of `source`; write run.json, results.jsonl, summary.json (+ results.csv, overlay.mp4).
+
+    The one run loop: the analyzer's stages always run in an executor, `executor(stages, live)`
+    (default: sequential; a device plan gives the pipelined one with its placement, queues and
+    degradation). Per-frame errors become `bad_frame` results and the run goes on (see
+    Analyzer.stages). A failure of the run itself (source cannot be opened, stops delivering,
+    a bug) is recorded in summary.json `error`; errors other than a source that stopped are
+    re-raised after every output is closed valid. `on_progress` is called after each frame.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     own = analyzer is None
-    an = analyzer or Analyzer(options or AnalyzerOptions())
+    an = analyzer or Analyzer(options or AnalyzerOptions(), runner_factory=runner_factory)
+    live = bool(getattr(source, "is_live", False))
+    ex = (executor or sequential_executor)(an.stages(), live)
     header = {
         "schema": "edgeaffect.run/1",
         "models": {k: {"file": m.file, "sha256": m.sha256, "variant": m.variant} for k, m in an.model_manifests.items()},
         "backend": f"{an.backend.name} {an.backend.version}",
         "max_faces": an.options.max_faces,
+        "executor": ex.mode,
         **(header_extra or {}),
     }
     summary = RunSummary(outputs={"jsonl": str(out / "results.jsonl"), "run": str(out / "run.json"),
@@ -114,6 +171,7 @@ def run_source(
     vid = OverlayVideoWriter(out / "overlay.mp4", fps=fps) if overlay else None
     if vid:
         summary.outputs["overlay"] = str(vid.path)
+    total = _expected_frames(source, max_frames)
     t0 = time.perf_counter()
     opened = False
     try:
@@ -137,28 +195,38 @@ def run_source(
                     n += 1
                     yield frame
 
-            def sequential(fs: Iterator[Frame]) -> Iterator[tuple[Frame, FrameResult]]:
+            def work_items(fs: Iterator[Frame]) -> Iterator[WorkItem]:
                 for frame in fs:
                     try:
-                        res = an.process(frame)  # the Frame: its format, bit depth and timestamp
-                    except EdgeAffectError as e:  # e.g. non-increasing timestamp: record, go on
-                        res = FrameResult(frame.index, frame.timestamp_ms, status="bad_frame", message=str(e))
-                    yield frame, res
+                        work = an.begin_frame(frame)  # the Frame: its format, bit depth and timestamp
+                    except EdgeAffectError as e:  # e.g. a timestamp that goes backwards: record, go on
+                        work = an.bad_frame(frame, None, str(e))
+                    yield WorkItem(frame, work)
 
-            for frame, res in (pipeline or sequential)(frames()):
+            for item in ex.run(work_items(frames())):
+                frame, res = item.frame, an.finish_frame(item.payload)
                 jsonl.write(res)
                 if csvw:
                     csvw.write(res)
                 if vid and res.status != "bad_frame":
-                    vid.write(frame.image if frame.image.ndim == 3 and frame.image.shape[2] == 3 and frame.image.dtype == 'uint8' else _as_bgr(frame), res)
+                    img = frame.image
+                    vid.write(img if img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8 else _as_bgr(frame), res)
                 if on_result:
                     on_result(res)
                 summary.frames += 1
                 summary.frames_with_face += int(res.status == "ok")
                 summary.bad_frames += int(res.status == "bad_frame")
+                if on_progress:
+                    on_progress(Progress(summary.frames, total, time.perf_counter() - t0))
             if stop.reason:
                 summary.stopped_by = stop.reason
+    except BaseException as e:
+        summary.error = summary.error or (str(e) if isinstance(e, EdgeAffectError) else f"{type(e).__name__}: {e}")
+        raise
     finally:
+        ex.close()
+        summary.extra["executor"] = ex.stats.to_dict()
+        summary.extra["executor_report"] = ex.stats.report()
         summary.seconds = time.perf_counter() - t0
         jsonl.close()
         if csvw:
@@ -173,6 +241,13 @@ def run_source(
             json.dumps({**summary.__dict__, "fps": round(summary.fps, 2)}, indent=1, default=str)
         )
     return summary
+
+
+def exit_code(summary: RunSummary) -> int:
+    """What a shell expects: 1 after a failed run, 130 / 143 after SIGINT / SIGTERM, else 0."""
+    if summary.error:
+        return 1
+    return {"SIGINT": 130, "SIGTERM": 143}.get(summary.stopped_by or "", 0)
 
 
 def _as_bgr(frame: Frame) -> Any:

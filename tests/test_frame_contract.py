@@ -85,3 +85,23 @@ def test_conditioned_frame_is_not_enhanced_again_by_the_analyzer(assets, frames)
         assert np.array_equal(work.frame.gray, cf.image)  # CLAHE applied once, at capture
         work2 = an.begin_frame(g, 2.0)  # a bare array still gets the option's CLAHE
         assert np.array_equal(work2.frame.gray, enhance_nir(g))
+
+
+def test_truncated_video_is_an_error_not_a_short_run(tmp_path, frames):
+    from edgeaffect.errors import SourceError
+
+    full = tmp_path / "clip.avi"
+    _clip(tmp_path, frames * 3)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: int(len(data) * 0.5)])
+    with open_source(str(full)) as src:
+        assert len(list(src)) == len(frames) * 3
+    src = open_source(str(cut))
+    src.open()
+    got = []
+    with pytest.raises(SourceError, match=r"decoding stopped after \d+ of 30 frames"):
+        for f in src:
+            got.append(f)
+    src.close()
+    assert 0 < len(got) < 30

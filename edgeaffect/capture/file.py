@@ -54,6 +54,10 @@ class VideoFileSource(FrameSource):
         assert self._cap is not None
         ok, img = self._cap.read()
         if not ok or img is None:
+            short = self._count - self._index
+            if self._index < self._count and short >= max(2, 0.02 * self._count):  # first pass ended early
+                raise SourceError(f"{self.path}: decoding stopped after {self._index} of {self._count} frames "
+                                  "(truncated or corrupt file); the frames before were analysed")
             if self.loop and self._index > 0:
                 self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
                 ok, img = self._cap.read()
