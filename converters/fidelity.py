@@ -179,7 +179,12 @@ def _find_output(names: list[str], per_sample: dict[str, int], prefer: tuple[str
 
 
 def task_metrics(kind: str, ref: dict[str, np.ndarray], got: dict[str, np.ndarray], metadata: dict[str, Any], budget: Budget) -> tuple[dict[str, Any], list[str]]:
-    """(metrics, gate failures) for one variant; arrays are [N, ...] in the ONNX layout."""
+    """(metrics, gate failures) for one variant; arrays are [N, ...] in the ONNX layout.
+    A model whose metadata declares a float head (edgeaffect/models/_head.py: the last layer
+    runs in numpy on the int8 body's features) is scored on the head's outputs, as run."""
+    from edgeaffect.models._head import apply_float_head
+
+    ref, got = apply_float_head(metadata, ref), apply_float_head(metadata, got)
     names = list(ref)
     per = {n: int(np.prod(ref[n].shape[1:])) for n in names}
     m: dict[str, Any] = {}

@@ -269,8 +269,8 @@ class Analyzer:
                 continue
             f.au_matrix = au_crop_matrix(f.lm.points, 112)
             if not skip or f.track.aus is None:
-                f.track.aus = self.aus.run(work.frame.gray, f.lm.points, f.au_matrix)
-            f.face.aus = f.track.aus
+                f.track.aus, f.track.expression = self.aus.run_all(work.frame.gray, f.lm.points, f.au_matrix)
+            f.face.aus, f.face.expression = f.track.aus, f.track.expression
         if skip:
             work.skipped.add("au")
         work.timings_ms["au"] = (time.perf_counter() - t0) * 1000
@@ -288,7 +288,9 @@ class Analyzer:
                 tr.affect_window = self.affect.new_window()
             # this frame's AUs (not tr.aus: in pipelined mode the AU stage may already be on the next frame)
             aus = f.face.aus if f.face is not None else None
-            row = frame_features(f.lm.points, f.lm.sigma_norm, aus, f.au_matrix) if f.valid and f.lm is not None else frame_features(None, None, None)
+            expr = f.face.expression if f.face is not None else None
+            w = tr.affect_window.width
+            row = frame_features(f.lm.points, f.lm.sigma_norm, aus, f.au_matrix, expr, w) if f.valid and f.lm is not None else frame_features(None, None, None, width=w)
             if self.options.running_mode == RunningMode.IMAGE:
                 for _ in range(tr.affect_window.length):
                     tr.affect_window.push(row)

@@ -41,8 +41,17 @@ IBUG_FLIP_PERMUTATION: tuple[int, ...] = tuple(
     + [64, 63, 62, 61, 60, 67, 66, 65]
 )
 
-#: Temporal model input layout: [68 x (x, y) normalised points, 68 uncertainties, 15 AUs].
-TEMPORAL_FEATURES = NUM_LANDMARKS * 2 + NUM_LANDMARKS + len(AU_NAMES)
+
+#: The expression classes the AU network's expression head reports, in output order (the
+#: JSONL `expression` mapping and the CSV `expr_*` columns follow it). Contempt is not among
+#: them: 9 labelled images and no teacher that knows it cannot support a class.
+EXPRESSIONS: tuple[str, ...] = ("neutral", "happiness", "sadness", "surprise", "fear", "disgust", "anger")
+
+#: Temporal model input layout: [68 x (x, y) normalised points, 68 uncertainties, 15 AUs,
+#: 7 expression probabilities]. Models trained before the expression head (no last 7
+#: columns) are still accepted: the window is as wide as the model's input.
+TEMPORAL_FEATURES_BASE = NUM_LANDMARKS * 2 + NUM_LANDMARKS + len(AU_NAMES)
+TEMPORAL_FEATURES = TEMPORAL_FEATURES_BASE + len(EXPRESSIONS)
 
 #: Expression -> (valence, arousal) on Russell's circumplex; used to compose VA training
 #: targets from expression labels (there is no VA ground truth reachable; see model cards).

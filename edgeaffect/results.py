@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .constants import AU_NAMES
+from .constants import AU_NAMES, EXPRESSIONS
 
 SCHEMA_VERSION = "edgeaffect.frame/1"
 
@@ -61,6 +61,7 @@ class FaceResult:
     landmarks: np.ndarray | None = None  # [68, 2] frame px
     landmark_sigma: np.ndarray | None = None  # [68] frame px
     aus: np.ndarray | None = None  # [15] in [0, 5]
+    expression: np.ndarray | None = None  # [7] probabilities in EXPRESSIONS order (sum 1)
     valence: float | None = None
     arousal: float | None = None
     uncertainty: dict[str, float] | None = None  # epistemic, aleatoric, cumulative in [0, 1]
@@ -78,6 +79,7 @@ class FaceResult:
             "landmarks": None if self.landmarks is None else _rl(self.landmarks, 2),
             "landmark_sigma": None if self.landmark_sigma is None else _rl(self.landmark_sigma, 3),
             "aus": None if self.aus is None else dict(zip(AU_NAMES, _rl(self.aus, 3))),
+            "expression": None if self.expression is None else dict(zip(EXPRESSIONS, _rl(self.expression, 4))),
             "valence": None if self.valence is None else _r(self.valence, 4),
             "arousal": None if self.arousal is None else _r(self.arousal, 4),
             "uncertainty": self.uncertainty,

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from edgeaffect.constants import AU_NAMES
+from edgeaffect.constants import AU_NAMES, EXPRESSIONS
 from edgeaffect.errors import OutputError
 from edgeaffect.outputs import CsvWriter, JsonlWriter, OverlayRenderer, read_jsonl
 from edgeaffect.outputs.csv_writer import read_csv
@@ -21,7 +21,8 @@ def sample_result(i: int = 0, with_face: bool = True) -> FrameResult:
             FaceResult(
                 track_id=3, valid=True, validity=0.97, source="tracking", box=(100.0, 100.0, 100.0, 100.0),
                 landmarks=pts, landmark_sigma=rng.uniform(0.5, 3, 68).astype(np.float32),
-                aus=rng.uniform(0, 5, 15).astype(np.float32), valence=0.31, arousal=-0.2,
+                aus=rng.uniform(0, 5, 15).astype(np.float32), expression=rng.dirichlet(np.ones(7)).astype(np.float32),
+                valence=0.31, arousal=-0.2,
                 uncertainty={"epistemic": 0.1, "aleatoric": 0.2, "cumulative": 0.25},
                 head_pose={"yaw": 1.0, "pitch": -2.0, "roll": 0.5},
                 eyes={"ear_left": 0.3, "ear_right": 0.29, "openness": 1.0, "blink": False, "blinks_total": 0, "perclos": 0.0},
@@ -52,6 +53,8 @@ def test_jsonl_and_csv_round_trip(tmp_path):
     assert float(r0["x30"]) == pytest.approx(f0["landmarks"][30][0])
     assert float(r0["sigma67"]) == pytest.approx(f0["landmark_sigma"][67])
     assert set(f0["aus"]) == set(AU_NAMES)
+    assert list(f0["expression"]) == list(EXPRESSIONS)
+    assert float(r0["expr_sadness"]) == pytest.approx(f0["expression"]["sadness"])
     lost = lines[0]["faces"][1]
     assert lost["valid"] is False and lost["landmarks"] is None
 

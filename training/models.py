@@ -81,15 +81,49 @@ class LandmarkNet(nn.Module):
 
 
 class AUNet(nn.Module):
-    """Grey 96x96 AU-aligned crop -> 15 AU intensities in [0, 5] (5 * sigmoid)."""
+    """Grey 96x96 AU-aligned crop -> 128 hidden features (ReLU) -> 15 AU logits and
+    7 expression logits (edgeaffect.constants.EXPRESSIONS).
 
-    def __init__(self, n_aus: int = 15) -> None:
+    Shipped as an int8 *body* (everything up to the hidden features, `AUBody`) plus a float
+    head (the last Linear, run in numpy by edgeaffect.models.aus from the manifest's
+    `edgeaffect.float_head`): AU = 5 * sigmoid(logit), expression = softmax(logits).
+    """
+
+    def __init__(self, n_aus: int = 15, n_expressions: int = 7) -> None:
         super().__init__()
         self.backbone = Backbone()
-        self.head = nn.Sequential(nn.Linear(Backbone.out_features, 128), nn.ReLU(inplace=True), nn.Linear(128, n_aus))
+        self.trunk = nn.Sequential(nn.Linear(Backbone.out_features, 128), nn.ReLU(inplace=True))
+        self.au = nn.Linear(128, n_aus)
+        self.expr = nn.Linear(128, n_expressions)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.trunk(self.backbone(x))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(AU logits, expression logits)."""
+        h = self.features(x)
+        return self.au(h), self.expr(h)
+
+    def head_spec(self) -> dict:
+        """The float head for the manifest (see edgeaffect/models/_head.py)."""
+        w = torch.cat([self.au.weight, self.expr.weight]).detach().double().numpy()
+        b = torch.cat([self.au.bias, self.expr.bias]).detach().double().numpy()
+        na = self.au.out_features
+        return {"input": "au_features", "weight": w.tolist(), "bias": b.tolist(), "outputs": {
+            "aus": {"slice": [0, na], "activation": "sigmoid", "scale": 5.0},
+            "expression": {"slice": [na, na + self.expr.out_features], "activation": "softmax"},
+        }}
+
+
+class AUBody(nn.Module):
+    """The int8 part of AUNet: crop -> 128 hidden features."""
+
+    def __init__(self, net: AUNet) -> None:
+        super().__init__()
+        self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return 5.0 * torch.sigmoid(self.head(self.backbone(x)))
+        return self.net.features(x)
 
 
 class CausalConvBlock(nn.Module):
@@ -113,7 +147,8 @@ class TemporalVANet(nn.Module):
     aleatoric = beta/(alpha-1) and epistemic = beta/(nu (alpha-1)); the runtime applies
     tanh / softplus and maps them into [0, 1] (see edgeaffect/models/affect.py).
     Receptive field 1 + 2*(1+2+4+8+16+32+64) = 255 frames > the window, so the last frame
-    sees the whole window.
+    sees the whole window. Shipped as an int8 body (`TemporalBody`: window -> [1, T, 32]
+    hidden) plus the final 1x1 conv as a float head run in numpy on the last step.
     """
 
     def __init__(self, n_features: int, channels: int = 32, dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)) -> None:
@@ -122,10 +157,26 @@ class TemporalVANet(nn.Module):
         self.blocks = nn.Sequential(*[CausalConvBlock(channels, d) for d in dilations])
         self.out = nn.Conv1d(channels, 8, 1)
 
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, T, F] -> [B, C, T]"""
+        return self.blocks(torch.relu(self.inp(x.transpose(1, 2))))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.inp(x.transpose(1, 2))
-        y = self.blocks(torch.relu(y))
-        return self.out(y).transpose(1, 2)
+        return self.out(self.hidden(x)).transpose(1, 2)
+
+    def head_spec(self) -> dict:
+        w = self.out.weight.detach().double().numpy()[:, :, 0]
+        b = self.out.bias.detach().double().numpy()
+        return {"input": "va_features", "weight": w.tolist(), "bias": b.tolist(), "outputs": {"va_raw": {"slice": [0, 8], "activation": "none"}}}
+
+
+class TemporalBody(nn.Module):
+    def __init__(self, net: TemporalVANet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.hidden(x).transpose(1, 2)
 
 
 def count_macs(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:

@@ -7,15 +7,23 @@ The per-point disagreement after correction (in inter-ocular units) is kept: it 
 the teachers themselves are unsure, and it feeds the landmark uncertainty target.
 
 AUs: there is no AU ground truth. Targets combine (a) geometric FACS measures on the
-ensemble landmarks, z-scored against neutral-labelled faces, with (b) the expression
-labels through the expression-AU relatedness table (edgeaffect.constants.EXPRESSION_AUS).
+ensemble landmarks, z-scored against a neutral reference shape (the person's own neutral
+images where there are any, else the population's), with (b) a soft expression posterior
+(dataset label + the independent `fer` teacher, training/fer_teacher.py) through the
+expression-AU relatedness table (edgeaffect.constants.EXPRESSION_AUS).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from edgeaffect.constants import AU_NAMES, EXPRESSION_AUS, interocular_distance
+from edgeaffect.constants import (
+    AU_NAMES,
+    EXPRESSION_AUS,
+    EXPRESSION_CIRCUMPLEX,
+    EXPRESSIONS,
+    interocular_distance,
+)
 from edgeaffect.vision.alignment import AU_TEMPLATE_5, apply_affine, five_points, similarity_transform
 
 
@@ -66,43 +74,69 @@ def geometric_measures(p68: np.ndarray) -> dict[str, float]:
     eye_open = (np.linalg.norm(p[37] - p[41]) + np.linalg.norm(p[38] - p[40]) + np.linalg.norm(p[43] - p[47]) + np.linalg.norm(p[44] - p[46])) / 4
     eye_w = (np.linalg.norm(p[36] - p[39]) + np.linalg.norm(p[42] - p[45])) / 2
     mouth_mid_y = (y[62] + y[66]) / 2
+    corner_line = ((y[36] + y[39]) / 2 + (y[42] + y[45]) / 2) / 2
     return {
         "inner_brow": ((y[39] - y[21]) + (y[42] - y[22])) / 2,
         "outer_brow": ((y[36] - y[17]) + (y[45] - y[26])) / 2,
         "brow_gap": float(np.linalg.norm(p[21] - p[22])),
         "eye_open": eye_open,
         "ear": eye_open / max(eye_w, 1e-6),
+        # lower lid height above the eye-corner line (AU6/7 push the lower lid up)
+        "lower_lid": corner_line - (y[40] + y[41] + y[46] + y[47]) / 4,
         "nose_len": y[33] - (y[21] + y[22]) / 2,
         "upper_lip": y[51] - y[33],
         "mouth_w": float(np.linalg.norm(p[48] - p[54])),
+        # lip corners above the mouth centre (+: AU12 pulls them up, -: AU15 pulls them down)
         "corner_raise": mouth_mid_y - (y[48] + y[54]) / 2,
         "chin": y[8] - y[57],
+        "lower_lip": y[8] - (y[56] + y[57] + y[58]) / 3,
         "lip_thick": (y[61] + y[62] + y[63] - y[50] - y[51] - y[52]) / 3 + (y[56] + y[57] + y[58] - y[65] - y[66] - y[67]) / 3,
         "lip_gap": y[66] - y[62],
     }
 
 
-def geometric_scores(measures: list[dict[str, float]], neutral_mask: np.ndarray) -> np.ndarray:
-    """[N,15] signed z-scores (positive = AU more active than a typical neutral face)."""
+def measure_matrix(measures: list[dict[str, float]]) -> tuple[list[str], np.ndarray]:
     keys = list(measures[0].keys())
-    m = np.array([[d[k] for k in keys] for d in measures], np.float64)
-    ref = m[neutral_mask]
-    med = np.median(ref, 0)
-    mad = np.median(np.abs(ref - med), 0) * 1.4826 + 1e-6
-    z = {k: (m[:, i] - med[i]) / mad[i] for i, k in enumerate(keys)}
+    return keys, np.array([[d[k] for k in keys] for d in measures], np.float64)
+
+
+def neutral_reference(m: np.ndarray, identities: np.ndarray, neutral_w: np.ndarray, prior: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image neutral reference shape measures and the population spread.
+
+    The reference is the person's own neutral face where the data has one (images whose
+    neutral weight `neutral_w` > 0.5, i.e. labelled neutral and not contradicted by the
+    teacher), shrunk towards the population's neutral median with `prior` pseudo-images;
+    people without a neutral image get the population median. Spread: the population MAD
+    of neutral faces (robust z-score scale)."""
+    neu = neutral_w > 0.5
+    pop = np.median(m[neu], 0)
+    mad = np.median(np.abs(m[neu] - pop), 0) * 1.4826 + 1e-6
+    ref = np.tile(pop, (len(m), 1))
+    for ident in np.unique(identities[neu]):
+        sel = identities == ident
+        own = sel & neu
+        n = int(own.sum())
+        ref[sel] = (n * np.median(m[own], 0) + prior * pop) / (n + prior)
+    return ref, mad
+
+
+def geometric_scores(keys: list[str], m: np.ndarray, ref: np.ndarray, mad: np.ndarray) -> np.ndarray:
+    """[N,15] signed z-scores relative to the neutral reference (positive = AU more active)."""
+    zz = (m - ref) / mad
+    z = {k: zz[:, i] for i, k in enumerate(keys)}
     s = {
         "AU01": z["inner_brow"],
         "AU02": z["outer_brow"],
         "AU04": -0.5 * (z["inner_brow"] + z["brow_gap"]),
         "AU05": z["eye_open"],
-        "AU06": 0.5 * (z["corner_raise"] - z["ear"]),
-        "AU07": -z["ear"],
+        "AU06": 0.5 * (z["lower_lid"] - z["ear"]),
+        "AU07": 0.5 * (z["lower_lid"] - z["ear"]) - 0.25 * z["corner_raise"].clip(0, None),
         "AU09": -z["nose_len"],
         "AU10": -z["upper_lip"],
-        "AU12": 0.5 * (z["mouth_w"] + z["corner_raise"]),
+        "AU12": 0.7 * z["corner_raise"] + 0.3 * z["mouth_w"],
         "AU14": 0.5 * (z["mouth_w"] - z["corner_raise"]),
         "AU15": -z["corner_raise"],
-        "AU17": -z["chin"],
+        "AU17": -0.5 * (z["chin"] + z["lower_lip"]),
         "AU23": -z["lip_thick"],
         "AU25": z["lip_gap"],
         "AU45": -z["ear"],
@@ -110,26 +144,60 @@ def geometric_scores(measures: list[dict[str, float]], neutral_mask: np.ndarray)
     return np.stack([s[a] for a in AU_NAMES], 1)
 
 
-def au_targets(scores: np.ndarray, labels: np.ndarray, lip_gap_px: np.ndarray, ear: np.ndarray) -> np.ndarray:
-    """Combine geometry and labels into intensities in [0, 5]."""
+#: [7 expressions x 15 AUs] relatedness (1 = the AU belongs to the expression's prototype)
+RELATEDNESS = np.array([[1.0 if au in EXPRESSION_AUS.get(e, ()) else 0.0 for au in AU_NAMES] for e in EXPRESSIONS])
+
+
+def au_targets(scores: np.ndarray, posterior: np.ndarray, lip_gap_px: np.ndarray, ear: np.ndarray) -> np.ndarray:
+    """Combine geometry (z vs the neutral reference) and the soft expression posterior
+    [N,7] (dataset label + fer teacher) into intensities in [0, 5].
+
+    An AU is at least as strong as its geometry says; an AU related to the expression the
+    teachers see gets a floor of 1.5 + 0.5 * its geometric evidence, weighted by that
+    expression's probability; a face the teachers call neutral has its AUs halved (except the
+    visible states lips-part and eyes-closed). AU12 is never raised by a sad posterior:
+    sadness pulls the lip corners down (AU15), which is the geometry the target keeps."""
     geo = np.clip((scores - 1.0) * 0.9, 0.0, 5.0)
-    # Absolute-geometry AUs: lips parted / eyes closed are visible states, not deviations.
     geo[:, AU_NAMES.index("AU25")] = np.clip((lip_gap_px - 2.0) / 3.0, 0, 5)
     geo[:, AU_NAMES.index("AU45")] = np.clip((0.16 - ear) / 0.025, 0, 5)
-    out = geo.copy()
-    for i, lab in enumerate(labels):
-        related = EXPRESSION_AUS.get(lab, ())
-        for au in related:
-            j = AU_NAMES.index(au)
-            if au in ("AU25",):
-                continue  # visible geometry decides lips-part
-            out[i, j] = max(out[i, j], 1.5 + 0.5 * float(np.clip(scores[i, j], 0, 4)))
-        if lab == "neutral":
-            keep = [AU_NAMES.index("AU25"), AU_NAMES.index("AU45")]
-            shrink = np.ones(len(AU_NAMES)) * 0.5
-            shrink[keep] = 1.0
-            out[i] *= shrink
+    rel = posterior @ RELATEDNESS  # [N,15] probability that the AU's expression is shown
+    floor = rel * (1.5 + 0.5 * np.clip(scores, 0, 4))
+    floor[:, AU_NAMES.index("AU25")] = 0.0  # visible geometry decides lips-part
+    out = np.maximum(geo, floor)
+    shrink = 1.0 - 0.5 * posterior[:, EXPRESSIONS.index("neutral")]
+    keep = [AU_NAMES.index("AU25"), AU_NAMES.index("AU45")]
+    mask = np.ones(len(AU_NAMES), bool)
+    mask[keep] = False
+    out[:, mask] *= shrink[:, None]
     return np.clip(out, 0, 5).astype(np.float32)
+
+
+def soft_expression_targets(labels: np.ndarray, fer_post: np.ndarray, label_weight: float = 0.5) -> np.ndarray:
+    """[N,7] targets: label_weight * one-hot(dataset label) + the rest from the fer teacher.
+    Labels outside EXPRESSIONS (contempt) leave the teacher alone."""
+    out = (1.0 - label_weight) * fer_post.astype(np.float64)
+    for i, lab in enumerate(labels):
+        if lab in EXPRESSIONS:
+            out[i, EXPRESSIONS.index(lab)] += label_weight
+        else:
+            out[i] = fer_post[i]
+    return (out / out.sum(1, keepdims=True)).astype(np.float32)
+
+
+def teacher_disagreement(labels: np.ndarray, fer_post: np.ndarray) -> np.ndarray:
+    """1 - the fer teacher's probability for the dataset label (0.5 for labels it lacks)."""
+    out = np.full(len(labels), 0.5, np.float32)
+    for i, lab in enumerate(labels):
+        if lab in EXPRESSIONS:
+            out[i] = 1.0 - fer_post[i, EXPRESSIONS.index(lab)]
+    return out
+
+
+def circumplex(posterior: np.ndarray) -> np.ndarray:
+    """[..., 7] expression probabilities -> [..., 2] (valence, arousal): the expectation of
+    the classes' circumplex coordinates (edgeaffect.constants.EXPRESSION_CIRCUMPLEX)."""
+    va = np.array([EXPRESSION_CIRCUMPLEX[e] for e in EXPRESSIONS], np.float32)
+    return posterior @ va
 
 
 # ---------------------------------------------------------------- evaluation references

@@ -1,8 +1,8 @@
 """The project's temporal valence/arousal network and its sampling-free uncertainty.
 
-The network sees a sliding window [T, 219] of per-frame features (pose-normalised landmarks,
-their uncertainties, AUs; invalid frames are zero rows, as in xTrace) and returns, per time
-step, the parameters of a Normal-Inverse-Gamma distribution for V and for A (deep evidential
+The network sees a sliding window [T, 226] of per-frame features (pose-normalised landmarks,
+their uncertainties, AUs, expression probabilities; invalid frames are zero rows, as in
+xTrace) and returns, per time step, the parameters of a Normal-Inverse-Gamma distribution for V and for A (deep evidential
 regression, Amini et al. 2020). From one forward pass:
 
     mean      = tanh(mu)                               in [-1, 1]
@@ -12,6 +12,10 @@ regression, Amini et al. 2020). From one forward pass:
 Variances are reported as uncertainties in [0, 1] via u = tanh(2 * std) (std on the [-1, 1]
 VA scale: u = 0.76 at std = 0.5, i.e. "could be anywhere on half the circumplex"); the
 cumulative uncertainty combines both: tanh(2 * sqrt(aleatoric + epistemic)).
+
+Models with a float head (manifest `edgeaffect.float_head`, see _head.py) output the TCN's
+last hidden layer from the int8 body; the final 1x1 conv runs here in float on the last
+step, so V/A have no int8 output steps.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..constants import AU_MAX, NUM_LANDMARKS, TEMPORAL_FEATURES
+from ..constants import AU_MAX, EXPRESSIONS, NUM_LANDMARKS, TEMPORAL_FEATURES, TEMPORAL_FEATURES_BASE
 from ..errors import ModelError
 from ..runtime.runner import ModelRunner
 from ..vision.alignment import normalise_landmarks
+from ._head import float_head
 from ._meta import expect_kind
 
 #: scale applied to crop-normalised landmark sigmas before they enter the window
@@ -31,18 +36,26 @@ SIGMA_FEATURE_SCALE = 20.0
 
 
 def frame_features(
-    points68: np.ndarray | None, sigma_norm: np.ndarray | None, aus: np.ndarray | None, au_matrix: np.ndarray | None = None
+    points68: np.ndarray | None,
+    sigma_norm: np.ndarray | None,
+    aus: np.ndarray | None,
+    au_matrix: np.ndarray | None = None,
+    expression: np.ndarray | None = None,
+    width: int = TEMPORAL_FEATURES,
 ) -> np.ndarray:
     """One row of the temporal window. None (invalid face) -> zeros. `au_matrix`: the AU
-    stage's 112-px alignment of the same points, reused to save a second fit."""
-    row = np.zeros(TEMPORAL_FEATURES, np.float32)
+    stage's 112-px alignment of the same points, reused to save a second fit. `width`:
+    TEMPORAL_FEATURES, or TEMPORAL_FEATURES_BASE for models without expression inputs."""
+    row = np.zeros(width, np.float32)
     if points68 is None:
         return row
     row[: NUM_LANDMARKS * 2] = normalise_landmarks(points68, au_matrix).reshape(-1)
     if sigma_norm is not None:
         row[NUM_LANDMARKS * 2 : NUM_LANDMARKS * 3] = np.clip(sigma_norm * SIGMA_FEATURE_SCALE, 0, 4)
     if aus is not None:
-        row[NUM_LANDMARKS * 3 :] = aus / AU_MAX
+        row[NUM_LANDMARKS * 3 : TEMPORAL_FEATURES_BASE] = aus / AU_MAX
+    if expression is not None and width > TEMPORAL_FEATURES_BASE:
+        row[TEMPORAL_FEATURES_BASE : TEMPORAL_FEATURES_BASE + len(EXPRESSIONS)] = expression
     return row
 
 
@@ -85,15 +98,16 @@ class AffectWindow:
     np.stack version cost more than the temporal network itself).
     """
 
-    def __init__(self, length: int) -> None:
+    def __init__(self, length: int, width: int = TEMPORAL_FEATURES) -> None:
         self.length = length
-        self._buf = np.zeros((length, TEMPORAL_FEATURES), np.float32)
+        self.width = width
+        self._buf = np.zeros((length, width), np.float32)
         self._valid = np.zeros(length, bool)
         self._next = 0
         self._count = 0
 
     def push(self, row: np.ndarray) -> None:
-        self._buf[self._next] = row
+        self._buf[self._next] = row[: self.width]
         self._valid[self._next] = bool(np.any(row))
         self._next = (self._next + 1) % self.length
         self._count = min(self._count + 1, self.length)
@@ -120,16 +134,25 @@ class AffectModel:
         expect_kind(runner.manifest, "temporal")
         self.runner = runner
         spec = runner.manifest.inputs[0]
-        if len(spec.shape) != 3 or spec.shape[2] != TEMPORAL_FEATURES:
+        if len(spec.shape) != 3 or spec.shape[2] not in (TEMPORAL_FEATURES, TEMPORAL_FEATURES_BASE):
             raise ModelError(f"{runner.manifest.file}: temporal model input must be [1,T,{TEMPORAL_FEATURES}], got {spec.shape}")
         self.window_length = int(spec.shape[1])
+        self.features = int(spec.shape[2])
+        try:
+            self.head = float_head(runner.manifest.metadata)
+        except (ValueError, KeyError, TypeError) as e:
+            raise ModelError(f"{runner.manifest.file}: bad edgeaffect.float_head metadata ({e}); re-convert the model") from None
 
     def new_window(self) -> AffectWindow:
-        return AffectWindow(self.window_length)
+        return AffectWindow(self.window_length, self.features)
 
     def run(self, window: AffectWindow) -> AffectEstimate:
         out = self.runner.run(window.array()[None])
-        raw = out["va_raw"][0, -1]  # causal model: the last step has seen the whole window
+        if self.head is not None:
+            # causal model: the last step has seen the whole window; only it goes through the head
+            raw = self.head(out[self.head.input][0, -1])["va_raw"].astype(np.float64)
+        else:
+            raw = out["va_raw"][0, -1]
         d = decode_nig(raw)
         ale = uncertainty_from_var(d["aleatoric"]).mean()
         epi = uncertainty_from_var(d["epistemic"]).mean()

@@ -1,5 +1,6 @@
 """CSV output: one row per face per frame (a frame without faces still gets one row), the
-same numbers as the JSONL (flattened: AUs as AU01..AU45, landmarks as x0,y0..x67,y67)."""
+same numbers as the JSONL (flattened: AUs as AU01..AU45, expression probabilities as
+expr_neutral..expr_anger, landmarks as x0,y0..x67,y67)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from ..constants import AU_NAMES
+from ..constants import AU_NAMES, EXPRESSIONS
 from ..results import FrameResult
 from ._safe import SafeAppender
 
@@ -21,7 +22,7 @@ _FACE = [
 
 
 def csv_columns() -> list[str]:
-    cols = _FRAME + _FACE + list(AU_NAMES)
+    cols = _FRAME + _FACE + list(AU_NAMES) + [f"expr_{e}" for e in EXPRESSIONS]
     cols += [f"{a}{i}" for i in range(68) for a in ("x", "y")]
     cols += [f"sigma{i}" for i in range(68)]
     return cols
@@ -40,6 +41,8 @@ def _face_row(f: dict[str, Any]) -> dict[str, Any]:
         row.update(f["eyes"])
     if f.get("aus"):
         row.update(f["aus"])
+    if f.get("expression"):
+        row.update({f"expr_{k}": v for k, v in f["expression"].items()})
     if f.get("landmarks"):
         for i, (x, y) in enumerate(f["landmarks"]):
             row[f"x{i}"], row[f"y{i}"] = x, y

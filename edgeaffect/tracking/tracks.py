@@ -23,6 +23,7 @@ class Track:
     lost: int = 0  # consecutive frames without a face (0 = seen this frame)
     last_box: tuple[float, float, float, float] | None = None
     aus: np.ndarray | None = None
+    expression: np.ndarray | None = None  # expression probabilities of the last AU run (EXPRESSIONS order)
     affect: Any = None  # models.affect.AffectEstimate
 
 
