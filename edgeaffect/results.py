@@ -61,13 +61,13 @@ class FaceResult:
     landmarks: np.ndarray | None = None  # [68, 2] frame px
     landmark_sigma: np.ndarray | None = None  # [68] frame px
     aus: np.ndarray | None = None  # [15] in [0, 5]
-    expression: np.ndarray | None = None  # [7] probabilities in EXPRESSIONS order (sum 1)
     valence: float | None = None
     arousal: float | None = None
     uncertainty: dict[str, float] | None = None  # epistemic, aleatoric, cumulative in [0, 1]
     head_pose: dict[str, float] | None = None  # yaw, pitch, roll (deg)
     eyes: dict[str, Any] | None = None
     detector_score: float | None = None
+    expression: np.ndarray | None = None  # [7] probabilities in EXPRESSIONS order (sum 1); last: positional use keeps working
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
