@@ -58,11 +58,13 @@ class AnalyzerOptions:
     running_mode: RunningMode = RunningMode.VIDEO  # IMAGE | VIDEO | LIVE_STREAM (module docstring)
     max_faces: int = 4  # faces tracked at once; a driver monitor sets 1, a kiosk keeps several
     base_options: BaseOptions = field(default_factory=BaseOptions)  # model files, backend, threads, compute units
-    detector_score_threshold: float = 0.5  # face score in [0, 1] a detection needs
+    detector_score_threshold: float = 0.5  # face score in [0, 1] a detection needs to open a new track
+    detector_keep: float = 0.4  # hysteresis: near a lost track, a detection down to this score re-acquires it
     validity_threshold: float = 0.5  # landmark validity in [0, 1] below which a track is lost
+    validity_acquire: float = 0.8  # hysteresis: landmark validity a new track needs (one face, one id)
     redetect_every: int = 30  # frames between looks for new faces while tracking < max_faces (0: never)
     detect_small_faces: bool = True  # nothing found on the whole frame -> detect on square tiles too
-    max_lost_frames: int = 45  # frames a lost face keeps its id and window
+    max_lost_frames: int = 45  # frames a lost face keeps its id and window (not listed meanwhile)
     enable_aus: bool = True  # run the AU network
     enable_affect: bool = True  # run the temporal valence/arousal network
     au_every: int = 1  # run the AU net every k-th frame (hold between)
@@ -128,7 +130,7 @@ class Analyzer:
         self.backend = self.runner_factory.backend
         runner = self.runner_factory.runner
 
-        self.detector = FaceDetector(runner("detector"), options.detector_score_threshold)
+        self.detector = FaceDetector(runner("detector"), min(options.detector_keep, options.detector_score_threshold))
         self.landmarks = LandmarkModel(runner("landmarks"), options.validity_threshold)
         self.aus = AUModel(runner("au")) if options.enable_aus else None
         self.affect = AffectModel(runner("temporal")) if options.enable_affect else None
@@ -250,8 +252,7 @@ class Analyzer:
                     head_pose=pose.as_dict() if pose else None, eyes=f.track.eyes.update(pts).as_dict(),
                     detector_score=f.detector_score,
                 )
-            else:
-                f.face = FaceResult(track_id=f.track.id, valid=False, validity=0.0, source="lost", box=f.track.last_box)
+            # a lost track is not listed (f.face stays None): its id waits for re-acquisition
         work.faces = faces
         t2 = time.perf_counter()
         work.timings_ms["pose_eyes"] = (t2 - t1) * 1000  # head pose + eye state + result assembly (inside track)
@@ -296,6 +297,8 @@ class Analyzer:
                     tr.affect_window.push(row)
             else:
                 tr.affect_window.push(row)
+            if not f.valid:
+                continue  # a lost track: the gap is recorded in its window, nothing is estimated or listed
             if not skip or tr.affect is None:
                 tr.affect = self.affect.run(tr.affect_window)
             if f.face is not None and tr.affect is not None:
@@ -354,6 +357,8 @@ class Analyzer:
 def _tracker_config(opts: AnalyzerOptions) -> TrackerConfig:
     return TrackerConfig(
         max_faces=opts.max_faces, validity_threshold=opts.validity_threshold, redetect_every=opts.redetect_every,
+        validity_acquire=max(opts.validity_acquire, opts.validity_threshold),
+        detector_acquire=opts.detector_score_threshold,
         detect_small_faces=opts.detect_small_faces, max_lost_frames=opts.max_lost_frames,
         always_detect=opts.running_mode == RunningMode.IMAGE,
     )

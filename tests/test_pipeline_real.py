@@ -126,14 +126,19 @@ def test_redetects_after_occlusion(video_results):
         i for i in range(1, len(valid)) if valid[i] and not valid[i - 1] and video_results[i].faces[0].source == "detector"
     ]
     assert lost_then_back, "tracking was never lost and re-acquired (expected around the hand occlusion)"
-    # a re-acquired face that overlaps its lost track keeps the track's id (in this clip the head moves
-    # during the occlusion: the one overlapping re-acquisition, around frame 46, has IoU ~0.2 with the lost box)
-    overlapping = [i for i in lost_then_back
-                   if any(f.box and iou(f.box, video_results[i].faces[0].box) > 0.1 for f in video_results[i - 1].faces if not f.valid)]
-    assert overlapping, "no re-acquisition overlapped its lost track: the id-keeping rule was not exercised"
-    for i in overlapping:
-        prev_ids = {f.track_id for r in video_results[max(0, i - 45) : i] for f in r.faces}
-        assert video_results[i].faces[0].track_id in prev_ids, i
+    # a face re-acquired within a few frames, less than a face size from where it was last
+    # listed, keeps its id (the occlusion at frames 42-43 is one)
+    kept = 0
+    for i in lost_then_back:
+        before = next((r.faces[0] for r in reversed(video_results[max(0, i - 3) : i]) if r.faces), None)
+        cur = video_results[i].faces[0]
+        if before is None or before.box is None or cur.box is None:
+            continue
+        (x, y, w, h), (x2, y2, w2, h2) = before.box, cur.box
+        if np.hypot(x + w / 2 - x2 - w2 / 2, y + h / 2 - y2 - h2 / 2) < max(w, h):
+            assert cur.track_id == before.track_id, i
+            kept += 1
+    assert kept >= 1
 
 
 def test_video_landmarks_vs_teacher(video_results):
@@ -154,12 +159,12 @@ def test_video_landmarks_vs_teacher(video_results):
     assert np.median(nmes) < NME_LIMIT
 
 
-def test_uncertainty_rises_when_face_is_lost(video_results):
-    cum_valid = [r.faces[0].uncertainty["cumulative"] for r in video_results if r.faces and r.faces[0].valid and r.faces[0].uncertainty]
-    cum_lost = [r.faces[0].uncertainty["cumulative"] for r in video_results if r.faces and not r.faces[0].valid and r.faces[0].uncertainty]
-    if not cum_lost:
-        pytest.skip("the face was never lost in this run")
-    assert np.mean(cum_lost) > np.mean(cum_valid)
+def test_a_lost_face_is_not_listed(video_results):
+    # lost tracks keep their id internally but are no faces: no stale box, no held valence
+    assert any(r.status == "no_face" for r in video_results)
+    for r in video_results:
+        assert all(f.valid and f.source in ("detector", "tracking") for f in r.faces)
+        assert (r.status == "ok") == bool(r.faces)
 
 
 def test_nir_like_frames_still_track(assets, shared_data):

@@ -4,12 +4,30 @@ Per frame: every active track re-runs the landmark net on the window its last la
 define; the validity head says whether the face is still there. The detector runs only
 when needed (nothing tracked, a track just lost, a lost track waiting to be re-acquired, or
 every `redetect_every` frames to find new faces), and a detection either belongs to a face
-already tracked, re-acquires a lost track (box overlap with where it was last seen), or
-opens a new track.
+already tracked, re-acquires a lost track, or opens a new track.
+
+One person, one track:
+* hysteresis instead of single thresholds: opening a new track needs a detector score of at
+  least `detector_acquire` and a landmark validity of at least `validity_acquire`; keeping a
+  track, or re-acquiring a lost one nearby, needs only `validity_threshold` and the
+  detector's own (lower) score threshold. A value that wobbles around one threshold no longer makes a face appear,
+  vanish and come back under a new id (on a camera, or across ISAs in the last bit).
+* a lost track keeps its id for `max_lost_frames`; a detection re-acquires it when its centre
+  is within a radius that grows with the time lost (`reacquire_radius` face sizes at once,
+  plus `reacquire_growth` per lost frame, capped at `reacquire_max`) and its size is within
+  a factor `reacquire_size_ratio`; the nearest such track wins. This also covers the
+  detector/tracker hand-off: a face that moves too fast for the landmark window is found by
+  the detector a face width further on and keeps its id. Only within `reacquire_near` face
+  sizes and `reacquire_soft_frames` frames do the keep thresholds apply; further away or
+  later the detection must pass the acquire thresholds as if it were new (a weak hit on the
+  background never inherits an id).
+* a lost track is not a face: the tracker reports it (state `lost`, so the temporal window
+  can record the gap) but the analyzer does not list it in the frame's result.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Protocol
@@ -39,11 +57,19 @@ class _Landmarks(Protocol):
 @dataclass
 class TrackerConfig:
     max_faces: int = 4  # faces tracked at once (lost ones count until dropped)
-    validity_threshold: float = 0.5  # landmark validity that keeps / opens a track
+    validity_threshold: float = 0.5  # landmark validity that keeps a track (or re-acquires a lost one)
+    validity_acquire: float = 0.8  # landmark validity that opens a new track (hysteresis: >= validity_threshold)
+    detector_acquire: float = 0.5  # detector score that opens a new track (near a lost track: any score the detector returns)
     redetect_every: int = 30  # frames between looks for new faces while < max_faces are tracked (0: never)
     detect_small_faces: bool = True  # nothing on the whole frame -> detector on square tiles too
     max_lost_frames: int = 45  # frames a lost track keeps its id and state
     always_detect: bool = False  # IMAGE mode: run the detector on every call
+    reacquire_radius: float = 2.0  # face sizes between a lost track's last centre and a detection, at once
+    reacquire_growth: float = 0.5  # face sizes added to that radius per frame lost
+    reacquire_max: float = 4.0  # cap on the radius (face sizes)
+    reacquire_near: float = 1.0  # within this (face sizes) and ...
+    reacquire_soft_frames: int = 3  # ... this many frames lost, the keep thresholds apply; else the acquire ones
+    reacquire_size_ratio: float = 1.6  # detection side vs the track's last side, either way
 
 
 class Tracker:
@@ -96,11 +122,14 @@ class Tracker:
                     break
                 if any(iou(det.box, f.lm.window.box() if f.lm else (0, 0, 0, 0)) > 0.25 or detection_inside(det, f.lm) for f in faces):
                     continue  # already tracked
-                lm = self._landmarks_from_detection(gray, det)
+                track, dist = self._match_lost(det, lost_now, {f.track.id for f in faces})
+                near = track is not None and dist <= cfg.reacquire_near and track.lost <= cfg.reacquire_soft_frames
+                if not near and det.score < cfg.detector_acquire:
+                    continue
+                lm = self._landmarks_from_detection(gray, det, cfg.validity_threshold if near else cfg.validity_acquire)
                 if lm is None:
                     continue
-                track = self._match_lost(det, lost_now, {f.track.id for f in faces}) or self._new_track()
-                faces.append(TrackedFace(track, True, "detector", lm, det.score))
+                faces.append(TrackedFace(track or self._new_track(), True, "detector", lm, det.score))
         tracked_ids = {f.track.id for f in faces}
         # Lost faces keep their id and window for a while, but never beyond max_faces: a
         # newly acquired face replaces the longest-lost ones (a driver monitor has one face).
@@ -126,15 +155,14 @@ class Tracker:
         return faces
 
     # ------------------------------------------------------------------ helpers
-    def _landmarks_from_detection(self, gray: np.ndarray, det: Detection) -> LandmarkResult | None:
-        thr = self.config.validity_threshold
+    def _landmarks_from_detection(self, gray: np.ndarray, det: Detection, thr: float) -> LandmarkResult | None:
         lm = self.landmarks.run(gray, window_from_detection(det))
-        if lm.validity < thr:
+        if lm.validity < thr or not _on_detection(lm, det):
             return None
         # One refinement pass from the landmark-defined window: the network was trained on
         # (jittered) landmark windows, so this removes the detector box bias.
         lm2 = self.landmarks.run(gray, window_from_landmarks(lm.points))
-        return lm2 if lm2.validity >= thr else lm
+        return lm2 if lm2.validity >= thr and _on_detection(lm2, det) else lm
 
     def _new_track(self) -> Track:
         t = Track(self._next_id)
@@ -142,14 +170,31 @@ class Tracker:
         self.tracks.append(t)
         return t
 
-    def _match_lost(self, det: Detection, lost_now: list[Track], taken: set[int]) -> Track | None:
-        """The lost track this detection re-acquires (by box overlap), never one already
-        given a face this frame."""
-        candidates = [t for t in self.tracks if (t.lost > 0 or t in lost_now) and t.last_box is not None and t.id not in taken]
-        best, best_iou = None, 0.1
-        for t in candidates:
-            assert t.last_box is not None
-            v = iou(det.box, t.last_box)
-            if v > best_iou:
-                best, best_iou = t, v
-        return best
+    def _match_lost(self, det: Detection, lost_now: list[Track], taken: set[int]) -> tuple[Track | None, float]:
+        """The lost track this detection re-acquires and its distance: the nearest one (in its
+        own face sizes) whose last box is within the time-growing radius and of a similar size;
+        never one already given a face this frame."""
+        cfg = self.config
+        dx, dy, dw, dh = det.box
+        dcx, dcy, dside = dx + dw / 2, dy + dh / 2, max(dw, dh)
+        best, best_d = None, math.inf
+        for t in self.tracks:
+            if not (t.lost > 0 or t in lost_now) or t.last_box is None or t.id in taken:
+                continue
+            x, y, w, h = t.last_box
+            side = max(w, h, 1.0)
+            if not (1.0 / cfg.reacquire_size_ratio <= dside / side <= cfg.reacquire_size_ratio):
+                continue
+            d = math.hypot(dcx - (x + w / 2), dcy - (y + h / 2)) / side
+            radius = min(cfg.reacquire_radius + cfg.reacquire_growth * t.lost, cfg.reacquire_max)
+            if d <= radius and d < best_d:
+                best, best_d = t, d
+        return best, best_d
+
+
+def _on_detection(lm: LandmarkResult, det: Detection, tol: float = 0.5) -> bool:
+    """The landmarks stayed on the detected face: their centre within `tol` box sides of the
+    box centre (a landmark fit that slid onto the background is no face, whatever its validity)."""
+    x, y, w, h = det.box
+    c = lm.points.mean(0)
+    return bool(math.hypot(float(c[0]) - (x + w / 2), float(c[1]) - (y + h / 2)) <= tol * max(w, h))
