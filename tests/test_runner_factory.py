@@ -61,7 +61,8 @@ def test_timing_and_recording_wrappers_observe_the_real_analyzer(assets, frames)
     assert sum(r.status == "ok" for r in results) >= 8
     n_lm = timings.count["landmarks"]
     assert n_lm >= len(frames) and len(rec.inputs["landmarks"]) == n_lm, "every landmark call recorded once"
-    assert timings.count["temporal"] == len(rec.inputs["temporal"]) == len(frames)
+    # the temporal net runs once per listed face (a lost track only records the gap in its window)
+    assert timings.count["temporal"] == len(rec.inputs["temporal"]) == sum(len(r.faces) for r in results)
     assert counter.summary(len(frames))["landmarks"]["count"] == n_lm and timings.ms["landmarks"] > 0
     shape = tuple(lm.manifest.inputs[0].shape[1:])
     assert all(x.shape == shape and x.dtype == np.float32 for x in rec.inputs["landmarks"])
