@@ -112,9 +112,15 @@ class Tracker:
         if need_detect:
             td = time.perf_counter()
             dets = self.detector.detect(bgr, max_faces=cfg.max_faces + 2)
-            if not dets and not faces and cfg.detect_small_faces and self._empty_frames % SMALL_FACE_EVERY == 0:
-                dets = self.detector.detect_tiled(bgr, max_faces=cfg.max_faces + 2)
-            self._empty_frames = 0 if dets or faces else self._empty_frames + 1
+            strong = any(d.score >= cfg.detector_acquire for d in dets)
+            if not strong and not faces and cfg.detect_small_faces and self._empty_frames % SMALL_FACE_EVERY == 0:
+                # only weak hits on the whole frame (below the acquire score): look on tiles too
+                pool = sorted(dets + self.detector.detect_tiled(bgr, max_faces=cfg.max_faces + 2), key=lambda d: -d.score)
+                dets = []
+                for d in pool:  # the stronger of overlapping hits (a tile sees a small face larger)
+                    if all(iou(d.box, e.box) < 0.3 for e in dets):
+                        dets.append(d)
+            self._empty_frames = 0 if strong or faces else self._empty_frames + 1
             if timings_ms is not None:
                 timings_ms["detector"] = (time.perf_counter() - td) * 1000
             for det in dets:
