@@ -58,7 +58,7 @@ def convert_parser() -> argparse.ArgumentParser:
     g.add_argument("--max-nme-delta", type=float, default=0.5, help="landmarks: mean NME delta, %% IOD (default 0.5)")
     g.add_argument("--min-au-icc", type=float, default=0.98, help="au: ICC(3,1) of every AU (default 0.98)")
     g.add_argument("--min-va-ccc", type=float, default=0.99, help="temporal: CCC of V and A (default 0.99)")
-    g.add_argument("--min-snr", type=float, default=20.0, help="detector/generic: SNR dB of every output (default 20)")
+    g.add_argument("--min-snr", type=float, default=20.0, help="generic: SNR dB of every output (default 20; detectors use the anchor-level gate)")
     g.add_argument("--min-rank-corr", type=float, default=None, help="uncertainty Spearman gate (default: report only)")
     t = p.add_argument_group("toolchain")
     t.add_argument("--unroll-rnn", action="store_true", help="pass -eru to onnx2tf (GRU/LSTM to int8)")

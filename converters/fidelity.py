@@ -40,7 +40,11 @@ class Budget:
     nme_delta_pct: float = 0.5  # landmarks: mean NME delta, % of inter-ocular distance
     au_icc: float = 0.98  # au: ICC(3,1) float-vs-quantised, every AU
     va_ccc: float = 0.99  # temporal: CCC of V and A (last step and all steps)
-    min_snr_db: float = 20.0  # detector / generic: every output
+    min_snr_db: float = 20.0  # generic: every output (detectors: the anchor-level gate below instead)
+    det_recall: float = 0.97  # detector: decoded detections found by the quantised model (vs float)
+    det_precision: float = 0.97  # detector: quantised detections the float model also reports
+    det_iou: float = 0.90  # detector: mean IoU of matched decoded boxes
+    det_score_mae: float = 0.05  # detector: mean |score float - score quantised| of matched detections
     min_rank_corr: float | None = None  # uncertainty Spearman (log_sigma, temporal ch 2..7); None = report only
     layer_jump_db: float = 10.0  # localisation: an SNR drop this large between matched layers is "a jump"
     layer_floor_db: float = 20.0  # localisation: the first matched layer below this is "the first large error"
@@ -268,7 +272,12 @@ def task_metrics(kind: str, ref: dict[str, np.ndarray], got: dict[str, np.ndarra
         if unc:
             m["uncertainty_spearman"] = unc
     elif kind == "detector":
+        from .detector_gate import anchor_gate
+
         m.update(detector_agreement(ref, got))
+        gm, gf = anchor_gate(ref, got, metadata, budget)
+        m.update(gm)
+        fails += gf
     if kind in ("detector", "generic"):
         agree = {}
         for n in names:
@@ -281,7 +290,7 @@ def task_metrics(kind: str, ref: dict[str, np.ndarray], got: dict[str, np.ndarra
 
 def detector_agreement(ref: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> dict[str, Any]:
     """SSD-style detector (scores [N,A,1] + regressors [N,A,>=4]): does the quantised model find
-    the same anchors? Report only (the gate is SNR): positive-anchor recall/precision at p>0.5,
+    the same anchors? Report only (the gate is detector_gate.anchor_gate on decoded boxes): positive-anchor recall/precision at p>0.5,
     top-1 anchor agreement, probability error and box error (model units) on float positives."""
     names = list(ref)
     score = next((n for n in names if ref[n].ndim == 3 and ref[n].shape[-1] == 1), None)
@@ -365,7 +374,7 @@ def snr_failures(kind: str, errors: dict[str, dict[str, Any]], budget: Budget) -
     for n, e in errors.items():
         if not e["finite"]:
             fails.append(f"output {n}: NaN/inf in the TFLite output")
-        elif kind in ("detector", "generic") and e["snr_db"] < budget.min_snr_db:
+        elif kind == "generic" and e["snr_db"] < budget.min_snr_db:
             fails.append(f"output {n}: SNR {e['snr_db']:.1f} dB < {budget.min_snr_db} dB (max abs error {e['max_abs']:.4g})")
     return fails
 
@@ -708,7 +717,9 @@ def render_markdown(r: dict[str, Any]) -> str:
     g = r["gate"]
     L.append(
         f"Gate: landmarks NME delta <= {g['nme_delta_pct']} % IOD · AU ICC(3,1) >= {g['au_icc']} (every AU) · "
-        f"VA CCC >= {g['va_ccc']} · detector/generic SNR >= {g['min_snr_db']} dB"
+        f"VA CCC >= {g['va_ccc']} · generic SNR >= {g['min_snr_db']} dB"
+        + (f" · detector decoded boxes vs float: recall/precision >= {g['det_recall']}/{g['det_precision']}, "
+           f"mean IoU >= {g['det_iou']}, score MAE <= {g['det_score_mae']}" if "det_recall" in g else "")
         + (f" · uncertainty Spearman >= {g['min_rank_corr']}" if g.get("min_rank_corr") is not None else "")
     )
     L.append("")
@@ -734,6 +745,8 @@ def render_markdown(r: dict[str, Any]) -> str:
             L.append(f"- FAIL: {f}")
         for h in (t.get("hints") or []):
             L.append(f"- Hint: {h}")
+        if "anchor_gate" in t:
+            L.append("- Anchor-level gate (decoded boxes vs float): " + ", ".join(f"{k} {_fmt(x)}" for k, x in t["anchor_gate"].items()))
         if "detection_agreement" in t:
             L.append("- Detection agreement: " + ", ".join(f"{k} {_fmt(x)}" for k, x in t["detection_agreement"].items()))
         loc = d.get("localisation")
@@ -754,6 +767,9 @@ def _task_line(t: dict[str, Any]) -> str:
         return s
     if "au_icc" in t:
         return f"AU ICC min {t['au_icc']['min']}"
+    if "anchor_gate" in t:
+        d = t["anchor_gate"]
+        return f"decoded boxes recall {d['recall']} precision {d['precision']}, IoU {d['mean_iou']}, score MAE {d['score_mae']}"
     if "detection_agreement" in t:
         d = t["detection_agreement"]
         return f"anchors p>0.5 recall {d['recall']} precision {d['precision']}, top-1 {d['top1_anchor_agreement']}"

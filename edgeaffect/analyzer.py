@@ -249,7 +249,7 @@ class Analyzer:
                 f.face = FaceResult(
                     track_id=f.track.id, valid=True, validity=f.lm.validity, source=f.source,
                     box=f.track.last_box, landmarks=pts, landmark_sigma=f.lm.sigma,
-                    head_pose=pose.as_dict() if pose else None, eyes=f.track.eyes.update(pts).as_dict(),
+                    head_pose=pose.as_dict() if pose else None, eyes=f.track.eyes.update(pts, f.lm.eye_closed).as_dict(),
                     detector_score=f.detector_score,
                 )
             # a lost track is not listed (f.face stays None): its id waits for re-acquisition

@@ -124,8 +124,14 @@ def landmark_sample(
     *,
     negative: bool = False,
     augment: bool = True,
+    closure_p: float = 0.0,
+    yaw_p: float = 0.0,
+    max_yaw_deg: float = 60.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One training crop: (image uint8 [size,size], points in crop px [68,2], occluded [68])."""
+    """One training crop: (image uint8 [size,size], points in crop px [68,2], occluded [68]).
+
+    closure_p: chance of a synthetic eye closure (`close_eyes`); yaw_p: chance of a
+    cylinder yaw warp up to max_yaw_deg (`yaw_warp`; hidden points come back occluded)."""
     w = window_from_landmarks(pts)
     if negative:
         w = bad_window(w, rng)
@@ -136,12 +142,18 @@ def landmark_sample(
     p = apply_affine(m, pts).astype(np.float32)
     occ = np.zeros(68, bool)
     if augment:
+        if not negative and rng.random() < closure_p:
+            img, p = close_eyes(img, p, random_closure(p, rng), rng)
+        if not negative and rng.random() < yaw_p:
+            th = math.radians(rng.uniform(15.0, max_yaw_deg)) * (1 if rng.random() < 0.5 else -1)
+            img, p, occ = yaw_warp(img, p, th)
         if rng.random() < 0.5:
             img = img[:, ::-1].copy()
             p = p[FLIP].copy()
+            occ = occ[FLIP].copy()
             p[:, 0] = size - 1 - p[:, 0]
         if not negative and rng.random() < 0.35:
-            occ = occlude(img, p, rng)
+            occ = occ | occlude(img, p, rng)
         img = photometric(img, rng)
     return img, p, occ
 
@@ -172,3 +184,149 @@ def random_negative_patch(pool: list[np.ndarray], rng: np.random.Generator, size
     if rng.random() < 0.5:
         img = img[:, ::-1].copy()
     return photometric(img, rng)
+
+
+# ---------------------------------------------------------------- eye state
+
+#: iBUG eye contours as (outer/inner corner A, upper near A, upper near B, corner B, lower near B, lower near A).
+EYES = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47))
+
+
+def eye_aspect_ratios(pts: np.ndarray) -> np.ndarray:
+    """[2] EAR of the subject's right (36-41) and left (42-47) eye (Soukupova & Cech)."""
+    out = np.zeros(2, np.float32)
+    for k, e in enumerate(EYES):
+        p = pts[list(e)]
+        w = np.linalg.norm(p[0] - p[3])
+        out[k] = (np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2.0 * max(w, 1e-6))
+    return out
+
+
+#: EAR below which an eye counts as closed / above which it counts as open for the
+#: eye-closed target (refined MediaPipe eyelids: ~0.04-0.05 shut, 0.26-0.35 open on real
+#: video). In between the target ramps linearly (a squint is neither).
+EAR_CLOSED, EAR_OPEN = 0.10, 0.18
+
+
+def closed_target(ear: np.ndarray) -> np.ndarray:
+    return np.clip((EAR_OPEN - np.asarray(ear, np.float32)) / (EAR_OPEN - EAR_CLOSED), 0.0, 1.0)
+
+
+def close_eyes(img: np.ndarray, pts: np.ndarray, amount: tuple[float, float], rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic eye closure: warp the upper lid onto the lower lid along the teacher landmarks.
+
+    In each eye's frame (u along the corner-to-corner axis, v across it, down) the lid
+    curves are piecewise-linear through the iBUG points. The skin band above the upper lid
+    (half an eye width high) is stretched down to the new lid line v_u + c (v_l - v_u), and
+    the visible eye between the lids is squeezed into what remains (nothing at c = 1), so
+    lashes and lid crease move down with the lid and the iris disappears. The map is the
+    identity at the corners and at the band's top, so no seams appear. Returns the warped
+    image and the points with the upper-lid points moved onto the new lid line.
+    """
+    h, w = img.shape
+    out_pts = pts.copy()
+    map_x, map_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    src_x, src_y = map_x.copy(), map_y.copy()
+    lash = np.zeros((h, w), np.float32)
+    for e, c in zip(EYES, amount):
+        if c <= 0:
+            continue
+        p = pts[list(e)].astype(np.float64)
+        a, b = p[0], p[3]
+        length = np.linalg.norm(b - a)
+        if length < 3:
+            continue
+        uax = (b - a) / length
+        vax = np.array([-uax[1], uax[0]])
+        loc = (p - a) @ np.stack([uax, vax], 1)  # [6, 2] (u, v)
+        up = loc[[0, 1, 2, 3]]
+        lo = loc[[0, 5, 4, 3]]
+        if not (np.all(np.diff(up[:, 0]) > 0) and np.all(np.diff(lo[:, 0]) > 0)):
+            continue  # degenerate contour (extreme pose): leave this eye alone
+        rel = np.stack([map_x - a[0], map_y - a[1]], -1) @ np.stack([uax, vax], 1)
+        u, v = rel[..., 0], rel[..., 1]
+        inside = (u > 0) & (u < length)
+        vu = np.interp(u, up[:, 0], up[:, 1])
+        vl = np.interp(u, lo[:, 0], lo[:, 1])
+        gap = np.maximum(vl - vu, 0.0)
+        vn = vu + c * gap  # new upper-lid line
+        vt = vu - 0.5 * length  # top of the stretched skin band
+        vs = v.copy()
+        m1 = inside & (v >= vt) & (v < vn)
+        vs[m1] = vt[m1] + (v[m1] - vt[m1]) * (vu[m1] - vt[m1]) / np.maximum(vn[m1] - vt[m1], 1e-3)
+        m2 = inside & (v >= vn) & (v <= vl)
+        vs[m2] = vu[m2] + (v[m2] - vn[m2]) * gap[m2] / np.maximum(vl[m2] - vn[m2], 1e-3)
+        vs[m2 & (vl - vn < 0.3)] = vl[m2 & (vl - vn < 0.3)]
+        dv = vs - v
+        src_x += (dv * vax[0]).astype(np.float32)
+        src_y += (dv * vax[1]).astype(np.float32)
+        if c > 0.6:  # lash line along the closed lid
+            lash = np.maximum(lash, (inside * np.exp(-((v - vn) ** 2) / 0.8) * min(1.0, gap.max() / 3.0)).astype(np.float32))
+        for j in (1, 2):  # upper-lid points move onto the new lid line
+            uj = loc[j, 0]
+            vj = loc[j, 1] + c * (float(np.interp(uj, lo[:, 0], lo[:, 1])) - loc[j, 1])
+            out_pts[e[j]] = a + uj * uax + vj * vax
+    warped = cv2.remap(img, src_x, src_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if lash.any():
+        dark = rng.uniform(0.15, 0.45)
+        warped = np.clip(warped.astype(np.float32) * (1.0 - dark * lash), 0, 255).astype(np.uint8)
+    return warped, out_pts.astype(np.float32)
+
+
+def random_closure(pts: np.ndarray, rng: np.random.Generator) -> tuple[float, float]:
+    """Closure amounts (right, left): mostly both eyes (blinks, drowsiness), sometimes a wink;
+    60 % fully shut, 40 % partly (squint, drooping lids). Eyes already shut stay as they are."""
+    ear = eye_aspect_ratios(pts)
+    c = float(rng.uniform(0.9, 1.0)) if rng.random() < 0.6 else float(rng.uniform(0.3, 0.85))
+    both = rng.random() < 0.8
+    side = int(rng.integers(2))
+    amt = [c if (both or k == side) else 0.0 for k in range(2)]
+    return tuple(a if ear[k] > EAR_OPEN else 0.0 for k, a in enumerate(amt))  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- yaw beyond the data
+
+
+def yaw_warp(img: np.ndarray, pts: np.ndarray, theta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Turn the face about a vertical axis by `theta` radians on a cylinder of the face's width.
+
+    A point at horizontal offset x = R sin(phi) from the face's axis goes to R sin(phi + theta);
+    points whose phi + theta passes ~80 deg are behind the silhouette: they stay at its edge
+    and are returned as occluded (their uncertainty must be large). Pixels outside the
+    cylinder are unchanged. A crude stand-in for profile views the data barely has (no depth
+    of the nose); it teaches the net to keep points on the face and to raise sigma on the
+    hidden side. Returns (image, points, occluded [68]).
+    """
+    h, w = img.shape
+    cx = 0.5 * (pts[0, 0] + pts[16, 0])
+    r = 0.55 * abs(pts[16, 0] - pts[0, 0]) + 1.0
+    xs = np.arange(w, dtype=np.float64) - cx
+    inside = np.abs(xs) < r
+    phi_out = np.arcsin(np.clip(xs / r, -1, 1))
+    phi_src = phi_out - theta
+    src = np.where(inside & (np.abs(phi_src) < np.pi / 2), cx + r * np.sin(phi_src), xs + cx)
+    # The side the face turns away from uncovers a band: stretch the background beyond the
+    # face edge over it (monotonic, no copies of the face).
+    edge = r * math.cos(theta)
+    x_all = xs + cx
+    if theta > 0 and cx - edge > 1:
+        band = x_all < cx - edge
+        src = np.where(band, x_all * (cx - r) / (cx - edge), src)
+    elif theta < 0 and cx + edge < w - 2:
+        band = x_all > cx + edge
+        src = np.where(band, (w - 1) - ((w - 1) - x_all) * ((w - 1) - (cx + r)) / ((w - 1) - (cx + edge)), src)
+    map_x = np.broadcast_to(src.astype(np.float32)[None, :], (h, w)).copy()
+    map_y = np.broadcast_to(np.arange(h, dtype=np.float32)[:, None], (h, w)).copy()
+    out = cv2.remap(img, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    p = pts.astype(np.float64).copy()
+    phi = np.arcsin(np.clip((p[:, 0] - cx) / r, -1, 1)) + theta
+    occ = np.abs(phi) > np.radians(80)
+    p[:, 0] = cx + r * np.sin(np.clip(phi, -np.pi / 2, np.pi / 2))
+    return out, p.astype(np.float32), occ
+
+
+def dark_negative(pool: list[np.ndarray], rng: np.random.Generator, size: int) -> np.ndarray:
+    """A dim, low-contrast non-face patch (a dark car interior, a stage background)."""
+    img = random_negative_patch(pool, rng, size).astype(np.float32)
+    img = img * rng.uniform(0.05, 0.35) + rng.uniform(0, 25)
+    return np.clip(img + rng.normal(0, rng.uniform(1, 6), img.shape), 0, 255).astype(np.uint8)

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 
-def conv_bn(cin: int, cout: int, k: int = 3, s: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, s, k // 2, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+def conv_bn(cin: int, cout: int, k: int = 3, s: int = 1, act: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, s, k // 2, bias=False), nn.BatchNorm2d(cout), act(inplace=True))
 
 
 class Residual(nn.Module):
@@ -22,32 +22,35 @@ class Residual(nn.Module):
     than depthwise-separable blocks in PyTorch on this 2-core CPU (measured) and are what
     XNNPACK int8 and the Edge TPU run best."""
 
-    def __init__(self, ch: int) -> None:
+    def __init__(self, ch: int, act: type[nn.Module] = nn.ReLU) -> None:
         super().__init__()
         self.body = nn.Sequential(nn.Conv2d(ch, ch, 3, 1, 1, bias=False), nn.BatchNorm2d(ch))
-        self.act = nn.ReLU(inplace=True)
+        self.act = act(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(x + self.body(x))
 
 
 class Backbone(nn.Module):
-    """96x96x1 -> features: GAP(12x12x64) ++ GAP(6x6x128) ++ learned 6x6 flatten (128)."""
+    """96x96x1 -> features: GAP(12x12x64) ++ GAP(6x6x128) ++ learned 6x6 flatten (128).
+
+    `act` is the activation everywhere: ReLU (AU net) or ReLU6 (landmark net: a bounded
+    range [0, 6] that full-integer quantisation covers with a fixed, known int8 step)."""
 
     out_features = 64 + 128 + 128
 
-    def __init__(self) -> None:
+    def __init__(self, act: type[nn.Module] = nn.ReLU) -> None:
         super().__init__()
         self.s1 = nn.Sequential(
-            conv_bn(1, 16, 3, 2),  # 48
-            conv_bn(16, 32, 3, 2),  # 24
-            Residual(32),
-            conv_bn(32, 64, 3, 2),  # 12
-            Residual(64),
-            Residual(64),
+            conv_bn(1, 16, 3, 2, act),  # 48
+            conv_bn(16, 32, 3, 2, act),  # 24
+            Residual(32, act),
+            conv_bn(32, 64, 3, 2, act),  # 12
+            Residual(64, act),
+            Residual(64, act),
         )
-        self.s2 = nn.Sequential(conv_bn(64, 128, 3, 2), Residual(128))  # 6
-        self.spatial = nn.Sequential(nn.Conv2d(128, 128, 6, 1, 0, bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True))
+        self.s2 = nn.Sequential(conv_bn(64, 128, 3, 2, act), Residual(128, act))  # 6
+        self.spatial = nn.Sequential(nn.Conv2d(128, 128, 6, 1, 0, bias=False), nn.BatchNorm2d(128), act(inplace=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.s1(x)
@@ -56,28 +59,38 @@ class Backbone(nn.Module):
 
 
 class LandmarkNet(nn.Module):
-    """Grey 96x96 face crop -> 68 landmark offsets, 68 log-sigmas, 1 validity logit.
+    """Grey 96x96 face crop -> 68 landmark offsets, 68 log-sigmas, 1 validity logit, 2 eye-closed logits.
 
     Outputs (ONNX order): offsets [1,136] (crop-normalised units, added to the mean shape
     stored in the manifest), log_sigma [1,68] (per-landmark isotropic std, natural log,
-    crop-normalised units), validity [1,1] (logit).
+    crop-normalised units), validity [1,1] (logit), eye_closed [1,2] (logits of the
+    subject's right eye = iBUG 36-41, then left eye = iBUG 42-47, closed).
+    ReLU6 throughout (bounded activations for full-integer quantisation).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, eyes: bool = True) -> None:
         super().__init__()
-        self.backbone = Backbone()
+        act = nn.ReLU6
+        self.backbone = Backbone(act)
         f = Backbone.out_features
-        self.fc = nn.Sequential(nn.Linear(f, 256), nn.ReLU(inplace=True))
+        self.fc = nn.Sequential(nn.Linear(f, 256), act(inplace=True))
         self.offsets = nn.Linear(256, 136)
         # The uncertainty head sees the raw multi-scale features too: whether a point is
         # occluded or blurred is visible there, not only in the coordinate embedding.
-        self.log_sigma = nn.Sequential(nn.Linear(f + 256, 128), nn.ReLU(inplace=True), nn.Linear(128, 68))
-        self.validity = nn.Sequential(nn.Linear(f, 64), nn.ReLU(inplace=True), nn.Linear(64, 1))
+        self.log_sigma = nn.Sequential(nn.Linear(f + 256, 128), act(inplace=True), nn.Linear(128, 68))
+        self.validity = nn.Sequential(nn.Linear(f, 64), act(inplace=True), nn.Linear(64, 1))
+        # Eye state from the coordinate embedding (which encodes lid positions) and the raw
+        # features (which see lashes/iris): openpilot's eyesClosedProb, per eye.
+        self.eye_closed = nn.Sequential(nn.Linear(f + 256, 64), act(inplace=True), nn.Linear(64, 2)) if eyes else None
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         f = self.backbone(x)
         h = self.fc(f)
-        return self.offsets(h), self.log_sigma(torch.cat([f, h], 1)), self.validity(f)
+        fh = torch.cat([f, h], 1)
+        out = (self.offsets(h), self.log_sigma(fh), self.validity(f))
+        if self.eye_closed is not None:
+            out = (*out, self.eye_closed(fh))
+        return out
 
 
 class AUNet(nn.Module):

@@ -43,8 +43,19 @@ def calibrate_mediapipe_offsets(mp: np.ndarray, dl: np.ndarray) -> np.ndarray:
     return np.median(np.stack(diffs), axis=0)
 
 
+#: Upper/lower eyelid points (not the corners). Their target is MediaPipe's refined eyelid
+#: contour alone: dlib's 68-point model barely follows eye closure (EAR ~0.2 on shut eyes),
+#: so averaging it in would halve every blink. The refined mesh (refine_landmarks=True)
+#: gives EAR ~0.05 shut vs ~0.3 open on real video.
+EYELIDS = (37, 38, 40, 41, 43, 44, 46, 47)
+
+
 def build_ensemble(mp: np.ndarray, dl: np.ndarray, offsets: np.ndarray, max_disagreement: float = 0.12) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Returns (targets [N,68,2], disagreement [N,68] in IOD units, usable mask [N])."""
+    """Returns (targets [N,68,2], disagreement [N,68] in IOD units, usable mask [N]).
+
+    Target = mean of dlib and offset-corrected MediaPipe, except the eyelid points
+    (`EYELIDS`), which are MediaPipe's refined eyelid contour as it is (no offset: the lid
+    margin is the same definition in both schemes, and an offset would open shut eyes)."""
     n = len(mp)
     tgt = np.full((n, 68, 2), np.nan, np.float32)
     dis = np.full((n, 68), np.nan, np.float32)
@@ -61,6 +72,7 @@ def build_ensemble(mp: np.ndarray, dl: np.ndarray, offsets: np.ndarray, max_disa
         if d.mean() > max_disagreement:
             continue  # teachers disagree: one of them failed on this image
         tgt[i] = 0.5 * (m_corr + dl[i])
+        tgt[i, list(EYELIDS)] = mp[i, list(EYELIDS)]
         dis[i] = d
         ok[i] = True
     return tgt, dis, ok

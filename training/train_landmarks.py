@@ -1,10 +1,19 @@
 """Train the landmark network by distillation from the teacher ensemble.
 
-    python -m training.train_landmarks [--epochs 14] [--limit N]
+    python -m training.train_landmarks [--epochs 14] [--limit N]                 # stage 1 from scratch
+    python -m training.train_landmarks --finetune-sigma 3                        # stage 2 (uncertainty head)
+    python -m training.train_landmarks --eyes 5 --qat 2 [--init-onnx models/landmarks/landmarks.onnx]
 
-Checkpoints every epoch to work/landmarks/ckpt.pt and resumes from it; when done, writes
-models/landmarks/{landmarks.onnx, train_metrics.json}. Runs on the CPU (~2.5 min/epoch on
-2 cores).
+Stage 3 (`--eyes N --qat M`, issue 9): starting from the previous float network (work/
+landmarks/final.pt, else the weights of the shipped ONNX), N epochs with eyelid targets from
+the refined MediaPipe mesh, synthetic eye closure, cylinder yaw warps up to +-65 deg,
+dark/background negatives and a per-eye closed head; then M epochs of quantisation-aware
+fine-tuning (training/qat.py: BN folded, per-channel int8 weights, int8 activations, ReLU6),
+so the full-integer TFLite passes the NME gate.
+
+Checkpoints every epoch under work/landmarks/ and resumes from them; when done, writes
+models/landmarks/{landmarks.onnx, train_metrics.json} and tests/fixtures/mediapipe_offsets.json
+(the MediaPipe-to-iBUG offsets the targets used). CPU only.
 """
 
 from __future__ import annotations
@@ -21,10 +30,10 @@ from edgeaffect.vision.alignment import LANDMARK_CROP_SIZE as SIZE
 from edgeaffect.vision.alignment import apply_affine, window_from_landmarks
 
 from . import checkpoint
-from .augment import landmark_sample, random_negative_patch
+from .augment import closed_target, dark_negative, eye_aspect_ratios, landmark_sample, random_negative_patch
 from .data import load_faceset, nonface_pool
 from .models import LandmarkNet, count_macs, export_onnx
-from .paths import MODELS_SRC, work
+from .paths import MODELS_SRC, REPO, work
 
 
 def mean_shape(fs) -> np.ndarray:
@@ -35,24 +44,30 @@ def mean_shape(fs) -> np.ndarray:
     return np.mean(acc, 0).astype(np.float32)
 
 
-def make_batch(fs, idx, rng, pool, n_neg_window: int, n_neg_patch: int):
-    imgs, pts, occ, valid, dis = [], [], [], [], []
+def make_batch(fs, idx, rng, pool, n_neg_window: int, n_neg_patch: int, closure_p: float = 0.0, yaw_p: float = 0.0, max_yaw: float = 60.0):
+    """Positives (idx) + bad windows + non-face patches. Returns (x, pts, dis, valid, occ, eye_closed):
+    eye_closed [n_pos, 2] is the soft closed target from the (augmented) target points' EAR."""
+    imgs, pts, occ, valid, dis, eyes = [], [], [], [], [], []
     for i in idx:
-        im, p, o = landmark_sample(fs.images[i], fs.targets[i], rng, SIZE)
+        im, p, o = landmark_sample(fs.images[i], fs.targets[i], rng, SIZE, closure_p=closure_p, yaw_p=yaw_p, max_yaw_deg=max_yaw)
         imgs.append(im)
         pts.append(p / SIZE)
         occ.append(o)
         valid.append(1.0)
         dis.append(fs.disagreement[i])
+        eyes.append(closed_target(eye_aspect_ratios(p)))
     for _ in range(n_neg_window):
         i = int(rng.choice(idx))
         im, _, _ = landmark_sample(fs.images[i], fs.targets[i], rng, SIZE, negative=True)
         imgs.append(im)
     for _ in range(n_neg_patch):
-        if rng.random() < 0.3:  # an upside-down face is not a trackable face
+        r = rng.random()
+        if r < 0.25:  # an upside-down face is not a trackable face
             i = int(rng.choice(idx))
             im, _, _ = landmark_sample(fs.images[i], fs.targets[i], rng, SIZE)
             im = im[::-1, ::-1].copy()
+        elif r < 0.45:  # dim background (a stage, a car at night): validity must stay low
+            im = dark_negative(pool, rng, SIZE)
         else:
             im = random_negative_patch(pool, rng, SIZE)
         imgs.append(im)
@@ -65,6 +80,7 @@ def make_batch(fs, idx, rng, pool, n_neg_window: int, n_neg_patch: int):
         torch.from_numpy(np.stack(dis).astype(np.float32)),
         torch.tensor(valid),
         np.stack(occ),
+        torch.from_numpy(np.stack(eyes).astype(np.float32)),
     )
 
 
@@ -73,11 +89,26 @@ def make_batch(fs, idx, rng, pool, n_neg_window: int, n_neg_patch: int):
 OCCLUDED_STD = 0.12
 
 
-def losses(model, mean, x, pts, dis, valid, occ=None):
+def _ear_t(p: torch.Tensor) -> torch.Tensor:
+    """[B, 2] EAR of the right (36-41) and left (42-47) eye of [B, 68, 2] points."""
+    out = []
+    for a in (36, 42):
+        e = p[:, a : a + 6]
+        w = torch.linalg.norm(e[:, 0] - e[:, 3], dim=1).clamp(min=0.02)  # >= ~2 px: an eye seen edge-on has no EAR
+        out.append((torch.linalg.norm(e[:, 1] - e[:, 5], dim=1) + torch.linalg.norm(e[:, 2] - e[:, 4], dim=1)) / (2 * w))
+    return torch.stack(out, 1).clamp(max=0.6)
+
+
+def losses(model, mean, x, pts, dis, valid, occ=None, eyes=None):
+    """(coordinate NME, sigma NLL, validity BCE, error, iod, EAR L1, eye-closed BCE).
+    The last two are zero without eye targets or without an eye head."""
     n_pos = pts.shape[0]
-    off, log_sigma, vlogit = model(x)
+    outs = model(x)
+    off, log_sigma, vlogit = outs[:3]
     pred = mean + off[:n_pos].view(-1, 68, 2)
-    iod = torch.linalg.norm(pts[:, 36] - pts[:, 45], dim=1).clamp(min=0.05)
+    # normaliser: inter-ocular distance, but never below 0.6 x brow-to-chin height (a turned
+    # head's eye corners converge; its errors must not blow up the loss)
+    iod = torch.maximum(torch.linalg.norm(pts[:, 36] - pts[:, 45], dim=1), 0.6 * torch.linalg.norm(pts[:, 27] - pts[:, 8], dim=1)).clamp(min=0.05)
     err = torch.linalg.norm(pred - pts, dim=2)  # [B,68] crop-normalised units
     l_coord = (err / iod[:, None]).mean()
     ls = log_sigma[:n_pos].clamp(-8, 3)
@@ -86,33 +117,45 @@ def losses(model, mean, x, pts, dis, valid, occ=None):
         e2 = e2 + torch.from_numpy(occ.astype("float32")) * (OCCLUDED_STD * iod[:, None]) ** 2
     l_nll = (e2 / (2 * torch.exp(2 * ls)) + 2 * ls).mean()
     l_valid = nn.functional.binary_cross_entropy_with_logits(vlogit[:, 0], valid)
-    return l_coord, l_nll, l_valid, err, iod
+    zero = torch.zeros(())
+    l_ear, l_eye = zero, zero
+    if eyes is not None:
+        l_ear = (_ear_t(pred) - _ear_t(pts)).abs().mean()
+        if len(outs) > 3:
+            l_eye = nn.functional.binary_cross_entropy_with_logits(outs[3][:n_pos], eyes)
+    return l_coord, l_nll, l_valid, err, iod, l_ear, l_eye
 
 
-def train_step(model, mean_t, opt, fs, idx, rng, pool, batch: int, nll_weight: float) -> tuple[float, float, float]:
+def train_step(model, mean_t, opt, fs, idx, rng, pool, batch: int, nll_weight: float, eyes: bool = False,
+               closure_p: float = 0.0, yaw_p: float = 0.0) -> tuple[float, ...]:
     """One optimiser step on a batch of positives + 1/6 bad windows + 1/6 non-face patches.
     Loss = 10 * coordinate NME + nll_weight * uncertainty NLL + 0.5 * validity BCE (stage 1
-    uses 0.05 on the NLL, the uncertainty fine-tune 0.5). Returns the three loss values."""
-    x, pts, dis, valid, occ = make_batch(fs, idx, rng, pool, batch // 6, batch // 6)
-    lc, ln, lv = losses(model, mean_t, x, pts, dis, valid, occ)[:3]
-    loss = lc * 10 + nll_weight * ln + 0.5 * lv
+    uses 0.05 on the NLL, the uncertainty fine-tune 0.5); with `eyes` (stage 3) also
+    5 * |EAR(pred) - EAR(target)| + 0.5 * eye-closed BCE. Returns the loss values."""
+    x, pts, dis, valid, occ, eye_t = make_batch(fs, idx, rng, pool, batch // 6, batch // 6, closure_p, yaw_p, 65.0)
+    lc, ln, lv, _, _, le, lk = losses(model, mean_t, x, pts, dis, valid, occ, eye_t if eyes else None)
+    loss = lc * 10 + nll_weight * ln + 0.5 * lv + 5.0 * le + 0.5 * lk
     opt.zero_grad()
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), 5.0)
     opt.step()
-    return lc.item(), ln.item(), lv.item()
+    return lc.item(), ln.item(), lv.item(), le.item(), lk.item()
 
 
-def evaluate(model, fs, mean, pool, seed: int = 123) -> dict:
+def evaluate(model, fs, mean, pool, seed: int = 123, closure_p: float = 0.0) -> dict:
+    """Held-out identities, augmented crops. With closure_p > 0 a share of the crops get
+    synthetic closure too (eye metrics on closed eyes); real closed eyes are counted as they come."""
     rng = np.random.default_rng(seed)
     model.eval()
     idx = np.flatnonzero(fs.heldout)
     nmes, errs, sigmas, occs, vpos, vneg = [], [], [], [], [], []
+    ear_p, ear_t, eye_p, eye_t = [], [], [], []
     with torch.no_grad():
         for s in range(0, len(idx), 64):
             b = idx[s : s + 64]
-            x, pts, dis, valid, occ = make_batch(fs, b, rng, pool, 16, 16)
-            off, ls, v = model(x)
+            x, pts, dis, valid, occ, et = make_batch(fs, b, rng, pool, 16, 16, closure_p)
+            outs = model(x)
+            off, ls, v = outs[:3]
             n = len(b)
             pred = mean + off[:n].view(-1, 68, 2)
             err = torch.linalg.norm(pred - pts, dim=2)
@@ -124,12 +167,17 @@ def evaluate(model, fs, mean, pool, seed: int = 123) -> dict:
             p = torch.sigmoid(v[:, 0]).numpy()
             vpos.append(p[:n])
             vneg.append(p[n:])
+            ear_p.append(_ear_t(pred).numpy())
+            ear_t.append(_ear_t(pts).numpy())
+            eye_t.append(et.numpy())
+            if len(outs) > 3:
+                eye_p.append(torch.sigmoid(outs[3][:n]).numpy())
     from scipy.stats import spearmanr
 
     errs_a, sig_a, occ_a = np.concatenate(errs), np.concatenate(sigmas), np.concatenate(occs)
     vpos_a, vneg_a = np.concatenate(vpos), np.concatenate(vneg)
     model.train()
-    return {
+    out = {
         "heldout_images": int(len(idx)),
         "nme_vs_teacher_ensemble_mean": float(np.concatenate(nmes).mean()),
         "nme_vs_teacher_ensemble_median": float(np.median(np.concatenate(nmes))),
@@ -139,18 +187,33 @@ def evaluate(model, fs, mean, pool, seed: int = 123) -> dict:
         "validity_true_positive_rate": float((vpos_a > 0.5).mean()),
         "validity_true_negative_rate": float((vneg_a < 0.5).mean()),
     }
+    ep, et_ = np.concatenate(ear_p).ravel(), np.concatenate(ear_t).ravel()
+    out["ear_pearson_vs_target"] = float(np.corrcoef(ep, et_)[0, 1])
+    out["ear_mae"] = float(np.abs(ep - et_).mean())
+    out["eval_closure_p"] = closure_p
+    if eye_p:
+        pp, tt = np.concatenate(eye_p).ravel(), np.concatenate(eye_t).ravel()
+        closed, openy = tt > 0.99, tt < 0.01
+        out["eye_closed_eyes"] = int(closed.sum())
+        out["eye_closed_recall"] = float((pp[closed] > 0.5).mean()) if closed.any() else None
+        out["eye_closed_precision"] = float(closed[pp > 0.5].mean()) if (pp > 0.5).any() else None
+        out["eye_open_false_closed_rate"] = float((pp[openy] > 0.5).mean()) if openy.any() else None
+    return out
 
 
 def export_landmarks_onnx(model: LandmarkNet, mean: np.ndarray, path) -> None:
-    export_onnx(model, torch.zeros(1, 1, SIZE, SIZE), path, ["image"], ["offsets", "log_sigma", "validity"], {
+    names = ["offsets", "log_sigma", "validity"] + (["eye_closed"] if model.eye_closed is not None else [])
+    export_onnx(model, torch.zeros(1, 1, SIZE, SIZE), path, ["image"], names, {
         "edgeaffect.kind": "landmarks",
         "edgeaffect.input_range": "[0,1] grey, crop of edgeaffect.vision.alignment.FaceWindow",
         "edgeaffect.mean_shape": json.dumps(np.round(mean, 6).tolist()),
-        "edgeaffect.postprocess": "points = (mean_shape + offsets.reshape(68,2)) * crop_size; sigma = exp(log_sigma) * crop_size; valid = sigmoid(validity) > 0.5",
+        "edgeaffect.postprocess": "points = (mean_shape + offsets.reshape(68,2)) * crop_size; sigma = exp(log_sigma) * crop_size; "
+        "valid = sigmoid(validity) > 0.5; eye closed probability = sigmoid(eye_closed) (subject's right eye 36-41, left eye 42-47)",
+        "edgeaffect.eye_closed_order": json.dumps(["right", "left"]),
     })
 
 
-def write_outputs(model, mean, history, epochs, n_train) -> None:
+def write_outputs(model, mean, history, epochs, n_train, offsets: np.ndarray | None = None, extra: dict | None = None) -> None:
     out = MODELS_SRC / "landmarks"
     out.mkdir(parents=True, exist_ok=True)
     torch.save({"model": model.state_dict(), "mean": mean}, work("landmarks", "final.pt"))
@@ -158,8 +221,199 @@ def write_outputs(model, mean, history, epochs, n_train) -> None:
     macs, params = count_macs(model, torch.zeros(1, 1, SIZE, SIZE))
     final = dict(history[-1]) if history else {}
     final.update(macs=macs, params=params, epochs=epochs, train_images=int(n_train))
+    final.update(extra or {})
     (out / "train_metrics.json").write_text(json.dumps({"final": final, "history": history}, indent=1))
+    if offsets is not None:  # the evaluation references must use the offsets the targets used
+        (REPO / "tests" / "fixtures" / "mediapipe_offsets.json").write_text(json.dumps({
+            "offsets": np.round(offsets, 4).tolist(),
+            "produced_by": "python -m training.train_landmarks (training.targets.calibrate_mediapipe_offsets on the refined-mesh teachers)",
+        }))
     print("exported", out / "landmarks.onnx", flush=True)
+
+
+def load_onnx_weights(model: LandmarkNet, path) -> np.ndarray:
+    """Warm start from an exported landmark ONNX (BatchNorm folded into the convolutions by
+    the exporter): conv weights/biases go into each conv, its BN becomes the identity plus
+    the folded bias; Gemm weights into the Linear layers in graph order. Returns the mean
+    shape from the ONNX metadata. Heads the ONNX lacks (eye_closed) stay freshly initialised."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(path))
+    init = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    gemms = [n for n in m.graph.node if n.op_type in ("Gemm", "MatMul")]
+    tconvs = [(name, mod) for name, mod in model.named_modules() if isinstance(mod, nn.Conv2d)]
+    mods = dict(model.named_modules())
+    tlin = [(name, mod) for name, mod in model.named_modules() if isinstance(mod, nn.Linear) and not name.startswith("eye_closed")]
+    if len(convs) != len(tconvs) or len(gemms) != len(tlin):
+        raise ValueError(f"{path}: {len(convs)} convs / {len(gemms)} gemms vs model {len(tconvs)} / {len(tlin)}")
+    with torch.no_grad():
+        for node, (name, conv) in zip(convs, tconvs):
+            w = init[node.input[1]]
+            b = init[node.input[2]] if len(node.input) > 2 else np.zeros(w.shape[0], np.float32)
+            conv.weight.copy_(torch.from_numpy(w))
+            parent, idx = name.rsplit(".", 1)
+            bn = mods[parent][int(idx) + 1]
+            assert isinstance(bn, nn.BatchNorm2d), name
+            bn.weight.fill_(1.0)
+            bn.bias.copy_(torch.from_numpy(b))
+            bn.running_mean.zero_()
+            bn.running_var.fill_(1.0 - bn.eps)
+        for node, (_name, lin) in zip(gemms, tlin):
+            w = init[node.input[1]]
+            if node.op_type == "MatMul" or w.shape != tuple(lin.weight.shape):
+                w = w.T
+            lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(w)))
+            bias = node.input[2] if len(node.input) > 2 else None
+            if bias is None:  # MatMul + Add
+                add = next(n for n in m.graph.node if n.op_type == "Add" and node.output[0] in n.input)
+                bias = next(i for i in add.input if i in init)
+            lin.bias.copy_(torch.from_numpy(init[bias].reshape(-1)))
+    meta = {p.key: p.value for p in m.metadata_props}
+    return np.asarray(json.loads(meta["edgeaffect.mean_shape"]), np.float32).reshape(68, 2)
+
+
+def sample_weights(fs) -> np.ndarray:
+    """Oversample what the data has little of: real closed eyes (x4) and turned heads (x3)."""
+    from edgeaffect.vision.headpose import estimate_head_pose
+
+    w = np.ones(len(fs.names))
+    for i, t in enumerate(fs.targets):
+        if (eye_aspect_ratios(t) < 0.15).any():
+            w[i] += 3.0
+        x0, y0 = t.min(0)
+        x1, y1 = t.max(0)
+        pose = estimate_head_pose(t - [x0, y0], (int(x1 - x0) + 1, int(y1 - y0) + 1))
+        if pose is not None and abs(pose.yaw) > 25:
+            w[i] += 2.0
+    return w
+
+
+def plain_state(model: LandmarkNet) -> dict:
+    """State dict of a QAT-prepared (BN-folded, baked) net in the plain LandmarkNet layout:
+    each BN becomes identity + the conv's folded bias, so LandmarkNet().load_state_dict works."""
+    ref = LandmarkNet()
+    st = ref.state_dict()
+    mods = dict(model.named_modules())
+    ref_mods = dict(ref.named_modules())
+    for name, mod in ref.named_modules():
+        if isinstance(mod, nn.Conv2d):
+            src = mods[name]
+            st[name + ".weight"] = src.weight.detach().clone()
+            parent, idx = name.rsplit(".", 1)
+            bn = f"{parent}.{int(idx) + 1}"
+            st[bn + ".weight"] = torch.ones_like(st[bn + ".weight"])
+            st[bn + ".bias"] = src.bias.detach().clone()
+            st[bn + ".running_mean"] = torch.zeros_like(st[bn + ".running_mean"])
+            st[bn + ".running_var"] = torch.full_like(st[bn + ".running_var"], 1.0 - ref_mods[bn].eps)
+        elif isinstance(mod, nn.Linear):
+            st[name + ".weight"] = mods[name].weight.detach().clone()
+            st[name + ".bias"] = mods[name].bias.detach().clone()
+    return st
+
+
+def freeze_bn(model: nn.Module) -> None:
+    """BatchNorm uses its running statistics while fine-tuning (affine parameters still learn):
+    a warm start from an ONNX export has BN folded into the convs and identity statistics,
+    which batch statistics would overwrite."""
+    model.train()
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+
+
+def _run_epochs(model, mean_t, opt, sched, fs, pool, weights, a, ck, phase: str, epochs: int, history: list, start: int, extra_state: dict) -> None:
+    train_idx = np.flatnonzero(~fs.heldout)
+    p = weights[train_idx] / weights[train_idx].sum()
+    steps = a.steps or len(train_idx) // a.batch
+    for epoch in range(start, epochs):
+        freeze_bn(model)
+        rng = np.random.default_rng((7000 if phase == "eyes" else 9000) + epoch)
+        t0, agg = time.time(), np.zeros(5)
+        for s in range(steps):
+            b = rng.choice(train_idx, a.batch, replace=False, p=p)
+            agg += train_step(model, mean_t, opt, fs, b, rng, pool, a.batch, nll_weight=0.5, eyes=True, closure_p=0.3, yaw_p=0.15)
+            if sched is not None:
+                sched.step()
+            if s % 50 == 0:
+                g = agg / (s + 1)
+                print(f"{phase} ep {epoch} step {s}/{steps} nme {g[0]:.4f} nll {g[1]:.3f} val {g[2]:.3f} ear {g[3]:.4f} eye {g[4]:.3f} {time.time() - t0:.0f}s", flush=True)
+        m = evaluate(model, fs, mean_t, pool)
+        m.update({f"closure_{k}": v for k, v in evaluate(model, fs, mean_t, pool, seed=321, closure_p=0.5).items() if k.startswith(("eye_", "ear_"))})
+        m["epoch"] = f"{phase}-{epoch}"
+        history.append(m)
+        print(json.dumps(m), flush=True)
+        checkpoint.save(ck, model=model.state_dict(), opt=opt.state_dict(), sched=None if sched is None else sched.state_dict(),
+                        epoch=epoch, history=history, **extra_state)
+
+
+def train_eyes_qat(a) -> None:
+    """Stage 3 (see the module docstring): eyelids/eye state/pose/negatives, then QAT."""
+    from . import qat
+
+    fs = load_faceset(a.limit)
+    pool = nonface_pool()
+    weights = sample_weights(fs)
+    print(f"{len(fs.names)} usable images, {int((~fs.heldout).sum())} train; oversampled {int((weights > 1).sum())}", flush=True)
+    ck_e, ck_q = work("landmarks", "ckpt_eyes.pt"), work("landmarks", "ckpt_qat.pt")
+    model = LandmarkNet()
+    prev = work("landmarks", "final.pt")
+    base_hist: list = []
+    if prev.exists() and not a.init_onnx:
+        base = torch.load(prev, weights_only=False)
+        print("init from", prev, model.load_state_dict(base["model"], strict=False), flush=True)
+        mean = base["mean"]
+        base_hist = base.get("history") or []
+    else:
+        src = a.init_onnx or str(MODELS_SRC / "landmarks" / "landmarks.onnx")
+        mean = load_onnx_weights(model, src)
+        print("init from ONNX weights", src, flush=True)
+    mean_t = torch.from_numpy(mean)
+    train_idx = np.flatnonzero(~fs.heldout)
+    steps = a.steps or len(train_idx) // a.batch
+    # -- float phase
+    history: list = []
+    st_q = checkpoint.load(ck_q)
+    if st_q is None:
+        opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=max(1, steps * a.eyes), pct_start=0.05)
+        st = checkpoint.load(ck_e)
+        start = 0
+        if st:
+            model.load_state_dict(st["model"])
+            opt.load_state_dict(st["opt"])
+            sched.load_state_dict(st["sched"])
+            start, history = st["epoch"] + 1, st["history"]
+            print("resumed eyes phase at epoch", start, flush=True)
+        _run_epochs(model, mean_t, opt, sched, fs, pool, weights, a, ck_e, "eyes", a.eyes, history, start, {"mean": mean})
+        torch.save({"model": model.state_dict(), "mean": mean, "history": history}, work("landmarks", "float_eyes.pt"))
+    # -- quantisation-aware phase
+    if a.qat:
+        if st_q is None:
+            model.load_state_dict(torch.load(work("landmarks", "float_eyes.pt"), weights_only=False)["model"])
+        qat.prepare(model)
+        opt = torch.optim.AdamW(model.parameters(), lr=a.lr * 0.2, weight_decay=0.0)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps * a.qat), eta_min=a.lr * 0.01)
+        start = 0
+        if st_q is not None:
+            model.load_state_dict(st_q["model"])
+            opt.load_state_dict(st_q["opt"])
+            sched.load_state_dict(st_q["sched"])
+            start, history = st_q["epoch"] + 1, st_q["history"]
+            print("resumed QAT at epoch", start, flush=True)
+        elif not history:
+            history = (checkpoint.load(ck_e) or {}).get("history", [])
+        _run_epochs(model, mean_t, opt, sched, fs, pool, weights, a, ck_q, "qat", a.qat, history, start, {"mean": mean})
+        model.eval()
+        qat.bake(model)
+        plain = LandmarkNet()
+        plain.load_state_dict(plain_state(model))
+        model = plain
+    model.eval()
+    write_outputs(model, mean, base_hist + history, a.eyes + a.qat, len(train_idx), fs.mp_offsets,
+                  {"stage3": {"eye_epochs": a.eyes, "qat_epochs": a.qat, "steps_per_epoch": steps, "batch": a.batch,
+                              "closure_p": 0.3, "yaw_p": 0.15, "max_yaw_deg": 65.0}})
 
 
 def finetune_sigma(a) -> None:
@@ -189,7 +443,7 @@ def finetune_sigma(a) -> None:
         rng = np.random.default_rng(5000 + epoch)
         perm = rng.permutation(train_idx)
         for s in range(steps):
-            lc, ln, _ = train_step(model, mean_t, opt, fs, perm[s * a.batch : (s + 1) * a.batch], rng, pool, a.batch, nll_weight=0.5)
+            lc, ln = train_step(model, mean_t, opt, fs, perm[s * a.batch : (s + 1) * a.batch], rng, pool, a.batch, nll_weight=0.5)[:2]
             if s % 50 == 0:
                 print(f"sigma ep {epoch} step {s}/{steps} nme {lc:.4f} nll {ln:.3f}", flush=True)
         m = evaluate(model, fs, mean_t, pool)
@@ -206,12 +460,20 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=14)
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--batch", type=int, default=48)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--finetune-sigma", type=int, default=0, metavar="EPOCHS",
                     help="stage 2: re-train the uncertainty head (occlusion-aware target) from work/landmarks/final.pt")
+    ap.add_argument("--eyes", type=int, default=0, metavar="EPOCHS", help="stage 3: eyelids, eye state, yaw, negatives (float)")
+    ap.add_argument("--qat", type=int, default=0, metavar="EPOCHS", help="stage 3: quantisation-aware epochs after --eyes")
+    ap.add_argument("--init-onnx", default=None, help="stage 3: warm start from this landmark ONNX instead of work/landmarks/final.pt")
+    ap.add_argument("--steps", type=int, default=0, help="steps per epoch (default: one pass over the training images)")
+    ap.add_argument("--lr", type=float, default=6e-4)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
+    if a.eyes or a.qat:
+        train_eyes_qat(a)
+        return
     if a.finetune_sigma:
         finetune_sigma(a)
         return
@@ -240,7 +502,7 @@ def main() -> None:
         perm = rng.permutation(train_idx)
         t0, agg = time.time(), np.zeros(3)
         for s in range(steps_per_epoch):
-            lc, ln, lv = train_step(model, mean_t, opt, fs, perm[s * a.batch : (s + 1) * a.batch], rng, pool, a.batch, nll_weight=0.05)
+            lc, ln, lv = train_step(model, mean_t, opt, fs, perm[s * a.batch : (s + 1) * a.batch], rng, pool, a.batch, nll_weight=0.05)[:3]
             sched.step()
             agg += [lc, ln, lv]
             if s % 50 == 0:

@@ -19,6 +19,9 @@ class LandmarkResult:
     sigma_norm: np.ndarray  # [68] crop-normalised (scale-free; the temporal model's input)
     validity: float  # probability the crop holds a trackable face
     window: FaceWindow
+    #: [2] probability that the subject's right (iBUG 36-41) / left (42-47) eye is closed, or
+    #: None for a model without the eye-state output (openpilot's eyesClosedProb, per eye).
+    eye_closed: np.ndarray | None = None
 
 
 class LandmarkModel:
@@ -31,6 +34,8 @@ class LandmarkModel:
             raise ModelError(f"{runner.manifest.file}: landmark model input must be [1,S,S,1] grey NHWC, got {spec.shape}")
         self.size = int(spec.shape[1])
         self.mean_shape = np.asarray(meta(runner.manifest, "edgeaffect.mean_shape"), np.float32).reshape(68, 2)
+        names = {o.name for o in runner.manifest.outputs}
+        self.has_eyes = "eye_closed" in names
 
     def run(self, gray: np.ndarray, window: FaceWindow) -> LandmarkResult:
         m = window.to_crop_matrix(self.size)
@@ -41,10 +46,14 @@ class LandmarkModel:
         pts = pts_crop @ inv[:, :2].T + inv[:, 2]
         sigma_norm = np.exp(np.clip(out["log_sigma"].reshape(68), -10, 3))
         validity = float(1.0 / (1.0 + np.exp(-out["validity"].reshape(-1)[0])))
+        eye_closed = None
+        if self.has_eyes:
+            eye_closed = (1.0 / (1.0 + np.exp(-np.clip(out["eye_closed"].reshape(2), -30, 30)))).astype(np.float32)
         return LandmarkResult(
             points=pts.astype(np.float32),
             sigma=(sigma_norm * window.size).astype(np.float32),
             sigma_norm=sigma_norm.astype(np.float32),
             validity=validity,
             window=window,
+            eye_closed=eye_closed,
         )

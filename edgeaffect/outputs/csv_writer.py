@@ -17,7 +17,8 @@ _FRAME = ["frame_index", "timestamp_ms", "status"]
 _FACE = [
     "track_id", "valid", "validity", "source", "box_x", "box_y", "box_w", "box_h",
     "valence", "arousal", "unc_epistemic", "unc_aleatoric", "unc_cumulative",
-    "yaw", "pitch", "roll", "ear_left", "ear_right", "openness", "blink", "blinks_total", "perclos", "detector_score",
+    "yaw", "pitch", "roll", "ear_left", "ear_right", "openness", "blink", "blinks_total", "perclos",
+    "closed_prob_left", "closed_prob_right", "detector_score",
 ]
 
 
