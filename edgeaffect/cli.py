@@ -90,7 +90,11 @@ def output_dir(path: str | None, default: str) -> Path:
 def _print_outputs(summary) -> None:  # noqa: ANN001 - RunSummary, imported lazily
     print(summary.line())
     for k, v in summary.outputs.items():
-        print(f"  {k}: {v}")
+        note = ""
+        if k == "overlay" and summary.extra.get("overlay_codec") not in (None, "avc1"):
+            note = (f" ({summary.extra['overlay_codec']}: this OpenCV has no H.264 encoder, so most browsers won't play it; "
+                    "VLC/ffplay will, or convert: ffmpeg -i overlay.mp4 -c:v libx264 overlay-h264.mp4)")
+        print(f"  {k}: {v}{note}")
 
 
 def cmd_run(a: argparse.Namespace) -> int:

@@ -233,6 +233,7 @@ def run_source(
             csvw.close()
         if vid:
             vid.close()
+            summary.extra["overlay_codec"] = vid.codec
         if opened and isinstance(source, FrameSource):
             source.close()
         if own:

@@ -27,6 +27,8 @@ def test_demo_runs_without_arguments_beyond_out(assets, tmp_path):
     assert "demo" in p.stdout and "results.jsonl" in p.stdout
     for name in ("run.json", "summary.json", "results.csv", "overlay.mp4"):  # every file written is listed
         assert name in p.stdout and (tmp_path / "demo" / name).exists(), name
+    codec = json.loads((tmp_path / "demo" / "summary.json").read_text())["extra"]["overlay_codec"]
+    assert codec in ("avc1", "mp4v") and ("no H.264 encoder" in p.stdout) == (codec != "avc1")
 
 
 @pytest.mark.shared_data
