@@ -65,7 +65,17 @@ def test_speed_figures_carry_the_machine_they_came_from(readme, tmp_path):
     assert "`benchmarks/results/vnni-host.json` [M1]" in text
     assert "ratio" in text and "not the fps" in text
     # the margin is computed from the file: 1.8 / 1.5 - 1 = +20 %
-    assert "+20.0 %" in text
+    assert "+20.0 %" in text and "does not measure the run-to-run spread" in text
+
+
+def test_per_round_ratios_give_the_spread(readme, tmp_path):
+    _bench(tmp_path, "r", _fingerprint(2, ["avx2"]), ratio=1.52)
+    p = tmp_path / "benchmarks" / "results" / "r.json"
+    doc = json.loads(p.read_text())
+    doc["vs_mediapipe"]["ratios"][0].update(round_fps_ratios=[1.47, 1.52, 1.58], cpu_ratio=None)
+    p.write_text(json.dumps(doc))
+    text = readme.block(tmp_path)
+    assert "2 of 3 rounds reached the goal" in text and "1.47-1.58x" in text and "CPU-time" not in text
 
 
 def test_two_machines_get_two_tags(readme, tmp_path):
