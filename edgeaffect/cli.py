@@ -66,7 +66,7 @@ def _options(a: argparse.Namespace):
 
 def _nir(a: argparse.Namespace):
     """--nir-enhance: CLAHE at the capture boundary (the camera config's NIR conditioning)."""
-    from .profiles import NirConfig
+    from .capture.config import NirConfig
 
     return NirConfig(enabled=True, clahe=True) if a.nir_enhance else None
 
@@ -155,7 +155,7 @@ def cmd_inspect(argv: list[str]) -> int:
 
 
 def cmd_devices(argv: list[str]) -> int:
-    from .profiles import devices_main
+    from .devices import devices_main
 
     return devices_main(argv)
 

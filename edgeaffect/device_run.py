@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from .analyzer import AnalyzerOptions
+from .capture.config import CameraConfig
 from .capture.factory import with_camera
-from .profiles import CameraConfig, DeviceProfile, load_profile
+from .profiles import DeviceProfile, load_profile
 from .registry import MODULES
 from .runtime.factory import BaseOptions, RunnerFactory
 from .scheduler.executor import PipelineExecutor

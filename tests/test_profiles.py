@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from edgeaffect.devices import devices_main, devices_report
 from edgeaffect.errors import ProfileError
-from edgeaffect.profiles import devices_main, devices_report, list_profiles, load_profile
+from edgeaffect.profiles import list_profiles, load_profile
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = ("rpi4", "rpi5", "rpi5-coral", "jetson-orin-nano", "x86-dev")
@@ -147,3 +148,24 @@ def test_devices_report_and_main(capsys):
     assert devices_main(["--json"]) == 0 and '"profiles"' in capsys.readouterr().out
     assert devices_main(["--profile", "rpi5-coral"]) == 0 and "tpu" in capsys.readouterr().out
     assert devices_main(["--profile", "nope"]) != 0
+
+
+def test_config_keys_are_declared_once_beside_their_owner_and_documented():
+    """Each table's keys come from its dataclass (capture/config.py, scheduler/config.py): an empty table
+    gives the declared defaults, an unknown key is refused, and every key is in firmware_configs/README.md."""
+    from edgeaffect.capture.config import CameraConfig, NirConfig
+    from edgeaffect.configspec import Reader, settings_of
+    from edgeaffect.scheduler.config import RatesConfig, SchedulerConfig, ThermalConfig
+
+    doc = (REPO / "firmware_configs" / "README.md").read_text()
+    r = Reader("t.toml")
+    for cls in (CameraConfig, NirConfig, SchedulerConfig, RatesConfig, ThermalConfig):
+        keys = settings_of(cls)
+        assert keys and all(f"`{k}`" in doc or k in doc for k in keys), cls
+    assert SchedulerConfig.from_table(r, {}) == SchedulerConfig()
+    assert ThermalConfig.from_table(r, {}) == ThermalConfig() and RatesConfig.from_table(r, {}) == RatesConfig()
+    cam = CameraConfig.from_table(r, {"source": "file", "device": "x.mp4"})
+    assert not cam.latest_frame and not cam.reconnect  # files: no grabber thread, no reconnect
+    assert CameraConfig.from_table(r, {"source": "v4l2", "device": 0}).device == "0"
+    with pytest.raises(ProfileError, match=r"t.toml: scheduler.queue: unknown key \(did you mean 'queue_size'\?\)"):
+        SchedulerConfig.from_table(r, {"queue": 2})

@@ -80,7 +80,7 @@ def open_source(
     nir: Any = None,
     **kw: Any,
 ) -> FrameSource:
-    """Build the source for `spec` (string, path or profiles.CameraConfig); see module docstring.
+    """Build the source for `spec` (string, path or capture.config.CameraConfig); see module docstring.
 
     Frames are conditioned here, once, when the camera config asks for it (`nir.gamma`,
     `nir.clahe`; `nir=` overrides the config's, e.g. the CLI's --nir-enhance)."""
@@ -103,7 +103,7 @@ def _open_source(
     backoff: tuple[float, ...],
     **kw: Any,
 ) -> FrameSource:
-    from ..profiles import CameraConfig
+    from .config import CameraConfig
 
     if isinstance(spec, (str, Path)):
         kind, arg = parse_source_spec(str(spec))

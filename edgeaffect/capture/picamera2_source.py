@@ -153,7 +153,7 @@ class Picamera2Source(FrameSource):
         gpio: Any = None,
         **overrides: Any,
     ) -> None:
-        from ..profiles import CameraConfig  # late: profiles imports capture for `devices`
+        from .config import CameraConfig
 
         cfg = config if config is not None else CameraConfig(source="picamera2", device="0")
         if isinstance(cfg, dict):
