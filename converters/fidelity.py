@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeaffect.runtime.backends import ops_details
+
 SNR_CAP = 200.0  # dB reported for (near-)exact matches; keeps the JSON finite
 
 
@@ -327,7 +329,7 @@ def output_quant_steps(tflite_path: Path) -> dict[str, tuple[float, str]]:
         kw["experimental_op_resolver_type"] = be.reference_resolver
     it = be.Interpreter(**kw)
     tdet = {d["index"]: d for d in it.get_tensor_details()}
-    producer = {int(t): o for o in it._get_ops_details() if o["op_name"] != "DELEGATE" for t in o["outputs"]}
+    producer = {int(t): o for o in ops_details(it, delegates=False) for t in o["outputs"]}
     out: dict[str, tuple[float, str]] = {}
     for d in it.get_output_details():
         t = int(d["index"])
@@ -551,7 +553,7 @@ def _tflite_all_tensors(tflite_path: Path, samples: dict[str, np.ndarray], input
     it.allocate_tensors()
     tdet = {d["index"]: d for d in it.get_tensor_details()}
     ins = it.get_input_details()
-    ops = [o for o in it._get_ops_details() if o["op_name"] != "DELEGATE"]
+    ops = ops_details(it, delegates=False)
     entries = [{"op_index": -1, "op": "INPUT", "tensor": d["index"], "name": d["name"], "vals": []} for d in ins]
     for o in ops:
         for t in o["outputs"]:

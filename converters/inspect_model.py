@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgeaffect.errors import EdgeAffectError, ModelError
-from edgeaffect.runtime.backends import load_backend
+from edgeaffect.runtime.backends import load_backend, ops_details
 from edgeaffect.runtime.manifest import load_manifest, sha256_file
 from edgeaffect.runtime.runner import check_tflite_file
 
@@ -48,7 +48,7 @@ def inspect_tflite(path: str | Path, *, lint: bool = True, run_compiler: bool = 
         it.allocate_tensors()
     except (ValueError, RuntimeError) as e:
         raise ModelError(f"{path}: the interpreter rejected the model ({str(e).splitlines()[0]})") from None
-    ops = [o for o in it._get_ops_details() if o["op_name"] != "DELEGATE"]
+    ops = ops_details(it, delegates=False)
     hist: dict[str, int] = {}
     for o in ops:
         hist[o["op_name"]] = hist.get(o["op_name"], 0) + 1

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeaffect.runtime.backends import ops_details
+
 # coral.ai supported-operations table, as TFLite builtin op names.
 EDGETPU_OPS = frozenset({
     "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "DEPTH_TO_SPACE",
@@ -61,9 +63,7 @@ def graph_ops(it) -> list[dict[str, Any]]:
     """The model's own ops (DELEGATE nodes added by a delegate are dropped), execution order."""
     tdet = {d["index"]: d for d in it.get_tensor_details()}
     ops = []
-    for o in it._get_ops_details():
-        if o["op_name"] == "DELEGATE":
-            continue
+    for o in ops_details(it, delegates=False):
         ins = [int(t) for t in o["inputs"] if t >= 0]
         outs = [int(t) for t in o["outputs"] if t >= 0]
         ops.append({
@@ -134,7 +134,7 @@ def xnnpack_check(path: Path) -> dict[str, Any]:
         it = _interpreter(path, xnnpack=True, preserve=True)
     except (ValueError, RuntimeError) as e:
         return {"error": str(e).splitlines()[0]}
-    raw = it._get_ops_details()
+    raw = ops_details(it)
     delegated_outs = {int(t) for o in raw if o["op_name"] == "DELEGATE" for t in o["outputs"]}
     own = [o for o in raw if o["op_name"] != "DELEGATE"]
     refused: dict[str, int] = {}
@@ -145,7 +145,7 @@ def xnnpack_check(path: Path) -> dict[str, Any]:
     n_del = len(own) - sum(refused.values())
     try:  # partitions as they are at run time (without preserve, XNNPACK groups ops)
         it2 = _interpreter(path, xnnpack=True, preserve=False)
-        partitions = sum(1 for o in it2._get_ops_details() if o["op_name"] == "DELEGATE")
+        partitions = sum(1 for o in ops_details(it2) if o["op_name"] == "DELEGATE")
     except (ValueError, RuntimeError):
         partitions = None
     return {"ops_total": len(own), "ops_delegated": n_del, "not_delegated": refused, "partitions": partitions}

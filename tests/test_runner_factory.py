@@ -93,3 +93,16 @@ def test_device_plan_builds_through_the_factory(assets):
     assert an.runners == plan.runners and set(timings.runners) == set(MODULES)
     assert all(plan.factory.threads_for(m) == 2 for m in MODULES)
     assert "fallback from edgetpu" in plan.unit_desc["detector"]
+
+
+def test_ops_details_is_the_one_door_to_the_private_op_list(assets):
+    from edgeaffect.errors import BackendUnavailableError
+    from edgeaffect.runtime.backends import ops_details
+
+    it = RunnerFactory().runner("au").interpreter
+    own = ops_details(it, delegates=False)
+    allops = ops_details(it)
+    assert own and all(o["op_name"] != "DELEGATE" for o in own) and {"op_name", "index", "inputs", "outputs"} <= set(own[0])
+    assert len(allops) >= len(own)
+    with pytest.raises(BackendUnavailableError, match="does not list its ops"):
+        ops_details(object())

@@ -128,11 +128,13 @@ def random_inputs(manifest: Any, seed: int = 0) -> list[np.ndarray]:
 
 
 def op_mix(runner: Any) -> dict[str, int] | None:
+    from ..runtime.backends import ops_details
+
     it = getattr(runner, "interpreter", None)
-    if it is None or not hasattr(it, "_get_ops_details"):
+    if it is None:
         return None
     try:
-        c = Counter(o["op_name"] for o in it._get_ops_details())
+        c = Counter(o["op_name"] for o in ops_details(it))
     except Exception:
         return None
     return dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -104,3 +104,18 @@ def load_backend(prefer: str | None = None) -> InterpreterBackend:
         "no TFLite interpreter found: pip install ai-edge-litert "
         "(or tflite-runtime on numpy<2, or tensorflow)"
     )
+
+
+def ops_details(interpreter: Any, *, delegates: bool = True) -> list[dict[str, Any]]:
+    """The interpreter's node list in execution order: dicts with op_name, index, inputs, outputs.
+
+    LiteRT, tflite-runtime and tf.lite expose it only as the private `_get_ops_details()`;
+    this is the one place that calls it. `delegates=False` drops the DELEGATE nodes a
+    delegate (XNNPACK included) adds, leaving the model's own ops. A backend without the
+    call raises BackendUnavailableError.
+    """
+    fn = getattr(interpreter, "_get_ops_details", None)
+    if fn is None:
+        raise BackendUnavailableError(f"{type(interpreter).__module__}.{type(interpreter).__name__} does not list its ops")
+    ops = list(fn())
+    return ops if delegates else [o for o in ops if o["op_name"] != "DELEGATE"]
