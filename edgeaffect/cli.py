@@ -57,6 +57,8 @@ def _options(a: argparse.Namespace):
     o = AnalyzerOptions()
     if a.max_faces is not None:
         o.max_faces = a.max_faces
+    elif getattr(a, "dms", False):
+        o.max_faces = 1  # the driver monitor follows one tracked face
     if a.threads is not None:
         o.num_threads = a.threads
     if a.models_dir:
@@ -102,22 +104,26 @@ def cmd_run(a: argparse.Namespace) -> int:
     from .session import exit_code, run_source
 
     out = output_dir(a.out, RUN_OUT)
+    from .observers import observers_from_args
+
     common = {"overlay": a.overlay, "write_csv": not a.no_csv, "max_frames": a.max_frames}
     if a.profile:
         from .device_run import prepare
 
-        setup = prepare(a.profile, source=a.source, models_dir=a.models_dir, max_faces=a.max_faces,
+        max_faces = a.max_faces if a.max_faces is not None else (1 if a.dms else None)  # --dms: one driver
+        setup = prepare(a.profile, source=a.source, models_dir=a.models_dir, max_faces=max_faces,
                         threads=a.threads, nir_enhance=a.nir_enhance)
         print(setup.plan.describe())
         src = open_source(setup.camera, realtime=a.realtime or None, loop=a.loop)
         with progress_bar(a, src, "run") as bar:
             summary = run_source(src, out, setup.options, runner_factory=setup.plan.factory, executor=setup.executor,
-                                 header_extra=setup.header(), on_result=bar, **common)
+                                 header_extra=setup.header(), on_result=bar,
+                                 observers=observers_from_args(a, setup.profile), **common)
         print(summary.extra["executor_report"])
     else:
         src = open_source(a.source, realtime=a.realtime, loop=a.loop, nir=_nir(a))
         with progress_bar(a, src, "run") as bar:
-            summary = run_source(src, out, _options(a), on_result=bar, **common)
+            summary = run_source(src, out, _options(a), on_result=bar, observers=observers_from_args(a), **common)
     _print_outputs(summary)
     return exit_code(summary)
 
@@ -166,7 +172,13 @@ def cmd_bench(argv: list[str]) -> int:
     return bench_main(argv)
 
 
-PASSTHROUGH = {"convert": cmd_convert, "inspect": cmd_inspect, "devices": cmd_devices, "bench": cmd_bench}
+def cmd_fleet(argv: list[str]) -> int:
+    from .telemetry.fleet import fleet_main
+
+    return fleet_main(argv)
+
+
+PASSTHROUGH = {"convert": cmd_convert, "inspect": cmd_inspect, "devices": cmd_devices, "bench": cmd_bench, "fleet": cmd_fleet}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,11 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--realtime", action="store_true", help="pace a video file at its frame rate")
     r.add_argument("--loop", action="store_true", help="loop a video file")
     _add_run_args(r, out_default=RUN_OUT, overlay_default=False)
+    from .observers import add_observer_args
+
+    add_observer_args(r)
     d = sub.add_parser("demo", help="self-contained demo on a bundled face image")
     d.add_argument("--frames", type=int, default=150, help="length of the synthetic clip (default 150)")
     _add_run_args(d, out_default=DEMO_OUT, overlay_default=True)
     for name, helptext in (("convert", "ONNX -> TFLite with calibration and fidelity gate"), ("inspect", "inspect a .tflite and its manifest"),
-                           ("devices", "list device profiles and what this machine can load"), ("bench", "latency benchmarks")):
+                           ("devices", "list device profiles and what this machine can load"), ("bench", "latency benchmarks"),
+                           ("fleet", "many devices' stats over MQTT: the bench compare table and plot")):
         sub.add_parser(name, help=helptext, add_help=False)
     return ap
 

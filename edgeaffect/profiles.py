@@ -26,7 +26,10 @@ from typing import Any
 
 from .capture.config import ILLUMINATOR_MODES, PIXEL_FORMATS, SOURCES, CameraConfig, NirConfig
 from .configspec import Reader, between, one_of
+from .configtable import from_table
+from .dms.config import DmsConfig
 from .errors import ProfileError
+from .kiosk.config import KioskConfig
 from .registry import MODULES
 from .runtime.delegates import (
     CPU_KINDS,
@@ -79,6 +82,8 @@ class DeviceProfile:
     rates: RatesConfig
     thermal: ThermalConfig
     models: dict[str, Path] = field(default_factory=dict)  # module -> explicit .tflite/.json
+    dms: Any = None  # edgeaffect.dms.DmsConfig from the [dms] table (defaults when absent)
+    kiosk: Any = None  # edgeaffect.kiosk.KioskConfig from the [kiosk] table
 
     @property
     def auto_placement(self) -> bool:
@@ -243,7 +248,7 @@ def _models(v: Reader, table: Any, path: Path | None) -> dict[str, Path]:
 #: Every top-level table of a profile and who reads it. The camera, scheduler, rates and thermal
 #: tables are declared field by field beside their owners (capture/config.py, scheduler/config.py).
 _SECTIONS = ("device", "camera", "delegates", "units", "threads", "placement", "scheduler", "rates", "thermal",
-             "models")
+             "models", "dms", "kiosk")
 
 
 def parse_profile(data: dict[str, Any], where: str, path: Path | None = None) -> DeviceProfile:
@@ -262,6 +267,9 @@ def parse_profile(data: dict[str, Any], where: str, path: Path | None = None) ->
         rates=RatesConfig.from_table(v, data.get("rates")),
         thermal=ThermalConfig.from_table(v, data.get("thermal")),
         models=_models(v, data.get("models"), path),
+        # the policy layers own their settings (dms/config.py, kiosk/config.py); a profile overrides them
+        dms=from_table(DmsConfig, data.get("dms"), where, "dms"),
+        kiosk=from_table(KioskConfig, data.get("kiosk"), where, "kiosk"),
     )
 
 

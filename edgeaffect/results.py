@@ -99,6 +99,8 @@ class FrameResult:
     message: str | None = None  # why, for bad_frame
     skipped: list[str] = field(default_factory=list)  # stages skipped by rate control / degradation
     timings_ms: dict[str, float] = field(default_factory=dict)
+    driver: Any = None  # edgeaffect.dms.DriverState with `run --dms` (else None)
+    kiosk: Any = None  # edgeaffect.kiosk.KioskState with `run --kiosk` (else None)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL schema object (README "Output schema"): plain JSON types, `aus` as {AU01: ...}."""
@@ -111,6 +113,8 @@ class FrameResult:
             "faces": [f.to_dict() for f in self.faces],
             "skipped": list(self.skipped),
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+            "driver": None if self.driver is None else self.driver.to_dict(),
+            "kiosk": None if self.kiosk is None else self.kiosk.to_dict(),
         }
 
     def to_json(self) -> str:

@@ -135,6 +135,7 @@ def run_source(
     header_extra: dict[str, Any] | None = None,
     on_result: Callable[[FrameResult], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    observers: Any = None,
 ) -> RunSummary:
     """Analyse every frame of `source`; write run.json, results.jsonl, summary.json (+ results.csv, overlay.mp4).
 
@@ -144,6 +145,9 @@ def run_source(
     Analyzer.stages). A failure of the run itself (source cannot be opened, stops delivering,
     a bug) is recorded in summary.json `error`; errors other than a source that stopped are
     re-raised after every output is closed valid. `on_progress` is called after each frame.
+
+    `observers` (edgeaffect.observers.ResultObservers): driver / kiosk layers annotate each
+    result before it is written (their event lines follow the frame's line) and MQTT gets it after.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -159,6 +163,8 @@ def run_source(
         "executor": ex.mode,
         **(header_extra or {}),
     }
+    if observers is not None:
+        header.update(observers.header())
     summary = RunSummary(outputs={"jsonl": str(out / "results.jsonl"), "run": str(out / "run.json"),
                                   "summary": str(out / "summary.json")})
     # Run metadata goes to run.json so that results.jsonl holds exactly one line per frame.
@@ -175,6 +181,8 @@ def run_source(
     t0 = time.perf_counter()
     opened = False
     try:
+        if observers is not None:
+            observers.start(header, out)
         with StopFlag() as stop:
             if isinstance(source, FrameSource):
                 source.open()
@@ -205,7 +213,10 @@ def run_source(
 
             for item in ex.run(work_items(frames())):
                 frame, res = item.frame, an.finish_frame(item.payload)
+                events = observers.annotate(frame, res) if observers is not None else []
                 jsonl.write(res)
+                for ev in events:
+                    jsonl.write(ev)
                 if csvw:
                     csvw.write(res)
                 if vid and res.status != "bad_frame":
@@ -213,6 +224,8 @@ def run_source(
                     vid.write(img if img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8 else _as_bgr(frame), res)
                 if on_result:
                     on_result(res)
+                if observers is not None:
+                    observers.publish(frame, res, events)
                 summary.frames += 1
                 summary.frames_with_face += int(res.status == "ok")
                 summary.bad_frames += int(res.status == "bad_frame")
@@ -228,6 +241,10 @@ def run_source(
         summary.extra["executor"] = ex.stats.to_dict()
         summary.extra["executor_report"] = ex.stats.report()
         summary.seconds = time.perf_counter() - t0
+        if observers is not None:
+            for ev in observers.finish():  # open episodes end with the run
+                jsonl.write(ev)
+            observers.close()
         jsonl.close()
         if csvw:
             csvw.close()

@@ -19,6 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..capture.base import to_uint8
 from ..vision.headpose import _IDX as POSE_POINTS  # the six points the PnP fit uses
 from ..vision.headpose import _MODEL_3D as MODEL_3D
 
@@ -38,22 +39,16 @@ class ImageQuality:
                 "saturated": round(self.saturated, 3), "dark": round(self.dark, 3)}
 
 
-def image_quality(image: np.ndarray, max_side: int = 64) -> ImageQuality:
-    """Cheap statistics on a strided subsample (<= max_side px per side) on an 8-bit scale."""
+def image_quality(image: np.ndarray, bit_depth: int | None = None, max_side: int = 64) -> ImageQuality:
+    """Cheap statistics on a strided subsample (<= max_side px per side), on an 8-bit scale
+    (uint16 samples scaled by their declared `bit_depth`, as capture.base.to_uint8 does)."""
     if image.ndim < 2 or image.size == 0:
         return ImageQuality(0.0, 0.0, 0.0, 1.0)
     h, w = image.shape[:2]
     step = max(1, int(math.ceil(max(h, w) / max_side)))
-    g = image[::step, ::step]
+    g = to_uint8(np.ascontiguousarray(image[::step, ::step]), bit_depth).astype(np.float32)
     if g.ndim == 3:
         g = g[..., :3].mean(axis=2)
-    g = g.astype(np.float32)
-    if image.dtype == np.uint16:
-        peak = float(g.max())
-        full = next((v for v in (1023.0, 4095.0, 65535.0) if peak <= v), 65535.0)
-        g *= 255.0 / full
-    elif image.dtype.kind == "f":
-        g *= 255.0 if float(g.max()) <= 1.0 else 1.0
     return ImageQuality(float(g.mean()), float(g.std()), float((g >= 250).mean()), float((g <= 10).mean()))
 
 

@@ -22,11 +22,57 @@ _FACE = [
 ]
 
 
+#: driver monitoring (`run --dms`, one driver per frame: on every row of the frame) and kiosk
+#: (`run --kiosk`: people counts per frame, the visit's numbers on its face's row); empty without them
+_DRIVER = [
+    "drv_face_detected", "drv_face_prob", "drv_closed_prob_left", "drv_closed_prob_right", "drv_eye_closure",
+    "drv_eyes_closed", "drv_yaw_std", "drv_pitch_std", "drv_gaze_zone", "drv_glance_s", "drv_off_road_s",
+    "drv_poor_vision", "drv_camera_blocked", "drv_blinks", "drv_blink_rate", "drv_blink_mean_ms", "drv_perclos",
+    "drv_long_blinks", "drv_microsleeps", "drv_drowsiness", "drv_distracted", "drv_distracted_types",
+    "drv_face_not_seen_s", "drv_awareness", "drv_alert", "drv_calibrated", "drv_yaw_offset", "drv_pitch_offset",
+]
+_KIOSK = [
+    "kiosk_people", "kiosk_attending", "kiosk_visits_total", "kiosk_visit_id", "kiosk_attending_now",
+    "kiosk_dwell_s", "kiosk_visible_s", "kiosk_attention_s", "kiosk_attention_share", "kiosk_mean_valence", "kiosk_mean_arousal",
+]
+
+
 def csv_columns() -> list[str]:
     cols = _FRAME + _FACE + list(AU_NAMES) + [f"expr_{e}" for e in EXPRESSIONS]
     cols += [f"{a}{i}" for i in range(68) for a in ("x", "y")]
     cols += [f"sigma{i}" for i in range(68)]
-    return cols
+    return cols + _DRIVER + _KIOSK
+
+
+def _driver_row(d: dict[str, Any] | None) -> dict[str, Any]:
+    if not d:
+        return {}
+    e, std, bl, cal = d.get("eyes") or {}, d.get("head_pose_std") or {}, d.get("blinks") or {}, d.get("calibration") or {}
+    return {
+        "drv_face_detected": d.get("face_detected"), "drv_face_prob": d.get("face_prob"),
+        "drv_closed_prob_left": e.get("closed_prob_left"), "drv_closed_prob_right": e.get("closed_prob_right"),
+        "drv_eye_closure": e.get("closure"), "drv_eyes_closed": e.get("closed"), "drv_yaw_std": std.get("yaw"),
+        "drv_pitch_std": std.get("pitch"), "drv_gaze_zone": d.get("gaze_zone"), "drv_glance_s": d.get("glance_s"),
+        "drv_off_road_s": d.get("off_road_s"), "drv_poor_vision": ";".join(d.get("poor_vision") or []),
+        "drv_camera_blocked": d.get("camera_blocked"), "drv_blinks": bl.get("count"), "drv_blink_rate": bl.get("rate_per_min"),
+        "drv_blink_mean_ms": bl.get("mean_duration_ms"), "drv_perclos": d.get("perclos"), "drv_long_blinks": d.get("long_blinks"),
+        "drv_microsleeps": d.get("microsleeps"), "drv_drowsiness": (d.get("drowsiness") or {}).get("level"),
+        "drv_distracted": d.get("distracted"), "drv_distracted_types": ";".join(d.get("distracted_types") or []),
+        "drv_face_not_seen_s": d.get("face_not_seen_s"), "drv_awareness": d.get("awareness"), "drv_alert": d.get("alert"),
+        "drv_calibrated": cal.get("calibrated"), "drv_yaw_offset": cal.get("yaw_offset"), "drv_pitch_offset": cal.get("pitch_offset"),
+    }
+
+
+def _kiosk_rows(k: dict[str, Any] | None) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
+    if not k:
+        return {}, {}
+    base = {"kiosk_people": k.get("people"), "kiosk_attending": k.get("attending"), "kiosk_visits_total": k.get("visits_total")}
+    per = {t["track_id"]: {"kiosk_visit_id": t.get("visit_id"), "kiosk_attending_now": t.get("attending"),
+                           "kiosk_dwell_s": t.get("dwell_s"), "kiosk_visible_s": t.get("visible_s"),
+                           "kiosk_attention_s": t.get("attention_s"), "kiosk_attention_share": t.get("attention_share"),
+                           "kiosk_mean_valence": t.get("mean_valence"), "kiosk_mean_arousal": t.get("mean_arousal")}
+           for t in k.get("tracks") or []}
+    return base, per
 
 
 def _face_row(f: dict[str, Any]) -> dict[str, Any]:
@@ -69,8 +115,9 @@ class CsvWriter:
 
     def write(self, result: FrameResult | dict[str, Any]) -> None:
         d = result.to_dict() if isinstance(result, FrameResult) else result
-        base = {k: d[k] for k in _FRAME}
-        rows = [{**base, **_face_row(f)} for f in d["faces"]] or [base]
+        kbase, kper = _kiosk_rows(d.get("kiosk"))
+        base = {**{k: d[k] for k in _FRAME}, **_driver_row(d.get("driver")), **kbase}
+        rows = [{**base, **_face_row(f), **kper.get(f["track_id"], {})} for f in d["faces"]] or [base]
         self._emit(rows)
 
     def close(self) -> None:

@@ -1,0 +1,114 @@
+"""The policy layers on the real pipeline: `edgeaffect run --dms --kiosk --mqtt` on the shared
+clip with a real broker, and eye closure seen on real photos. Skip cleanly without ../shared."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.mosquitto import Broker, Subscriber, mosquitto_binary
+
+from .conftest import SHARED, VIDEO
+
+pytestmark = pytest.mark.shared_data
+
+OPEN_PHOTO = "Colin_Powell_0081.jpg"  # eyes open
+CLOSED_PHOTO = "Colin_Powell_0224.jpg"  # eyes shut (teacher EAR 0.09: the lowest of his 233 photos)
+
+
+def test_real_photos_eye_closure_seen_by_the_pipeline_and_the_driver_monitor(assets):
+    import cv2
+
+    from edgeaffect import Analyzer, AnalyzerOptions
+    from edgeaffect.dms import DmsConfig, DriverMonitor
+
+    d = SHARED / "expressions" / "images"
+    if not (d / OPEN_PHOTO).exists() or not (d / CLOSED_PHOTO).exists():
+        pytest.skip(f"{OPEN_PHOTO} / {CLOSED_PHOTO} not in ../shared/data/expressions")
+
+    def place(name: str) -> np.ndarray:  # the 192 px crop on a 640x480 dark frame, like a cabin camera
+        im = cv2.resize(cv2.imread(str(d / name)), (240, 240))
+        return cv2.copyMakeBorder(im, 120, 120, 200, 200, cv2.BORDER_CONSTANT, value=0)
+
+    fps = 30.0
+    shut = (2.0, 3.5)  # seconds: a 1.5 s closure between two open-eye stretches
+    frames = [place(CLOSED_PHOTO if shut[0] <= i / fps < shut[1] else OPEN_PHOTO) for i in range(int(5.5 * fps))]
+    mon = DriverMonitor(DmsConfig(calibrate=False))
+    states, events = [], []
+    with Analyzer(AnalyzerOptions(max_faces=1)) as an:
+        for i, img in enumerate(frames):
+            s, ev = mon.update(an.process(img, i * 1000.0 / fps), frame_size=(img.shape[1], img.shape[0]))
+            states.append(s)
+            events += ev
+    assert sum(s.face_detected for s in states) >= 0.95 * len(states)
+    closure = np.array([s.eyes.closure if s.eyes.closure is not None else np.nan for s in states])
+    t = np.arange(len(states)) / fps
+    inside = (t >= shut[0] + 0.2) & (t < shut[1])
+    outside = (t < shut[0]) | (t >= shut[1] + 0.5)
+    assert np.nanmean(closure[inside]) > np.nanmean(closure[outside]) + 0.15, (np.nanmean(closure[inside]), np.nanmean(closure[outside]))
+    assert all(s.head_pose_std is not None for s in states if s.face_detected)
+    if states[-1].eyes.source == "network":  # per-eye closed probabilities from the landmark model
+        micro = [e for e in events if e.type == "microsleep"]
+        assert [e.phase for e in micro if e.phase != "update"] == ["start", "end"]
+        assert micro[0].start_ms == pytest.approx(shut[0] * 1000, abs=250)
+        assert micro[-1].end_ms == pytest.approx(shut[1] * 1000, abs=250)
+        assert not [e for e in events if e.type == "long_blink" and e.start_ms < (shut[0] - 0.3) * 1000]
+    else:  # EAR fallback: the shipped landmark net's eyelids move, but not to the P80 threshold
+        assert max(closure[outside]) < 0.5
+
+
+@pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed (apt-get install -y mosquitto mosquitto-clients)")
+def test_run_dms_kiosk_mqtt_end_to_end(assets, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("paho.mqtt.client")
+    if not VIDEO.exists():
+        pytest.skip(f"{VIDEO} not present")
+    from edgeaffect.cli import main
+    from edgeaffect.telemetry import parse
+
+    monkeypatch.setenv("EDGEAFFECT_MQTT_PASSWORD", "not-to-be-seen-7")
+    b = Broker(tmp_path / "broker").start()
+    sub = Subscriber(b.port, client_id="s-e2e", persistent=False)
+    sub.wait_subscribed()
+    out = tmp_path / "out"
+    try:
+        rc = main(["run", "--source", str(VIDEO), "--out", str(out), "--max-frames", "120", "--dms", "--kiosk",
+                   "--mqtt", b.url, "--mqtt-user", "car7", "--mqtt-device", "car-7", "--mqtt-frames-hz", "0",
+                   "--mqtt-stats-s", "1"])
+        assert rc == 0
+        printed = capsys.readouterr()
+        assert sub.wait_for(lambda m: sum(t == "edgeaffect/car-7/frames" for t, _, _ in m) >= 120, 10)
+    finally:
+        sub.close()
+        b.stop()
+    # files: a driver and kiosk object on every frame line, event lines after their frame
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    frames = [x for x in lines if x.get("schema") == "edgeaffect.frame/1"]
+    events = [x for x in lines if "phase" in x]
+    assert len(frames) == 120 and all(f["driver"] and f["kiosk"] for f in frames)
+    assert all(len(f["faces"]) <= 1 for f in frames)  # --dms follows one face
+    assert {e["phase"] for e in events} <= {"start", "update", "end"} and any(e["phase"] == "end" for e in events)
+    opened = {e["id"] for e in events if e["phase"] == "start"}
+    assert opened == {e["id"] for e in events if e["phase"] == "end"}  # every episode closed, by the run end at the latest
+    rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
+    assert rows[0]["drv_awareness"] != "" and rows[0]["kiosk_people"] != ""
+    run = (out / "run.json").read_text()
+    assert json.loads(run)["mqtt"]["url"] == b.url and "dms" in json.loads(run)
+    for text in (run, printed.out, printed.err, (out / "summary.json").read_text()):
+        assert "not-to-be-seen-7" not in text and "car7" not in text
+    # the broker saw every frame once, in order, and the run's events, stats, info and availability
+    msgs = sub.messages
+    seqs = [parse(p)["seq"] for t, p, _ in msgs if t == "edgeaffect/car-7/frames"]
+    assert seqs == list(range(120))
+    ev_mqtt = [parse(p)["data"] for t, p, _ in msgs if t == "edgeaffect/car-7/events"]
+    assert [e["id"] + e["phase"] for e in ev_mqtt] == [e["id"] + e["phase"] for e in events]
+    stats = [parse(p)["data"] for t, p, _ in msgs if t == "edgeaffect/car-7/stats"]
+    assert stats and stats[-1]["frames"] == 120 and stats[-1]["latency_ms"]["p90"] > 0
+    assert set(stats[-1]["models"]) >= {"detector", "landmarks"}
+    avail = [p for t, p, _ in msgs if t == "edgeaffect/car-7/availability"]
+    assert avail[0] == b"online" and avail[-1] == b"offline"
+    assert any(t == "edgeaffect/car-7/driver" for t, _, _ in msgs) and any(t == "edgeaffect/car-7/info" for t, _, _ in msgs)
+    assert not (out / "mqtt-spool" / "spool-00000000.log").exists() or Path(out / "mqtt-spool" / "ack").exists()
