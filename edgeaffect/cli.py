@@ -117,13 +117,13 @@ def cmd_run(a: argparse.Namespace) -> int:
         src = open_source(setup.camera, realtime=a.realtime or None, loop=a.loop)
         with progress_bar(a, src, "run") as bar:
             summary = run_source(src, out, setup.options, runner_factory=setup.plan.factory, executor=setup.executor,
-                                 header_extra=setup.header(), on_result=bar,
+                                 header_extra=setup.header(), on_progress=bar.on_progress,
                                  observers=observers_from_args(a, setup.profile), **common)
         print(summary.extra["executor_report"])
     else:
         src = open_source(a.source, realtime=a.realtime, loop=a.loop, nir=_nir(a))
         with progress_bar(a, src, "run") as bar:
-            summary = run_source(src, out, _options(a), on_result=bar, observers=observers_from_args(a), **common)
+            summary = run_source(src, out, _options(a), on_progress=bar.on_progress, observers=observers_from_args(a), **common)
     _print_outputs(summary)
     return exit_code(summary)
 
@@ -141,7 +141,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
     nir = _nir(a)
     with progress_bar(a, src, "demo") as bar:
         summary = run_source(ConditionedSource(src, nir) if nir else src, out, _options(a), overlay=a.overlay,
-                             write_csv=not a.no_csv, max_frames=a.max_frames, on_result=bar)
+                             write_csv=not a.no_csv, max_frames=a.max_frames, on_progress=bar.on_progress)
     _print_outputs(summary)
     return exit_code(summary)
 

@@ -67,7 +67,8 @@ def prepare(
     if isinstance(prof.rates.detector, int):
         opts.redetect_every = prof.rates.detector
     locate = RunnerFactory(base, warn=False).model_path
-    plan = plan_runtime(prof, {m: locate(m) for m in MODULES}, base=base, threads=threads)
+    # warn=False: every fallback is listed once, by plan.describe() below (not also logged and warned)
+    plan = plan_runtime(prof, {m: locate(m) for m in MODULES}, base=base, threads=threads, warn=False)
     camera = with_camera(prof.camera, source)
     if nir_enhance:
         camera = replace(camera, nir=replace(camera.nir, enabled=True, clahe=True))

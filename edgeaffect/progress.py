@@ -17,7 +17,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 
 def _clock(seconds: float) -> str:
@@ -92,7 +92,7 @@ class ProgressBar:
         now = self.clock()
         if self._t0 is None:
             self._t0 = now
-        if total is not None:
+        if total:  # the caller's count wins; else the total given at construction (read lazily)
             self._total = total
         self.done = done
         self._samples.append((now, done))
@@ -101,6 +101,10 @@ class ProgressBar:
         if self.enabled and now - self._last_draw >= self.interval_s:
             self._last_draw = now
             self._draw(self.line(now))
+
+    def on_progress(self, p: Any) -> None:
+        """The run loop's hook (`edgeaffect.session.Progress`: frames, total): draw from it."""
+        self.update(int(p.frames), getattr(p, "total", None))
 
     def advance(self, n: int = 1) -> None:
         self.update(self.done + n)

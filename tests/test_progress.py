@@ -75,7 +75,7 @@ def test_redraws_are_throttled_and_close_erases():
     bar = ProgressBar(total=1000, stream=out, clock=clk, interval_s=0.5)
     for _ in range(100):
         clk.t += 0.01                       # 1 s in total -> at most 3 draws
-        bar(object())                       # as an on_result callback
+        bar(object())                       # as a per-result callback
     assert 1 <= out.getvalue().count("\r") <= 3 and bar.done == 100
     bar.close()
     assert out.getvalue().endswith("\r") and out.getvalue().rstrip("\r").endswith(" ")
@@ -90,3 +90,16 @@ def test_narrow_terminal_keeps_the_numbers(monkeypatch):
         bar.update(i)
     line = bar.line()
     assert len(line) < 50 and "[" not in line and "33%" in line and "ETA 0:04" in line
+
+
+def test_run_loop_hook_drives_the_bar(tmp_path):
+    """session.run_source's on_progress hook: frames and total from the run loop."""
+    from edgeaffect.session import Progress
+
+    clk = Clock()
+    bar = ProgressBar(total=lambda: 99, stream=Tty(), clock=clk, interval_s=0)
+    bar.on_progress(Progress(5, None, 1.0))            # the loop does not know the length: the lazy total stays
+    assert "5/99 frames" in bar.line()
+    clk.t += 1
+    bar.on_progress(Progress(10, 40, 2.0))             # it does: its total wins
+    assert "10/40 frames" in bar.line() and " 25%" in bar.line()
