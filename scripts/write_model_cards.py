@@ -176,8 +176,14 @@ def card(name: str, repo: Path = REPO) -> tuple[str, dict[str, Any]]:
     fa = facts(name, man, train, fid, extra)
     tfl = mpath.with_suffix(".tflite")
     v8 = fid.get("variants", {}).get(variant, {})
-    row = {"name": name, "file": tfl.name, "size_kb": round(tfl.stat().st_size / 1024, 1) if tfl.exists() else None, "macs": man.get("macs"),
-           "params": man.get("params"), "sha256": man.get("sha256"), "fidelity": v8.get("status"), "task": v8.get("task", {})}
+    variants = fid.get("variants", {})
+    better = PREFERENCE[: PREFERENCE.index(variant)] if variant in PREFERENCE else ()
+    not_shipped = [f"{v} {variants[v].get('status')}"
+                   + (f": {'; '.join(_short_failure(x) for x in variants[v]['failures'])}" if variants[v].get("failures") else "")
+                   for v in better if v in variants]
+    row = {"name": name, "file": tfl.name, "variant": variant, "size_kb": round(tfl.stat().st_size / 1024, 1) if tfl.exists() else None,
+           "macs": man.get("macs"), "params": man.get("params"), "sha256": man.get("sha256"), "fidelity": v8.get("status"),
+           "task": v8.get("task", {}), "not_shipped": not_shipped}
     L = [f"# {title(name, variant, fa)}", "", f"File: `{tfl.name}` · sha256 `{man.get('sha256')}`", ""]
     L += ["## Source", c["source"].format(**fa), "", "## Licence", c["licence"].format(**fa), "",
           "## Training data and targets", c["data"].format(**fa), "", "## What it is not", c["not"].format(**fa).strip(), ""]
@@ -229,13 +235,26 @@ def main() -> None:
         mpath.with_suffix(".md").write_text(text)
         rows.append(row)
         print("wrote", mpath.with_suffix(".md").relative_to(REPO))
+    text = summary_table(rows)
+    (REPO / "models" / "SUMMARY.md").write_text(text)
+    print(text)
+
+
+def _short_failure(msg: str) -> str:
+    """'output regressors: SNR 7.4 dB < 20.0 dB (max abs error 285.1)' -> 'regressors: SNR 7.4 dB < 20.0 dB'."""
+    return msg.removeprefix("output ").split(" (", 1)[0]
+
+
+def summary_table(rows: list[dict[str, Any]]) -> str:
+    """The README's shipped-models table: file, variant, cost, gate, and why more compact variants were not shipped."""
     total = sum(r["size_kb"] or 0 for r in rows)
-    L = ["| model | shipped file | size KB | MACs | params | fidelity gate |", "|---|---|---|---|---|---|"]
+    L = ["| model | shipped file | variant | size KB | MACs | params | fidelity gate | more compact variants (gate) |",
+         "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        L.append(f"| {r['name']} | `{r['file']}` | {r['size_kb']} | {_f(r['macs'])} | {_f(r['params'])} | {r['fidelity']} |")
-    L.append(f"| **total** | | **{total:.1f}** | | | |")
-    (REPO / "models" / "SUMMARY.md").write_text("\n".join(L) + "\n")
-    print("\n".join(L))
+        L.append(f"| {r['name']} | `{r['file']}` | {VARIANT_WORDS.get(r['variant'], r['variant'])} | {r['size_kb']} | "
+                 f"{_n(r['macs'])} | {_n(r['params'])} | {r['fidelity']} | {'; '.join(r['not_shipped']) or 'none'} |")
+    L.append(f"| **total** | | | **{total:.1f}** | | | | |")
+    return "\n".join(L) + "\n"
 
 
 if __name__ == "__main__":

@@ -192,9 +192,11 @@ def test_noir_tuning_file_and_xrgb():
     f = src.read()
     src.close()
     cam = FakePicamera2.instances[0]
-    assert cam.tuning["file"] == "imx708_noir.json"
-    assert cam.camera_config["main"] == {"size": (1280, 720), "format": "XRGB8888"}
-    assert f.image.shape == (720, 1280, 4) and f.pixel_format == "XRGB8888" and f.channel_order == "bgr"
+    c = prof.camera  # what the profile file asks for reaches picamera2 (values read from the profile, not copied)
+    assert c.source == "picamera2" and c.nir.tuning_file and c.pixel_format == "XRGB8888"
+    assert cam.tuning["file"] == c.nir.tuning_file
+    assert cam.camera_config["main"] == {"size": (c.width, c.height), "format": c.pixel_format}
+    assert f.image.shape == (c.height, c.width, 4) and f.pixel_format == c.pixel_format and f.channel_order == "bgr"
     assert condition_frame(f) is f  # nothing to condition
     assert tuple(normalise_frame(f).bgr[0, 0]) == (10, 20, 30)
 
