@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgeaffect import Analyzer, AnalyzerOptions
-from edgeaffect.errors import EdgeAffectError, ModelError
+from edgeaffect.errors import ModelError
 from edgeaffect.models import find_model
 from edgeaffect.runtime.manifest import load_manifest, sha256_file
 from edgeaffect.runtime.runner import ModelRunner
@@ -105,10 +105,6 @@ def test_model_that_failed_its_gate_is_refused(model_copy):
     p.write_text(json.dumps(d))
     with pytest.raises(ModelError, match="failed the fidelity gate"):
         ModelRunner(p)
-
-
-def test_errors_are_edgeaffect_errors():
-    assert issubclass(ModelError, EdgeAffectError)
 
 
 def test_corrupted_weights_fail_the_checksum(model_copy):
