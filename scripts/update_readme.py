@@ -358,6 +358,47 @@ def aarch64_paragraph(text: str, rel: str) -> str:
             f"**{verdict}**: " + "; ".join(words) + ". Raw line: " + summary.replace("aarch64 proof: ", "") + ".")
 
 
+def _g(x: Any) -> str:
+    return "n/a" if x is None else f"{x:.3g}"
+
+
+def aarch64_from_report(doc: dict[str, Any], rel: str) -> list[str]:
+    """The aarch64 proof from its JSON report (scripts/aarch64_proof.sh --report): per emulated CPU, the
+    shipped models' tensors and the whole pipeline's results, in the words the numbers support."""
+    cpus = doc.get("cpus") or sorted(set(doc.get("models") or {}) | set(doc.get("pipeline") or {}))
+    if not cpus:
+        return []
+    qemu = re.search(r"version (\S+)", str(doc.get("qemu") or ""))
+    L = [f"- aarch64, emulated (`{doc.get('command')}`; qemu {qemu.group(1) if qemu else '?'}, "
+         f"CPUs {', '.join(cpus)}; `{rel}`):"]
+    for cpu in cpus:
+        m = (doc.get("models") or {}).get(cpu) or {}
+        if m:
+            md = m.get("max_diff") or {}
+            ref = re.search(r"(\d+) reference-kernel tensors differ", str(m.get("line", "")))
+            words = [f"{m.get('identical')}/{m.get('total')} output tensors bit-identical",
+                     "int8 networks bit-identical and float networks within tolerance" if m.get("pass")
+                     else "the bit-identity/tolerance rule is NOT met"]
+            words += [f"max |diff| {k.replace('_', '-')} {_g(v)}" + (" grey level" if k == "vision" else "")
+                      for k, v in md.items()]
+            if ref:
+                words.append(f"{ref.group(1)} tensors from LiteRT's reference kernels (`use_xnnpack=False`, not the "
+                             "runtime's path) differ")
+            L.append(f"  - {cpu}, shipped models: **{'PASS' if m.get('pass') else 'FAIL'}**: " + "; ".join(words)
+                     + (f"; failures: {'; '.join(map(str, m['failures']))}" if m.get("failures") else ""))
+        pl = (doc.get("pipeline") or {}).get(cpu) or {}
+        if pl:
+            md, tol = pl.get("max_diff") or {}, pl.get("tolerance") or {}
+            names = {"landmarks_px": ("landmarks", " px"), "aus": ("AUs", ""), "va": ("V/A", "")}
+            diffs = ", ".join(f"{names.get(k, (k, ''))[0]} {_g(md.get(k))}{names.get(k, (k, ''))[1]} "
+                              f"(tolerance {_g(tol.get(k))})" for k in md)
+            over = {k: v for k, v in (pl.get("face_pairs_over_tolerance") or {}).items() if v}
+            L.append(f"  - {cpu}, whole pipeline on {pl.get('frames')} video frames ({pl.get('face_pairs')} face pairs): "
+                     f"**{'PASS' if pl.get('pass') else 'FAIL'}**: max |diff| {diffs}"
+                     + (f"; face pairs over tolerance: {', '.join(f'{k} {v}' for k, v in over.items())}" if over else ""))
+    return L
+
+
 def section_robustness(r: Reports) -> list[str]:
     L: list[str] = []
     faults_rel = "benchmarks/results/faults.txt"
@@ -377,10 +418,15 @@ def section_robustness(r: Reports) -> list[str]:
         L.append(f"- soak, {soak.get('wall_s', 0):.0f} s / {frames} frames {pace}, {_threads(c.get('threads'))} per model "
                  f"(`{soak.get('command')}`; {r.source(rel)}): **{soak.get('verdict')}**: "
                  + "; ".join(f"{x.get('name')}: {x.get('detail', 'ok' if x.get('ok') else 'FAIL')}" for x in soak["checks"]))
-    aarch_rel = "benchmarks/results/aarch64_proof.txt"
-    para = aarch64_paragraph(r.text(aarch_rel), aarch_rel)
-    if para:
-        L.append(para)
+    json_rel = "benchmarks/results/aarch64_proof.json"
+    from_json = aarch64_from_report(r.json(json_rel), json_rel)
+    if from_json:
+        L += from_json
+    else:
+        aarch_rel = "benchmarks/results/aarch64_proof.txt"
+        para = aarch64_paragraph(r.text(aarch_rel), aarch_rel)
+        if para:
+            L.append(para)
     return ["### Robustness and portability", "", *L, ""] if L else []
 
 

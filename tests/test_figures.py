@@ -166,3 +166,22 @@ def test_scripts_do_not_need_the_repo_layout_beyond_reports(readme, tmp_path):
     """An empty tree gives an empty (but valid) block, not a crash."""
     shutil.copy(REPO / "README.md", tmp_path / "README.md")
     assert readme.block(tmp_path).startswith("## Results")
+
+
+def test_aarch64_report_wording_follows_the_json(readme, tmp_path):
+    d = tmp_path / "benchmarks" / "results"
+    d.mkdir(parents=True)
+    (d / "aarch64_proof.txt").write_text("aarch64 proof: old text -> PASS\n")
+    (d / "aarch64_proof.json").write_text(json.dumps({
+        "command": "scripts/aarch64_proof.sh all", "qemu": "qemu-aarch64 version 7.2.22", "cpus": ["cortex-a53"],
+        "models": {"cortex-a53": {"pass": False, "identical": 3, "total": 9, "max_diff": {"float16": 0.5},
+                                  "failures": ["aus_int8 differs"], "line": "... 4 reference-kernel tensors differ ..."}},
+        "pipeline": {"cortex-a53": {"pass": True, "frames": 10, "face_pairs": 8, "max_diff": {"landmarks_px": 0.25},
+                                    "tolerance": {"landmarks_px": 1.0}}}}))
+    text = readme.block(tmp_path)
+    assert "old text" not in text  # the JSON report wins over the text log
+    models = next(x for x in text.splitlines() if "cortex-a53, shipped models" in x)
+    assert "**FAIL**" in models and "3/9" in models and "NOT met" in models and "aus_int8 differs" in models
+    assert "int8 networks bit-identical" not in models and "4 tensors from LiteRT's reference kernels" in models
+    pipe = next(x for x in text.splitlines() if "whole pipeline" in x)
+    assert "**PASS**" in pipe and "landmarks 0.25 px (tolerance 1)" in pipe
