@@ -24,9 +24,9 @@ ASSETS = REPO / "edgeaffect" / "models" / "assets"
 CARDS: dict[str, dict[str, str]] = {
     "detector": {
         "what": "Face detector, BlazeFace short-range",
-        "source": "MediaPipe's `face_detection_short_range.tflite` from the `mediapipe==0.10.21` wheel, re-expressed in ONNX by "
+        "source": "MediaPipe's model (`{meta_source}`), re-expressed in ONNX by "
         "`scripts/build_detector_onnx.py` (tf2onnx) and quantised by this project's converter (`scripts/build_models.py`).",
-        "licence": "Apache-2.0 (MediaPipe model and this conversion).",
+        "licence": "{meta_licence}; this conversion: Apache-2.0.",
         "data": "Not trained here. Google's model card for BlazeFace describes its training data. Calibration: frames of "
         "`{calibration_source}` ({calibration_samples} samples{nir_variant}) through the pipeline's letterbox preprocessing.",
         "not": "Not a long-range detector: small faces are found only by the tiled fallback "
@@ -147,6 +147,8 @@ def facts(name: str, man: dict[str, Any], train: dict[str, Any], fid: dict[str, 
         "few_positives": (f"{', '.join(few)} rest on fewer than {FEW_POSITIVES} held-out labelled images." if few else ""),
         "n_aus": str(au_shape[-1]) if au_shape else "n/a",
         "window_frames": _n(train.get("window_frames")),
+        "meta_source": str((man.get("metadata") or {}).get("edgeaffect.source", "n/a")),
+        "meta_licence": str((man.get("metadata") or {}).get("edgeaffect.licence", "n/a")),
     }
 
 
