@@ -13,6 +13,7 @@ units and overlap them across frames; it decides where and when, never what.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -80,15 +81,12 @@ class AnalyzerOptions:
 
     def __post_init__(self, models_dir: Path | None, model_files: dict[str, str | Path] | None,
                       num_threads: int | None, backend: str | None) -> None:
-        b = self.base_options
-        if models_dir is not None:
-            b.models_dir = Path(models_dir)
-        if model_files is not None:
-            b.model_files = dict(model_files)
-        if num_threads is not None:
-            b.num_threads = int(num_threads)
-        if backend is not None:
-            b.backend = backend
+        given = {"models_dir": None if models_dir is None else Path(models_dir),
+                 "model_files": None if model_files is None else dict(model_files),
+                 "num_threads": None if num_threads is None else int(num_threads), "backend": backend}
+        changes = {k: v for k, v in given.items() if v is not None}
+        if changes:  # a copy: the caller's BaseOptions object is left as it was
+            self.base_options = dataclasses.replace(self.base_options, **changes)
 
 
 def _forward(name: str) -> property:

@@ -27,6 +27,8 @@ def test_analyzer_options_shorthands_live_in_base_options(tmp_path):
     assert o.base_options.num_threads == 3 and o.base_options.models_dir == tmp_path
     o.num_threads = 2
     assert o.base_options.num_threads == 2 and o.num_threads == 2
+    b = BaseOptions(num_threads=1)
+    assert AnalyzerOptions(base_options=b, num_threads=4).num_threads == 4 and b.num_threads == 1
 
 
 def test_factory_resolves_files_by_any_module_name(assets, tmp_path):
