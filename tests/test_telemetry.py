@@ -235,3 +235,39 @@ def test_credentials_never_in_public_config_or_repr(tmp_path, monkeypatch):
         config_from_args("http://h:1")
     with pytest.raises(EdgeAffectError, match="topic level"):
         config_from_args("mqtt://h", device="a/b")
+
+
+@needs_broker
+def test_fleet_table_from_two_devices_stats_and_a_published_bench_report(broker, tmp_path, capsys):
+    from edgeaffect.cli import main
+    from edgeaffect.results import FrameResult
+    from edgeaffect.telemetry.sink import TelemetrySink
+
+    class NoThermal:
+        def read(self):
+            return None
+
+    for dev, ms in (("kiosk-a", 5.0), ("car-b", 9.0)):
+        pub = make_publisher(broker.port, tmp_path / f"spool-{dev}", device=dev)
+        sink = TelemetrySink(pub, pub.cfg, {"models": {"landmarks": {"file": "l.tflite", "sha256": "ab" * 32}}}, thermal=NoThermal())
+        for i in range(50):
+            sink.on_result(None, FrameResult(i, i * 33.3, [], status="no_face", timings_ms={"track": ms + (i % 5)}), [])
+        sink.close()
+    rep = {"schema": "edgeaffect.bench/1", "kind": "e2e", "label": "lab", "created_utc": "2026-01-01T00:00:00+00:00",
+           "command": "edgeaffect bench e2e", "fingerprint": {"machine": "aarch64"}, "config": {},
+           "e2e": {"frames": 100, "latency_ms": {"p50": 20.0, "p90": 24.0, "p99": 30.0, "mean": 21.0, "count": 100},
+                   "throughput_fps": 45.0, "system": {}}}
+    (tmp_path / "rep.json").write_text(json.dumps(rep))
+    assert main(["fleet", "publish-bench", str(tmp_path / "rep.json"), "--mqtt", broker.url, "--device", "pi5-lab"]) == 0
+    out = tmp_path / "fleet"
+    rc = main(["fleet", "--mqtt", broker.url, "--wait", "5", "--devices", "kiosk-a,car-b,pi5-lab", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    md = (out / "fleet.md").read_text()
+    assert "| kiosk-a | offline |" in md and "| car-b | offline |" in md  # closed cleanly: retained offline
+    assert "kiosk-a (live)" in md and "car-b (live)" in md and "pi5-lab (bench)" in md
+    assert "edgeaffect bench: comparison" not in md and "p90 / base" in md  # bench compare's table
+    seen = json.loads((out / "fleet.json").read_text())
+    assert seen["car-b"]["stats"]["frames"] == 50
+    assert seen["car-b"]["stats"]["latency_ms"]["p50"] == pytest.approx(11.0)
+    assert (out / "compare.png").exists()

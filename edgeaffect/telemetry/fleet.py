@@ -123,10 +123,12 @@ def reports_from(seen: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         if slot.get("bench"):
             b = {k: v for k, v in slot["bench"].items() if k not in ("run", "wall_utc")}
             b["label"] = f"{dev} (bench)"
+            b["_path"] = f"mqtt:{dev}/bench"
             reps.append(b)
         if slot.get("stats") and (slot["stats"].get("latency_ms") or {}).get("p90") is not None:
             r = stats_as_bench_report(dev, slot["stats"], slot.get("info"))
             r["label"] = f"{dev} (live)"
+            r["_path"] = f"mqtt:{dev}/stats"
             reps.append(r)
     return reps
 

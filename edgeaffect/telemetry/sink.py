@@ -8,7 +8,8 @@ Topics (`<prefix>/<device>/...`, QoS 1, payloads in payloads.py):
   gaze zone, distraction, drowsiness level, alert, camera blocked, calibrated / people,
   attending, visits);
 - `stats` (retained): every `stats_every_s` of wall time and at the end: fps, per-frame
-  processing latency p50/p90/p99 (sum of the frame's top-level stage timings), dropped frames (gaps in
+  processing latency p50/p90/p99 (the pipelined executor's
+  per-frame latency when it runs, else the sum of the frame's top-level stage timings), dropped frames (gaps in
   the source's frame indices), bad frames, temperature and throttling, RSS, model sha256s,
   spool / connection state;
 - `info` (retained, once): models, backend, profile, device fingerprint;
@@ -27,7 +28,7 @@ from ..results import FrameResult
 from .config import MqttConfig
 from .payloads import compact_frame, envelope
 
-_NESTED_TIMINGS = ("detector", "pose_eyes")
+_NESTED_TIMINGS = ("detector", "pose_eyes", "pipeline_latency")
 
 
 def _driver_key(d: dict[str, Any]) -> tuple:
@@ -87,8 +88,10 @@ class TelemetrySink:
             if self._last_index is not None and idx > self._last_index + 1:
                 self.dropped += idx - self._last_index - 1
             self._last_index = idx
-        if result.timings_ms:  # top-level stages only: `detector` and `pose_eyes` are inside `track`
-            self._lat.append(float(sum(v for k, v in result.timings_ms.items() if k not in _NESTED_TIMINGS)))
+        t = result.timings_ms
+        if t:  # the pipelined executor's end-to-end latency, else the top-level stages (`detector`, `pose_eyes` are inside `track`)
+            self._lat.append(float(t["pipeline_latency"]) if "pipeline_latency" in t
+                             else float(sum(v for k, v in t.items() if k not in _NESTED_TIMINGS)))
         d: dict[str, Any] | None = None
         period_ms = 1000.0 / self.cfg.frames_hz if self.cfg.frames_hz > 0 else 0.0
         if self._last_frame_ts is None or result.timestamp_ms - self._last_frame_ts >= period_ms - 1e-6:

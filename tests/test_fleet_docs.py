@@ -1,0 +1,33 @@
+"""README and profile docs for the driver / kiosk / fleet layers cannot drift from the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeaffect.configtable import describe
+from edgeaffect.dms.config import DmsConfig
+from edgeaffect.kiosk.config import KioskConfig
+from edgeaffect.profiles import load_profile
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_readme_fleet_example_is_the_scripts_output():
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("<!-- fleet-example:begin -->\n", 1)[1].split("\n<!-- fleet-example:end -->", 1)[0]
+    assert block == (REPO / "examples" / "fleet" / "example.md").read_text()
+    assert "edgeaffect/demo-car/frames" in block and "edgeaffect fleet" in block
+
+
+def test_every_dms_and_kiosk_key_is_documented_with_its_default():
+    doc = (REPO / "firmware_configs" / "README.md").read_text()
+    for cls in (DmsConfig, KioskConfig):
+        for key, default, text in describe(cls):
+            shown = str(default).lower() if isinstance(default, bool) else str(default)
+            assert f"`{key}` = {shown} (" in doc, key
+            assert text, f"{cls.__name__}.{key} has no doc"
+
+
+def test_rpi5_profile_carries_dms_thresholds():
+    p = load_profile("rpi5")
+    assert p.dms is not None and p.dms.default_yaw_offset_deg != 0.0
