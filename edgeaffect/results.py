@@ -119,4 +119,4 @@ class FrameResult:
 
     def to_json(self) -> str:
         """The line `results.jsonl` holds for this frame (no trailing newline)."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
+        return json_line(self.to_dict())[:-1].decode()  # the writer's encoder (orjson when installed)
