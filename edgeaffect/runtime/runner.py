@@ -155,6 +155,7 @@ class ModelRunner:
                 raise ModelError(f"{m.file}: output {spec.tflite_name!r} from the manifest is not in the model (has {list(outs)})")
             self._check(spec, d, "output")
             self._out[spec.name] = d
+        self._plan()
 
     def _check(self, spec, d: dict, what: str) -> None:
         shape = [int(v) for v in d["shape"]]
@@ -167,28 +168,49 @@ class ModelRunner:
     def input_shapes(self) -> list[tuple[int, ...]]:
         return [tuple(s.shape) for _, s in self._in]
 
-    def run(self, *inputs: np.ndarray) -> dict[str, np.ndarray]:
-        """Run on float inputs (already in the model's layout/normalisation); float outputs by name."""
-        if len(inputs) != len(self._in):
-            raise ModelError(f"{self.manifest.file}: expected {len(self._in)} inputs, got {len(inputs)}")
-        for x, (d, spec) in zip(inputs, self._in):
-            x = np.asarray(x)
-            if list(x.shape) != list(spec.shape):
-                raise ModelError(f"{self.manifest.file}: input {spec.name} must have shape {spec.shape}, got {list(x.shape)}")
+    def _plan(self) -> None:
+        """Per-tensor constants for run(), computed once (run() is on every frame's path)."""
+        q = (np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int16))
+        self._in_plan = []
+        for d, spec in self._in:
             dt = np.dtype(d["dtype"])
             scale, zp = d["quantization"]
-            if dt in (np.int8, np.uint8, np.int16) and scale:
-                info = np.iinfo(dt)
-                x = np.clip(np.round(x / scale + zp), info.min, info.max).astype(dt)
+            quant = dt in q and bool(scale)
+            info = np.iinfo(dt) if quant else None
+            self._in_plan.append((d["index"], tuple(spec.shape), spec.name, dt, quant, scale, zp,
+                                  info.min if info else 0, info.max if info else 0))
+        self._out_plan = []
+        for name, d in self._out.items():
+            scale, zp = d["quantization"]
+            self._out_plan.append((name, d["index"], bool(scale) and np.dtype(d["dtype"]) in q, scale, zp))
+
+    def run(self, *inputs: np.ndarray) -> dict[str, np.ndarray]:
+        """Run on float inputs (already in the model's layout/normalisation); float outputs by name."""
+        plan = self._in_plan
+        if len(inputs) != len(plan):
+            raise ModelError(f"{self.manifest.file}: expected {len(plan)} inputs, got {len(inputs)}")
+        it = self.interpreter
+        for x, (index, shape, name, dt, quant, scale, zp, lo, hi) in zip(inputs, plan):
+            x = np.asarray(x)
+            if x.shape != shape:
+                raise ModelError(f"{self.manifest.file}: input {name} must have shape {list(shape)}, got {list(x.shape)}")
+            if quant:
+                # == np.clip(np.round(x / scale + zp), lo, hi).astype(dt), with one temporary
+                t = x / scale
+                t += zp
+                np.rint(t, out=t)
+                np.clip(t, lo, hi, out=t)
+                x = t.astype(dt)
             else:
                 x = x.astype(dt, copy=False)
-            self.interpreter.set_tensor(d["index"], x)
-        self.interpreter.invoke()
+            it.set_tensor(index, x)
+        it.invoke()
         res = {}
-        for name, d in self._out.items():
-            y = self.interpreter.get_tensor(d["index"])
-            scale, zp = d["quantization"]
-            if scale and np.dtype(d["dtype"]) in (np.int8, np.uint8, np.int16):
-                y = (y.astype(np.float32) - zp) * scale
+        for name, index, deq, scale, zp in self._out_plan:
+            y = it.get_tensor(index)
+            if deq:
+                y = y.astype(np.float32)
+                y -= zp
+                y *= scale
             res[name] = y.astype(np.float32, copy=False)
         return res

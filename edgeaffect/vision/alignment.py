@@ -66,9 +66,15 @@ def apply_affine(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
     return pts @ m[:, :2].T + m[:, 2]
 
 
+#: the eyes as slices (RIGHT_EYE / LEFT_EYE are contiguous): same rows as fancy indexing, no index list per call
+_RE = slice(RIGHT_EYE[0], RIGHT_EYE[-1] + 1)
+_LE = slice(LEFT_EYE[0], LEFT_EYE[-1] + 1)
+assert tuple(range(68))[_RE] == tuple(RIGHT_EYE) and tuple(range(68))[_LE] == tuple(LEFT_EYE)
+
+
 def window_from_landmarks(points: np.ndarray, margin: float = LANDMARK_WINDOW_MARGIN) -> FaceWindow:
     """The landmark window for a set of 68 points: levelled bbox centre, side = margin * max extent."""
-    re, le = points[list(RIGHT_EYE)].mean(0), points[list(LEFT_EYE)].mean(0)
+    re, le = points[_RE].mean(0), points[_LE].mean(0)
     angle = math.atan2(le[1] - re[1], le[0] - re[0])
     centroid = points.mean(0)
     c, s = math.cos(-angle), math.sin(-angle)
@@ -77,7 +83,7 @@ def window_from_landmarks(points: np.ndarray, margin: float = LANDMARK_WINDOW_MA
     lo, hi = levelled.min(0), levelled.max(0)
     mid_levelled = (lo + hi) / 2
     centre = centroid + mid_levelled @ rot  # back to image frame (rot is orthonormal)
-    side = float(max(hi - lo)) * margin
+    side = float((hi - lo).max()) * margin
     return FaceWindow(float(centre[0]), float(centre[1]), max(side, 8.0), angle)
 
 
@@ -88,28 +94,42 @@ def crop(image: np.ndarray, m: np.ndarray, out_size: int) -> np.ndarray:
     )
 
 
+_NOSE_MOUTH = np.array([30, 48, 54])
+
+
 def five_points(points68: np.ndarray) -> np.ndarray:
     """Eye centres, nose tip, mouth corners from 68 points (order matches AU_TEMPLATE_5)."""
-    re, le = points68[list(RIGHT_EYE)].mean(0), points68[list(LEFT_EYE)].mean(0)
-    return np.stack([re, le, points68[30], points68[48], points68[54]]).astype(np.float64)
+    out = np.empty((5, 2), np.float64)
+    out[0] = points68[_RE].mean(0)
+    out[1] = points68[_LE].mean(0)
+    out[2:] = points68[_NOSE_MOUTH]
+    return out
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (Umeyama, no reflection) mapping src -> dst, as 2x3."""
+    """Least-squares similarity (Umeyama, no reflection) mapping src -> dst, as 2x3.
+
+    In 2-D Umeyama's SVD has a closed form: with centred points, a = sum(s.d) and
+    b = sum(s x d) give the rotation angle atan2(b, a) and scale sqrt(a^2 + b^2) / sum|s|^2
+    (the best proper rotation, i.e. the SVD solution with its reflection fix). Same result to
+    float64 rounding, without the per-call cost of svd/det on a 2x2 (this runs every frame)."""
     src = np.asarray(src, np.float64)
     dst = np.asarray(dst, np.float64)
     mu_s, mu_d = src.mean(0), dst.mean(0)
     s0, d0 = src - mu_s, dst - mu_d
-    var_s = (s0**2).sum() / len(src)
-    cov = d0.T @ s0 / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    d = np.eye(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:
-        d[1, 1] = -1
-    r = u @ d @ vt
-    scale = float(np.trace(np.diag(sig) @ d) / max(var_s, 1e-12))
-    t = mu_d - scale * r @ mu_s
-    return np.hstack([scale * r, t[:, None]])
+    a = float((s0 * d0).sum())
+    b = float((s0[:, 0] * d0[:, 1] - s0[:, 1] * d0[:, 0]).sum())
+    var = float((s0 * s0).sum())
+    norm = math.hypot(a, b)
+    if norm == 0.0:
+        c, si = 1.0, 0.0
+    else:
+        c, si = a / norm, b / norm
+    scale = norm / max(var, 1e-12 * len(src))
+    m = np.empty((2, 3), np.float64)
+    m[0, 0], m[0, 1], m[1, 0], m[1, 1] = scale * c, -scale * si, scale * si, scale * c
+    m[:, 2] = mu_d - m[:, :2] @ mu_s
+    return m
 
 
 def au_crop_matrix(points68: np.ndarray, out_size: int = AU_CROP_SIZE) -> np.ndarray:

@@ -27,7 +27,10 @@ _MODEL_3D = np.array(
     ],
     dtype=np.float64,
 )
-_IDX = [30, 8, 36, 45, 48, 54]
+_IDX = np.array([30, 8, 36, 45, 48, 54])
+# The model has y up and z out of the face; rotating it 180 deg about x gives the camera
+# convention (y down, z away from the camera), so the identity rotation is a frontal face.
+_MODEL_3D_CAM = _MODEL_3D * np.array([1, -1, -1])
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,7 @@ def estimate_head_pose(points68: np.ndarray, frame_size: tuple[int, int]) -> Hea
     f = float(w)
     cam = np.array([[f, 0, w / 2.0], [0, f, h / 2.0], [0, 0, 1]], dtype=np.float64)
     img = points68[_IDX].astype(np.float64)
-    # The model has y up and z out of the face; rotating it 180 deg about x gives the camera
-    # convention (y down, z away from the camera), so the identity rotation is a frontal face.
-    ok, rvec, _ = cv2.solvePnP(_MODEL_3D * np.array([1, -1, -1]), img, cam, None, flags=cv2.SOLVEPNP_SQPNP)
+    ok, rvec, _ = cv2.solvePnP(_MODEL_3D_CAM, img, cam, None, flags=cv2.SOLVEPNP_SQPNP)
     if not ok:
         return None
     r, _ = cv2.Rodrigues(rvec)
