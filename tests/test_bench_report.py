@@ -211,6 +211,7 @@ def test_mediapipe_ratio_math_with_fake_contenders(monkeypatch):
     assert r["mediapipe_detection_mesh"]["fps_ratio"] > r["mediapipe_face_mesh"]["fps_ratio"] > 1.0
     fm = r["mediapipe_face_mesh"]
     assert fm["goal"] == 2.0 and fm["goal_met"] == (fm["fps_ratio"] >= 2.0 and fm["faces_at_least_as_many"])
+    assert r["mediapipe_detection_mesh"]["goal"] is None and r["mediapipe_detection_mesh"]["goal_met"] is None
     assert len(fm["round_fps_ratios"]) == 1 and fm["median_round_fps_ratio"] == fm["round_fps_ratios"][0]
     assert fm["cpu_ratio"] is not None and fm["p50_ratio"] is not None
     assert res["mediapipe_version"] == "fake"

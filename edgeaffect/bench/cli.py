@@ -333,7 +333,7 @@ def _print_ratios(res: dict[str, Any], say) -> None:
         ff = r.get("fps_ratio_face_frames")
         say(f"  {r['name']}: {r['fps_ratio']:.2f}x fps, CPU {r.get('cpu_ratio') or 0:.2f}x, p50 {r.get('p50_ratio') or 0:.2f}x, "
             f"median round {r.get('median_round_fps_ratio') or 0:.2f}x"
-            + (f" (goal {r['goal']}x: {'met' if r['goal_met'] else 'NOT met'})" if r.get("primary") else "")
+            + (f" (goal {r['goal']}x: wall {'met' if r['goal_met'] else 'NOT met'}, CPU {'met' if r.get('goal_met_cpu') else 'NOT met'})" if r.get("primary") else "")
             + (f"; on face frames {ff:.2f}x" if ff else ""))
 
 
