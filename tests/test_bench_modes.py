@@ -168,15 +168,15 @@ def test_sustained_rows_summary_report_and_plot(tmp_path):
     heat = {"done": False}
 
     def heat_up(n):  # the device heats and throttles half-way
-        if n > 80 and not heat["done"]:
+        if n > 20 and not heat["done"]:
             _fake_sys(tmp_path / "sys", temp_mc=85000, cur_khz=(700000, 700000), count=9)
             heat["done"] = True
 
-    res = run_sustained(_FakeAnalyzer(heat_up), _FakeClip(), duration_s=0.6, interval_s=0.15, warmup_frames=2,
+    res = run_sustained(_FakeAnalyzer(heat_up), _FakeClip(), duration_s=0.8, interval_s=0.15, warmup_frames=2,
                         reader=DeviceReader(tmp_path / "sys", use_vcgencmd=False))
     rows, sm = res["intervals"], res["summary"]
     assert rows[0]["frames"] == 0 and rows[0]["temp_c"] == 48.0  # the reading before the first frame
-    assert sm["intervals"] >= 3 and sum(r["frames"] for r in rows) == sm["frames"]
+    assert sm["intervals"] >= 2 and sum(r["frames"] for r in rows) == sm["frames"]
     for r in rows[1:]:
         assert {"latency_p50_ms", "latency_p90_ms", "cpu_p90_ms", "temp_c", "clock_mhz", "throttled", "loadavg_1min"} <= set(r)
     assert sm["temp_c_max"] == 85.0 and sm["clock_mhz_min"] == 700.0 and sm["throttled_any"] is True
@@ -187,3 +187,26 @@ def test_sustained_rows_summary_report_and_plot(tmp_path):
     md = (tmp_path / "out" / "fake.md").read_text()
     assert "Sustained run" in md and "YES" in md
     assert any(p.endswith("_sustained.png") for p in paths["plots"]) or paths["plot_message"]
+
+
+def test_run_vs_cli_report_has_fingerprint_and_models(tmp_path, monkeypatch):
+    from edgeaffect.bench import run_vs
+    from edgeaffect.bench.cli import bench_main
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"x")
+    seen = {}
+
+    def fake_run_vs(source, **kw):
+        seen.update(kw)
+        c = {"command": "x", "runs": [], "wall_s_median": 1.0, "cpu_s_median": 1.0, "peak_rss_mb_median": 100.0,
+             "frames": 10, "face_frames": 9, "failed_runs": 0}
+        return {"source": {"path": source}, "pairs": 1, "pinning": "not pinned", "contenders": {"edgeaffect": c, "mediapipe": c}}
+
+    monkeypatch.setattr(run_vs, "run_vs", fake_run_vs)
+    assert bench_main(["run-vs", "--source", str(clip), "--pairs", "1", "--no-pin", "--label", "rv", "--out", str(tmp_path),
+                       "--no-plots", "-q"]) == 0
+    d = report.load(tmp_path / "rv.json")
+    assert d["kind"] == "run-vs" and seen["cpu"] is None and seen["pairs"] == 1
+    assert set(d["fingerprint"]["models"]) == {"detector", "landmarks", "au", "temporal"}
+    assert d["fingerprint"]["cpu"]["int8_isa"]

@@ -424,11 +424,11 @@ def cmd_run_vs(a: argparse.Namespace, argv: list[str]) -> int:
         cpu = a.cpu if a.cpu is not None else (max(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None)
     manifests: dict[str, Any] = {}
     try:
-        from ..analyzer import AnalyzerOptions, _model_path
+        from ..runtime.factory import BaseOptions, RunnerFactory
         from ..runtime.manifest import load_manifest
 
-        o = AnalyzerOptions(models_dir=Path(a.models_dir) if a.models_dir else None)
-        manifests = {m: load_manifest(_model_path(o, m)) for m in ("detector", "landmarks", "au", "temporal")}
+        fac = RunnerFactory(BaseOptions(models_dir=Path(a.models_dir) if a.models_dir else None), warn=False)
+        manifests = {m: load_manifest(fac.model_path(m)) for m in ("detector", "landmarks", "au", "temporal")}
     except Exception as e:  # the fingerprint is best effort; the runs report their own errors
         say(f"model manifests not readable for the fingerprint: {e}")
     res = run_vs(a.source, pairs=a.pairs, max_frames=a.max_frames, loop=a.loop, cpu=cpu, models_dir=a.models_dir,
