@@ -291,11 +291,17 @@ def section_speed(r: Reports) -> list[str]:
                     f"its margin over the {goal}x goal is {100 * (primary['fps_ratio'] / goal - 1):+.1f} %")
             if len(rounds) > 1:
                 met = sum(x >= goal for x in rounds)
+                rcpu = primary.get("round_cpu_ratios") or []
+                cpu_txt = (f"; per-round CPU-time ratios {min(rcpu):.2f}-{max(rcpu):.2f}x, median "
+                           f"{primary.get('median_round_cpu_ratio'):.2f}x" if len(rcpu) > 1 else "")
                 L += [head + f", and {met} of {len(rounds)} rounds reached the goal on their own "
-                      f"(per-round ratios {min(rounds):.2f}-{max(rounds):.2f}x).", ""]
+                      f"(per-round ratios {min(rounds):.2f}-{max(rounds):.2f}x{cpu_txt}).", ""]
             else:
                 L += [head + "; this report does not measure the run-to-run spread, so a small margin is not evidence "
                       "of room to spare.", ""]
+            load = get(d, "e2e.system.loadavg_start") or get(d, "fingerprint.loadavg_at_collect")
+            if load:
+                L[-2] += f" Measured under a 1-min load average of {load[0]} on this machine."
         if vm.get("skipped"):
             L += [f"vs MediaPipe skipped: {vm.get('reason')}", ""]
         pi = get(d, "estimates.pi") or {}
@@ -337,7 +343,8 @@ def ratio_row(q: dict[str, Any], src: str) -> str:
         tail = f" (goal {goal}x: {met}{faces_txt})"
     else:
         tail = f" (extra row, no goal{faces_txt})"
-    return f"| ratio {q['name']} | **{q['fps_ratio']:.2f}x** fps{cpu}{tail} | {src} |"
+    med = f", median per-round {q['median_round_fps_ratio']:.2f}x" if q.get("median_round_fps_ratio") is not None else ""
+    return f"| ratio {q['name']} | **{q['fps_ratio']:.2f}x** fps{cpu}{med}{tail} | {src} |"
 
 
 def stage_lines(e: dict[str, Any], src: str) -> list[str]:
@@ -377,10 +384,15 @@ def section_whole_process(r: Reports) -> list[str]:
                   "wall ratio measures the neighbours as much as the code.", ""]
         if d.get("kind") == "sustained" and d.get("sustained"):
             sm = d["sustained"]["summary"]
+            def num(v: Any, nd: int = 2) -> str:
+                return "not readable" if v is None else f"{v:.{nd}f}"
+
             L += [f"Sustained run (`{d.get('command')}`; {src}): {sm.get('frames')} frames over {sm.get('duration_s', 0):.0f} s, "
-                  f"p90 first / last interval {sm.get('p90_first_interval_ms')} / {sm.get('p90_last_interval_ms')} ms "
-                  f"(drift {sm.get('p90_drift')}x); temperature max {sm.get('temp_c_max')}, clock "
-                  f"{sm.get('clock_mhz_min')}-{sm.get('clock_mhz_max')} MHz, throttled {sm.get('throttled_any')}"
+                  f"p90 first / last interval {num(sm.get('p90_first_interval_ms'))} / {num(sm.get('p90_last_interval_ms'))} ms "
+                  f"(drift {num(sm.get('p90_drift'))}x); temperature max {num(sm.get('temp_c_max'), 1)}, clock "
+                  + (f"{num(sm.get('clock_mhz_min'), 0)}-{num(sm.get('clock_mhz_max'), 0)} MHz" if sm.get("clock_mhz_min") is not None
+                     else "not readable") + ", throttled "
+                  f"{'not readable' if sm.get('throttled_any') is None else ('YES' if sm['throttled_any'] else 'no')}"
                   + (f" ({sm['note_temp']})" if sm.get("note_temp") else "") + ".", ""]
     return L
 

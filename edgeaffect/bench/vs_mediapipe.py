@@ -370,11 +370,16 @@ def ratios_vs(res: dict[str, Any], goal: float = GOAL_RATIO) -> list[dict[str, A
         pr = p50m / p50e if p50e and p50m else None
         per_round = [a / b for a, b in zip(ea.get("round_fps") or [], m.get("round_fps") or []) if a and b]
         rr = _median(per_round)
+        # per-round CPU ratios: a round runs both back to back, and CPU time ignores the neighbours' load
+        per_round_cpu = [b / a for a, b in zip(ea.get("round_cpu_ms_per_frame") or [], m.get("round_cpu_ms_per_frame") or [])
+                         if a and b]
         out.append({"name": f"edgeaffect {label}", "vs": name, "fps_ratio": round(fr, 3),
                     "cpu_ratio": None if cr is None else round(cr, 3),
                     "p50_ratio": None if pr is None else round(pr, 3),
                     "round_fps_ratios": [round(v, 3) for v in per_round],
                     "median_round_fps_ratio": None if rr is None else round(rr, 3),
+                    "round_cpu_ratios": [round(v, 3) for v in per_round_cpu],
+                    "median_round_cpu_ratio": None if not per_round_cpu else round(float(np.median(per_round_cpu)), 3),
                     "fps_ratio_face_frames": None if ff is None else round(ff, 3),
                     "faces_at_least_as_many": (ea.get("face_frames") or 0) >= (m.get("face_frames") or 0),
                     # the goal is judged against the yardstick rows only; the extra row carries none
