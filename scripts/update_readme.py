@@ -266,11 +266,12 @@ def section_speed(r: Reports) -> list[str]:
          "so the same command gives very different fps on an AVX2-only host, an AVX-512 VNNI host or a Raspberry Pi. "
          "What carries across machines is the **ratio** to MediaPipe measured in the same process on the same machine, "
          "not the fps.", ""]
-    for rel, d in full[:1]:
+    for rel, d in full:  # every machine's report, each labelled with its machine
         e, src = d["e2e"], r.source(rel)
         lat = e.get("latency_ms") or {}
         threads = get(d, "config.threads") or get(d, "fingerprint.interpreter.num_threads")
-        L += [f"End to end (detector when needed + landmarks + AUs + VA, {_threads(threads)} per model; `{d.get('command')}`):", "",
+        L += [f"End to end, `{d.get('label')}` [{r.machine_tag(d) or 'no fingerprint'}] (detector when needed + landmarks + AUs + VA, "
+              f"{_threads(threads)} per model; `{d.get('command')}`):", "",
               "| measure | value | source |", "|---|---|---|",
               f"| frames / wall time | {e.get('frames')} / {e.get('wall_s', 0):.1f} s | {src} |",
               f"| latency p50 / p90 / p99 | {lat.get('p50', 0):.2f} / {lat.get('p90', 0):.2f} / {lat.get('p99', 0):.2f} ms | {src} |",
