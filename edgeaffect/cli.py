@@ -94,8 +94,7 @@ def _print_outputs(summary) -> None:  # noqa: ANN001 - RunSummary, imported lazi
     for k, v in summary.outputs.items():
         note = ""
         if k == "overlay" and summary.extra.get("overlay_codec") not in (None, "avc1"):
-            note = (f" ({summary.extra['overlay_codec']}: this OpenCV has no H.264 encoder, so most browsers won't play it; "
-                    "VLC/ffplay will, or convert: ffmpeg -i overlay.mp4 -c:v libx264 overlay-h264.mp4)")
+            note = f" ({summary.extra['overlay_codec']}: this OpenCV has no H.264 encoder; VLC plays it, most browsers don't)"
         print(f"  {k}: {v}{note}")
 
 
