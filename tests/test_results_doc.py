@@ -53,3 +53,15 @@ def test_readme_documents_the_schema_and_the_objects():
     assert _table_after("Face entry:") == set(d["faces"][0])
     assert _table_after("`FrameResult`:") == {f.name for f in dataclasses.fields(FrameResult)}
     assert _table_after("`FaceResult`:") == {f.name for f in dataclasses.fields(FaceResult)}
+
+
+def test_readme_library_example_runs(assets, capsys):
+    """The README's Python example, run as written on a demo frame (frame_bgr, timestamp_ms given)."""
+    from edgeaffect.demo import DemoSource
+
+    code = re.search(r"### Library\n```python\n(.*?)```", README, re.S)
+    assert code, "README has no Library example"
+    frame = next(iter(DemoSource(5)))
+    exec(compile(code.group(1), "README.md", "exec"), {"frame_bgr": frame.image, "timestamp_ms": frame.timestamp_ms})
+    out = capsys.readouterr().out.strip().splitlines()
+    assert json.loads(out[-1])["schema"] == "edgeaffect.frame/1"
