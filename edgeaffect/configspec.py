@@ -25,13 +25,23 @@ from .errors import ProfileError
 Check = Callable[[Any], str | None]
 
 
-def setting(default: Any, kind: type | tuple[type, ...], check: Check | None = None) -> Any:
-    """A dataclass field read from a config table: its default, accepted type(s) and value check."""
-    return dataclasses.field(default=default, metadata={"kind": kind, "check": check})
+def setting(default: Any, kind: type | tuple[type, ...], check: Check | None = None, doc: str = "") -> Any:
+    """A dataclass field read from a config table: its default, accepted type(s), value check
+    and (optionally) one line of documentation (see describe())."""
+    return dataclasses.field(default=default, metadata={"kind": kind, "check": check, "doc": doc})
+
+
+def describe(cls: type) -> list[tuple[str, Any, str]]:
+    """(key, default, doc) of every setting of `cls`, for docs and their drift tests."""
+    return [(name, f.default, f.metadata.get("doc", "")) for name, f in settings_of(cls).items()]
 
 
 def positive(v: float) -> str | None:
     return None if v > 0 else "must be > 0"
+
+
+def non_negative(v: float) -> str | None:
+    return None if v >= 0 else "must be >= 0"
 
 
 def between(lo: float, hi: float) -> Check:

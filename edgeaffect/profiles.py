@@ -26,7 +26,6 @@ from typing import Any
 
 from .capture.config import ILLUMINATOR_MODES, PIXEL_FORMATS, SOURCES, CameraConfig, NirConfig
 from .configspec import Reader, between, one_of
-from .configtable import from_table
 from .dms.config import DmsConfig
 from .errors import ProfileError
 from .kiosk.config import KioskConfig
@@ -268,8 +267,8 @@ def parse_profile(data: dict[str, Any], where: str, path: Path | None = None) ->
         thermal=ThermalConfig.from_table(v, data.get("thermal")),
         models=_models(v, data.get("models"), path),
         # the policy layers own their settings (dms/config.py, kiosk/config.py); a profile overrides them
-        dms=from_table(DmsConfig, data.get("dms"), where, "dms"),
-        kiosk=from_table(KioskConfig, data.get("kiosk"), where, "kiosk"),
+        dms=DmsConfig.from_table(v, data.get("dms")),
+        kiosk=KioskConfig.from_table(v, data.get("kiosk")),
     )
 
 

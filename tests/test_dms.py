@@ -271,7 +271,10 @@ def test_head_pose_std_matches_monte_carlo_of_the_pnp_fit():
 
 
 def test_profile_table_validation():
-    from edgeaffect.configtable import from_table
+    from edgeaffect.configspec import Reader
+
+    def from_table(cls, table, where, _section):
+        return cls.from_table(Reader(where), table)
 
     c = from_table(DmsConfig, {"glance_s": 2, "calibrate": False}, "x.toml", "dms")
     assert c.glance_s == 2.0 and not c.calibrate

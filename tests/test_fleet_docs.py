@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeaffect.configtable import describe
+from edgeaffect.configspec import describe
 from edgeaffect.dms.config import DmsConfig
 from edgeaffect.kiosk.config import KioskConfig
 from edgeaffect.profiles import load_profile

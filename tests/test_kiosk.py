@@ -73,3 +73,17 @@ def test_brief_dropout_is_one_visit_and_run_end_closes_visits():
     assert end.phase == "end" and end.data["ended_by"] == "run_end"
     assert end.data["visible_s"] == pytest.approx(3.0 + 3.9)  # [0, 3) and [4, 7.9): the last frame has no interval yet
     assert end.data["dwell_s"] == pytest.approx(7.9)
+
+
+def test_event_lines_in_results_jsonl_are_skipped_by_read_jsonl(tmp_path):
+    from edgeaffect.outputs import JsonlWriter, read_jsonl
+
+    seq = [(i / 10, [face(1)]) for i in range(10)]
+    states, events = run(seq)
+    with JsonlWriter(tmp_path / "r.jsonl") as w:
+        for i, (t, fs) in enumerate(seq):
+            w.write(FrameResult(i, t * 1000.0, fs))
+        for e in events:
+            w.write(e.to_dict())
+    assert len(list(read_jsonl(tmp_path / "r.jsonl"))) == 10
+    assert len(list(read_jsonl(tmp_path / "r.jsonl", frames_only=False))) == 10 + len(events) == 12

@@ -10,14 +10,16 @@ in seconds of *timestamp* time, every angle in degrees: the policy never counts 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from ..configtable import CHECK, in_range, non_negative, positive
+from ..configspec import Reader, non_negative, positive, read_section, setting
+from ..configspec import between as in_range
 
 
 def _f(default: Any, doc: str, check: Any = None) -> Any:
-    return field(default=default, metadata={"doc": doc, CHECK: check})
+    """A setting whose type is its default's (bool, int or float), with one line of doc."""
+    return setting(default, type(default), check, doc)
 
 
 @dataclass(frozen=True)
@@ -83,3 +85,11 @@ class DmsConfig:
             raise ValueError("perclos_level1 <= perclos_level2 <= perclos_level3 must hold")
         if self.alert_s > self.pre_alert_s or self.no_face_alert_s > self.no_face_pre_alert_s:
             raise ValueError("alert times must be <= the pre-alert times (the alert comes later)")
+
+    @classmethod
+    def from_table(cls, r: Reader, table: Any) -> DmsConfig:
+        """The profile's [dms] table over the defaults ("<file>: dms.<key>: <reason>" on a bad value)."""
+        try:
+            return cls(**read_section(r, table, "dms", cls))
+        except ValueError as e:  # the cross-key rules
+            raise r.fail("dms", str(e)) from None

@@ -6,14 +6,16 @@ seconds of timestamp time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from ..configtable import CHECK, in_range, non_negative, positive
+from ..configspec import Reader, non_negative, positive, read_section, setting
+from ..configspec import between as in_range
 
 
 def _f(default: Any, doc: str, check: Any = None) -> Any:
-    return field(default=default, metadata={"doc": doc, CHECK: check})
+    """A setting whose type is its default's (bool, int or float), with one line of doc."""
+    return setting(default, type(default), check, doc)
 
 
 @dataclass(frozen=True)
@@ -26,3 +28,11 @@ class KioskConfig:
     exit_after_s: float = _f(2.0, "a visit ends (exit event) after this long out of view", positive)
     max_gap_s: float = _f(1.0, "a gap between frames longer than this is unobserved time", positive)
     event_update_s: float = _f(5.0, "open visits emit an `update` at most this often", positive)
+
+    @classmethod
+    def from_table(cls, r: Reader, table: Any) -> KioskConfig:
+        """The profile's [kiosk] table over the defaults ("<file>: kiosk.<key>: <reason>" on a bad value)."""
+        try:
+            return cls(**read_section(r, table, "kiosk", cls))
+        except ValueError as e:  # the cross-key rules
+            raise r.fail("kiosk", str(e)) from None

@@ -39,6 +39,6 @@ def read_jsonl(path: str | Path, *, frames_only: bool = True) -> Iterator[dict[s
     with open(path) as fh:
         for line in fh:
             d = json.loads(line)
-            if frames_only and "header" in d:
+            if frames_only and ("header" in d or "event" in d):  # run metadata, event / status lines
                 continue
             yield d
