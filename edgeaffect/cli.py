@@ -23,15 +23,26 @@ from .errors import EdgeAffectError
 RUN_OUT, DEMO_OUT = "edgeaffect-out", "edgeaffect-demo"
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (0 threads, -5 frames... are one-line usage errors, not odd runs)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def _add_run_args(p: argparse.ArgumentParser, *, out_default: str, overlay_default: bool) -> None:
     p.add_argument("--out", default=None, help=f"output directory (default: ./{out_default})")
     p.add_argument("--overlay", action=argparse.BooleanOptionalAction, default=overlay_default,
                    help="write overlay.mp4: landmarks, AU bars and the V/A dial drawn on the video "
                    f"(default: {'on' if overlay_default else 'off'})")
     p.add_argument("--no-csv", action="store_true", help="skip results.csv")
-    p.add_argument("--max-faces", type=int, default=None, help="faces to track (driver monitor: 1)")
-    p.add_argument("--threads", type=int, default=None, help="interpreter threads per model (default 1)")
-    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--max-faces", type=positive_int, default=None, help="faces to track (driver monitor: 1)")
+    p.add_argument("--threads", type=positive_int, default=None, help="interpreter threads per model (default 1)")
+    p.add_argument("--max-frames", type=positive_int, default=None, help="stop after this many frames")
     p.add_argument("--models-dir", default=None, help="directory with model .tflite + .json manifests")
     p.add_argument("--nir-enhance", action="store_true", help="CLAHE on grey frames (over-exposed IR)")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -193,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_observer_args(r)
     d = sub.add_parser("demo", help="self-contained demo on a bundled face image")
-    d.add_argument("--frames", type=int, default=150, help="length of the synthetic clip (default 150)")
+    d.add_argument("--frames", type=positive_int, default=150, help="length of the synthetic clip (default 150)")
     _add_run_args(d, out_default=DEMO_OUT, overlay_default=True)
     for name, helptext in (("convert", "ONNX -> TFLite with calibration and fidelity gate"), ("inspect", "inspect a .tflite and its manifest"),
                            ("devices", "list device profiles and what this machine can load"), ("bench", "latency benchmarks"),

@@ -135,3 +135,12 @@ def test_progress_bar_on_a_terminal_only(assets, tmp_path):
     assert "/20 frames" not in quiet and "20 frames (" in quiet
     piped = run("demo", "--out", str(tmp_path / "c"), "--frames", "20", "--no-overlay")
     assert "/20 frames" not in piped.stderr + piped.stdout
+
+
+@pytest.mark.parametrize("args", [("demo", "--frames", "0"), ("demo", "--threads", "0"), ("demo", "--max-faces", "two"),
+                                  ("run", "--source", "x.mp4", "--max-frames", "-1")])
+def test_counts_below_one_are_usage_errors(args, tmp_path):
+    p = run(*args, "--out", str(tmp_path / "o"))
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines()[-1].startswith(f"edgeaffect {args[0]}: error: argument")
+    assert not (tmp_path / "o").exists()  # nothing written for a command that cannot run
