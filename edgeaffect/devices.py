@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import platform
+import sys
 from glob import glob
 from pathlib import Path
 from typing import Any
@@ -169,6 +170,6 @@ def devices_main(argv: list[str] | None = None) -> int:
         else:
             print(devices_report(a.probe))
     except ProfileError as e:
-        print(f"error: {e}")
+        print(f"edgeaffect devices: error: {e}", file=sys.stderr)
         return e.exit_code
     return 0

@@ -148,6 +148,8 @@ def test_devices_report_and_main(capsys):
     assert devices_main(["--json"]) == 0 and '"profiles"' in capsys.readouterr().out
     assert devices_main(["--profile", "rpi5-coral"]) == 0 and "tpu" in capsys.readouterr().out
     assert devices_main(["--profile", "nope"]) != 0
+    out = capsys.readouterr()
+    assert out.out == "" and out.err.startswith("edgeaffect devices: error: unknown profile 'nope'")  # errors go to stderr
 
 
 def test_config_keys_are_declared_once_beside_their_owner_and_documented():
