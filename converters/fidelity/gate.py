@@ -117,6 +117,11 @@ def task_metrics(kind: str, ref: dict[str, np.ndarray], got: dict[str, np.ndarra
                 fails.append(f"output {au}: {a} ICC {icc:.4f} < {budget.au_icc}")
         iccs = [v["icc"] for v in per_au.values() if v["icc"] is not None and "judged_by" not in v]
         m["au_icc"] = {"min": min(iccs) if iccs else None, "mean": _r(np.mean(iccs), 4) if iccs else None, "per_au": per_au, "output": au}
+        if "expression" in ref and ref["expression"].ndim == 2:
+            # report only: agreement of the expression head's arg-max and its largest probability change
+            re_, ge = ref["expression"], got["expression"]
+            m["expression"] = {"argmax_agreement": _r(float(np.mean(re_.argmax(1) == ge.argmax(1))), 4),
+                               "max_abs_prob_diff": _r(float(np.abs(re_ - ge).max()), 4)}
     elif kind == "temporal":
         out = None
         for n in names:
