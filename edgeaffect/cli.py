@@ -44,7 +44,7 @@ def _add_run_args(p: argparse.ArgumentParser, *, out_default: str, overlay_defau
     p.add_argument("--threads", type=positive_int, default=None, help="interpreter threads per model (default 1)")
     p.add_argument("--max-frames", type=positive_int, default=None, help="stop after this many frames")
     p.add_argument("--models-dir", default=None, help="directory with model .tflite + .json manifests")
-    p.add_argument("--nir-enhance", action="store_true", help="CLAHE on grey frames (over-exposed IR)")
+    p.add_argument("--nir-enhance", action="store_true", help="CLAHE at capture for over-exposed IR (with --profile: added to its camera.nir)")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (it is shown only on a terminal anyway)")
 

@@ -55,7 +55,9 @@ class VideoFileSource(FrameSource):
         ok, img = self._cap.read()
         if not ok or img is None:
             short = self._count - self._index
-            if self._index < self._count and short >= max(2, 0.02 * self._count):  # first pass ended early
+            # First pass ended well short of the container's frame count: truncated or corrupt. The count is
+            # exact for MP4/AVI; Matroska/WebM often only estimate it, hence the 5 % margin.
+            if self._index < self._count and short >= max(2, 0.05 * self._count):
                 raise SourceError(f"{self.path}: decoding stopped after {self._index} of {self._count} frames "
                                   "(truncated or corrupt file); the frames before were analysed")
             if self.loop and self._index > 0:
