@@ -315,3 +315,12 @@ def load_profile(name_or_path: str | Path) -> DeviceProfile:
     except (OSError, UnicodeDecodeError) as e:
         raise ProfileError(f"{path}: cannot read ({e})") from None
     return parse_profile(_toml_loads(text, str(path)), str(path), path)
+
+
+def __getattr__(name: str) -> object:
+    """`devices_main`, `devices_report` and `probe_machine` moved to edgeaffect.devices (older import path)."""
+    if name in ("devices_main", "devices_report", "probe_machine"):
+        from . import devices
+
+        return getattr(devices, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
