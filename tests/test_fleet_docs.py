@@ -31,3 +31,17 @@ def test_every_dms_and_kiosk_key_is_documented_with_its_default():
 def test_rpi5_profile_carries_dms_thresholds():
     p = load_profile("rpi5")
     assert p.dms is not None and p.dms.default_yaw_offset_deg != 0.0
+
+
+def test_readme_driver_monitor_snippet_runs(assets):
+    import numpy as np
+
+    from edgeaffect import Analyzer, AnalyzerOptions
+
+    readme = (REPO / "README.md").read_text()
+    code = readme.split("From Python, the same layer", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    frame = np.full((240, 320, 3), 90, np.uint8)
+    with Analyzer(AnalyzerOptions(max_faces=1)) as analyzer:
+        ns = {"analyzer": analyzer, "frame_bgr": frame, "timestamp_ms": 0.0, "width": 320, "height": 240}
+        exec(compile(code, "README.md", "exec"), ns)
+    assert ns["result"].driver is not None and ns["result"].to_dict()["driver"]["face_detected"] is False
