@@ -27,7 +27,7 @@ def free_port() -> int:
 class Broker:
     """mosquitto with persistence (so a persistent subscriber session survives a restart)."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, extra_conf: str = "") -> None:
         self.exe = mosquitto_binary()
         assert self.exe, "mosquitto not installed"
         self.port = port or free_port()
@@ -35,11 +35,11 @@ class Broker:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.conf = self.dir / "mosquitto.conf"
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"listener {self.port} 127.0.0.1\n{'' if 'allow_anonymous' in extra_conf else 'allow_anonymous true'}\npersistence true\n"
             f"persistence_location {self.dir}/\nautosave_interval 1\nautosave_on_changes true\n"
             f"max_queued_messages 100000\nlog_dest file {self.dir}/mosquitto.log\n"
             # started as root, mosquitto switches to user `mosquitto` and could not write here
-            f"user {getpass.getuser()}\n"
+            f"user {getpass.getuser()}\n" + extra_conf
         )
         self.proc: subprocess.Popen | None = None
 
@@ -117,3 +117,24 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def make_tls_and_password(d: Path, user: str, password: str) -> str | None:
+    """A throw-away CA, a server certificate for 127.0.0.1 and a mosquitto password file;
+    returns the mosquitto.conf lines (None when openssl or mosquitto_passwd is missing)."""
+    openssl, mpw = shutil.which("openssl"), shutil.which("mosquitto_passwd")
+    if not openssl or not mpw:
+        return None
+    d.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        subprocess.run(args, cwd=d, check=True, capture_output=True)
+
+    run(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=edgeaffect-test-ca")
+    run(openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run(openssl, "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.crt", "-days", "2", "-extfile", "san.ext")
+    run(mpw, "-c", "-b", "passwd", user, password)
+    return (f"cafile {d}/ca.crt\ncertfile {d}/server.crt\nkeyfile {d}/server.key\n"
+            f"allow_anonymous false\npassword_file {d}/passwd\n")

@@ -271,3 +271,51 @@ def test_fleet_table_from_two_devices_stats_and_a_published_bench_report(broker,
     assert seen["car-b"]["stats"]["frames"] == 50
     assert seen["car-b"]["stats"]["latency_ms"]["p50"] == pytest.approx(11.0)
     assert (out / "compare.png").exists()
+
+
+@needs_broker
+def test_tls_and_password_against_a_real_broker(tmp_path, monkeypatch):
+    import paho.mqtt.client as mqtt
+
+    from tests.mosquitto import make_tls_and_password
+
+    conf = make_tls_and_password(tmp_path / "tls", "car7", "pw-7-secret")
+    if conf is None:
+        pytest.skip("openssl or mosquitto_passwd not installed")
+    b = Broker(tmp_path / "broker", extra_conf=conf).start()
+    got: list[bytes] = []
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="s-tls")
+    sub.username_pw_set("car7", "pw-7-secret")
+    sub.tls_set(ca_certs=str(tmp_path / "tls" / "ca.crt"))
+    sub.on_connect = lambda c, *_: c.subscribe("edgeaffect/#", qos=1)
+    sub.on_message = lambda _c, _u, m: got.append(bytes(m.payload))
+    sub.connect("127.0.0.1", b.port, 10)
+    sub.loop_start()
+    monkeypatch.setenv("EDGEAFFECT_MQTT_PASSWORD", "pw-7-secret")
+    from edgeaffect.telemetry.mqtt import MqttPublisher
+
+    cfg = config_from_args(f"mqtts://127.0.0.1:{b.port}", username="car7", ca_certs=str(tmp_path / "tls" / "ca.crt"),
+                           device="tls-dev", reconnect_min_s=0.1, reconnect_max_s=0.5)
+    pub = MqttPublisher(cfg, tmp_path / "spool")
+    send(pub, 0, 20)
+    try:
+        assert pub.flush(10.0), pub.status()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and sum(p.startswith(b"{") for p in got) < 20:
+            time.sleep(0.02)
+        assert [parse(p)["seq"] for p in got if parse(p)] == list(range(20))
+        pub.close()
+        # a wrong password: refused, nothing is lost, the run is not disturbed
+        monkeypatch.setenv("EDGEAFFECT_MQTT_PASSWORD", "wrong")
+        bad = MqttPublisher(config_from_args(f"mqtts://127.0.0.1:{b.port}", username="car7", device="tls-dev",
+                                             ca_certs=str(tmp_path / "tls" / "ca.crt"), reconnect_min_s=0.1,
+                                             reconnect_max_s=0.5), tmp_path / "spool2")
+        send(bad, 0, 5)
+        time.sleep(1.0)
+        assert not bad.connected and bad.pending() == 5 and "refused" in (bad.last_error or "")
+        assert "wrong" not in (bad.last_error or "")
+        bad.close(drain_s=0.1)
+    finally:
+        sub.disconnect()
+        sub.loop_stop()
+        b.stop()
