@@ -260,7 +260,7 @@ def test_fleet_table_from_two_devices_stats_and_a_published_bench_report(broker,
     (tmp_path / "rep.json").write_text(json.dumps(rep))
     assert main(["fleet", "publish-bench", str(tmp_path / "rep.json"), "--mqtt", broker.url, "--device", "pi5-lab"]) == 0
     out = tmp_path / "fleet"
-    rc = main(["fleet", "--mqtt", broker.url, "--wait", "5", "--devices", "kiosk-a,car-b,pi5-lab", "--out", str(out)])
+    rc = main(["fleet", "--mqtt", broker.url, "--wait", "20", "--devices", "kiosk-a,car-b,pi5-lab", "--out", str(out)])
     text = capsys.readouterr().out
     assert rc == 0, text
     md = (out / "fleet.md").read_text()

@@ -187,7 +187,7 @@ class MqttPublisher:
         try:
             if self.connected:
                 info = self.client.publish(self.cfg.topic("availability"), "offline", qos=1, retain=True)
-                info.wait_for_publish(timeout=1.0)
+                info.wait_for_publish(timeout=3.0)
             self.client.disconnect()
         except (RuntimeError, ValueError, OSError):
             pass
