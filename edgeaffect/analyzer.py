@@ -266,7 +266,8 @@ class Analyzer:
         for f in work.faces:
             if not f.valid or f.face is None or f.lm is None:
                 continue
-            f.au_matrix = au_crop_matrix(f.lm.points, 112)
+            if f.au_matrix is None:  # the tracker holds it while the face is still
+                f.au_matrix = au_crop_matrix(f.lm.points, 112)
             if not skip or f.track.aus is None:
                 f.track.aus, f.track.expression = self.aus.run_all(work.frame.gray, f.lm.points, f.au_matrix)
             f.face.aus, f.face.expression = f.track.aus, f.track.expression

@@ -27,8 +27,9 @@ from typing import Any
 from .capture.config import ILLUMINATOR_MODES, PIXEL_FORMATS, SOURCES, CameraConfig, NirConfig
 from .configspec import Reader, between, one_of
 from .dms.config import DmsConfig
-from .errors import ProfileError
+from .errors import ModelError, ProfileError
 from .kiosk.config import KioskConfig
+from .models import DETECTOR_RANGES, find_detector_model
 from .registry import MODULES
 from .runtime.delegates import (
     CPU_KINDS,
@@ -234,7 +235,14 @@ def _models(v: Reader, table: Any, path: Path | None) -> dict[str, Path]:
     v.known(mt, "models.", MODULES)
     models: dict[str, Path] = {}
     for m in mt:
-        mp = _resolve_model(v.get(mt, "models.", m, str), path.parent if path else None)
+        value = v.get(mt, "models.", m, str)
+        if m == "detector" and value in DETECTOR_RANGES:  # "short_range" | "full_range": the shipped file
+            try:
+                models[m] = find_detector_model(ASSETS_DIR, value)
+            except ModelError as e:
+                raise v.fail("models.detector", str(e)) from None
+            continue
+        mp = _resolve_model(value, path.parent if path else None)
         if not mp.exists():
             raise v.fail(f"models.{m}", f"model file {mp} does not exist (relative paths are looked up beside "
                                         f"the profile, then in {ASSETS_DIR})")

@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# aarch64 proof: run edgeaffect's int8 models under an emulated aarch64 CPython and compare
-# the outputs with x86_64 bit for bit.
+# aarch64 proof: run edgeaffect under an emulated aarch64 CPython and compare with x86_64.
 #
-#   scripts/aarch64_proof.sh [setup|run SCRIPT [ARGS...]|proof]     (default: proof)
+#   scripts/aarch64_proof.sh [setup|run SCRIPT [ARGS...]|proof|pipeline|all [--report FILE]]   (default: proof)
 #
-#   setup  build work/aarch64/: an arm64 Debian bookworm minbase rootfs with python3.11 and
-#          the runtime wheels (ai-edge-litert 2.1.0, numpy<2, opencv-python-headless) for
-#          manylinux_2_28_aarch64 in work/aarch64/site. Idempotent.
-#   run    run a python script under qemu-aarch64-static -cpu cortex-a72 with
-#          PYTHONPATH=<repo>:<site>.
-#   proof  setup, then scripts/aarch64/run_models.py on x86 and on aarch64, then compare
-#          (extra args go to run_models.py, e.g. --models a.tflite b.tflite). Without
-#          edgeaffect/models/assets/*.tflite it uses int8 probe models built by
-#          scripts/aarch64/make_probe_model.py (needs tensorflow, dev env only).
+#   setup     build $DIR: an arm64 Debian bookworm minbase rootfs with python3.11 and the
+#             runtime wheels (ai-edge-litert 2.1.0, numpy<2, opencv-python-headless) for
+#             manylinux_2_28_aarch64 in $DIR/site. Idempotent (a cached root is reused).
+#   run       run a python script (or -m module) under qemu-aarch64-static -cpu $CPU with
+#             PYTHONPATH=<repo>:<site>.
+#   proof     setup, then scripts/aarch64/run_models.py on x86 and on aarch64, then
+#             scripts/aarch64/compare.py (int8 networks bit-identical, float16 / dynamic-range
+#             ones within a stated tolerance; exit 1 otherwise). Extra args go to
+#             run_models.py. Without edgeaffect/models/assets/*.tflite it uses int8 probe
+#             models built by scripts/aarch64/make_probe_model.py (needs tensorflow).
+#   pipeline  the whole pipeline: `edgeaffect run` on a lossless FFV1 cut of the first
+#             $PIPE_FRAMES frames of $CLIP (decoded once on x86), on x86_64 and under qemu for
+#             each CPU in $PIPE_CPUS (in parallel), then scripts/aarch64/compare_pipeline.py
+#             (same faces and valid faces per frame, landmarks <= 1 px, AUs <= 0.05,
+#             V/A <= 0.02; exit 1 otherwise). Skipped with a message when $CLIP is absent.
+#   all       proof for each CPU in $PIPE_CPUS, then pipeline; with --report FILE also
+#             writes one JSON report (what README's aarch64 paragraph is generated from).
 #
 # How the rootfs is built (works without binfmt_misc or chroot, which sandboxes often lack):
 #   debootstrap --arch=arm64 --foreign --variant=minbase --include=python3.11 bookworm ROOT
@@ -25,20 +32,25 @@
 # wrong dynamic-range results (../shared/DESIGN.md section 3). ai-edge-litert 2.2/2.3 crash
 # under qemu 7.2, hence the 2.1.0 pin (same pin as pyproject.toml).
 #
-# Environment: EDGEAFFECT_AARCH64_DIR (default <repo>/work/aarch64), DEBIAN_MIRROR,
-# PYTHON (host python with the runtime installed; default /work/venvs/dev/bin/python or python3),
-# EDGEAFFECT_AARCH64_CPU (default cortex-a72).
+# Environment: EDGEAFFECT_AARCH64_DIR (default ${XDG_CACHE_HOME:-$HOME/.cache}/edgeaffect-aarch64:
+# outside the checkout, so CI's clean clones reuse it), DEBIAN_MIRROR, PYTHON (host python
+# with the runtime installed; default: the active python3), EDGEAFFECT_AARCH64_CPU (default
+# cortex-a72), PIPE_CPUS (default "cortex-a72 cortex-a76": Pi 4 and Pi 5), PIPE_REQUIRED (the CPUs
+# whose pipeline comparison decides the exit status; default: all of PIPE_CPUS), PIPE_FRAMES (60),
+# CLIP (default <repo>/../shared/data/video/short_hamilton_clip.mp4).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DIR="${EDGEAFFECT_AARCH64_DIR:-$REPO/work/aarch64}"
+DIR="${EDGEAFFECT_AARCH64_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/edgeaffect-aarch64}"
+PIPE_CPUS="${PIPE_CPUS:-cortex-a72 cortex-a76}"
+PIPE_FRAMES="${PIPE_FRAMES:-60}"
+PIPE_REQUIRED="${PIPE_REQUIRED:-$PIPE_CPUS}"
+CLIP="${CLIP:-$REPO/../shared/data/video/short_hamilton_clip.mp4}"
 ROOT="$DIR/rootfs"
 SITE="$DIR/site"
 MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 CPU="${EDGEAFFECT_AARCH64_CPU:-cortex-a72}"
-if [[ -z "${PYTHON:-}" ]]; then
-  if [[ -x /work/venvs/dev/bin/python ]]; then PYTHON=/work/venvs/dev/bin/python; else PYTHON=python3; fi
-fi
+PYTHON="${PYTHON:-python3}"
 WHEELS=("ai-edge-litert==2.1.0" "numpy>=1.24,<2" "opencv-python-headless>=4.8,<5")
 
 log() { echo "[aarch64] $*" >&2; }
@@ -127,7 +139,75 @@ proof() {
   local t0=$SECONDS
   run_aarch64 "$REPO/scripts/aarch64/run_models.py" --out "$out/aarch64.npz" "${args[@]}"
   log "aarch64 run took $((SECONDS - t0)) s"
-  PYTHONPATH="$REPO" "$PYTHON" "$REPO/scripts/aarch64/compare.py" "$out/x86_64.npz" "$out/aarch64.npz"
+  PYTHONPATH="$REPO" "$PYTHON" "$REPO/scripts/aarch64/compare.py" "$out/x86_64.npz" "$out/aarch64.npz" --json "$out/models-$CPU.json"
+}
+
+pipeline() {
+  setup_rootfs
+  setup_site
+  local out="$DIR/out/pipeline"
+  if [[ ! -f "$CLIP" ]]; then
+    echo "pipeline: SKIPPED: $CLIP not present (the cross-ISA pipeline check needs the shared clip)"
+    return 0
+  fi
+  rm -rf "$out"
+  mkdir -p "$out"
+  PYTHONPATH="$REPO" "$PYTHON" "$REPO/scripts/aarch64/make_cut.py" "$CLIP" "$out/cut.mkv" --frames "$PIPE_FRAMES"
+  log "x86_64 edgeaffect run"
+  PYTHONPATH="$REPO" "$PYTHON" -m edgeaffect.cli run --source "$out/cut.mkv" --out "$out/x86_64" --no-csv -q >"$out/x86_64.log" 2>&1 \
+    || { tail -20 "$out/x86_64.log" >&2; die "x86_64 run failed"; }
+  local pids=() cpu t0=$SECONDS
+  for cpu in $PIPE_CPUS; do
+    log "aarch64 edgeaffect run (qemu -cpu $cpu; emulated, in parallel)"
+    ( CPU="$cpu" run_aarch64 -m edgeaffect.cli run --source "$out/cut.mkv" --out "$out/$cpu" --no-csv -q >"$out/$cpu.log" 2>&1; echo $? >"$out/$cpu.rc" ) &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+  log "aarch64 runs took $((SECONDS - t0)) s"
+  local rc=0
+  for cpu in $PIPE_CPUS; do
+    if [[ "$(cat "$out/$cpu.rc")" != 0 ]]; then
+      tail -20 "$out/$cpu.log" >&2
+      echo "pipeline x86_64 vs aarch64 $cpu: the aarch64 run failed -> FAIL"
+      rc=1
+      continue
+    fi
+    if ! "$PYTHON" "$REPO/scripts/aarch64/compare_pipeline.py" "$out/x86_64/results.jsonl" "$out/$cpu/results.jsonl" \
+      --label "$cpu" --json "$out/pipeline-$cpu.json"; then
+      if [[ " $PIPE_REQUIRED " == *" $cpu "* ]]; then rc=1; else echo "  ($cpu is reported, not required: PIPE_REQUIRED=\"$PIPE_REQUIRED\")"; fi
+    fi
+  done
+  return $rc
+}
+
+all() {
+  local report=""
+  if [[ "${1:-}" == "--report" ]]; then report="$2"; fi
+  local rc=0 t0=$SECONDS cpu
+  rm -f "$DIR"/out/models-*.json
+  for cpu in $PIPE_CPUS; do
+    CPU="$cpu" proof || rc=1
+  done
+  local t1=$SECONDS
+  pipeline || rc=1
+  log "cross-ISA check took $((SECONDS - t0)) s (models $((t1 - t0)) s, pipeline $((SECONDS - t1)) s)"
+  if [[ -n "$report" ]]; then
+    "$PYTHON" - "$DIR/out" "$report" "$((t1 - t0))" "$((SECONDS - t1))" "$PIPE_CPUS" "$PIPE_REQUIRED" <<'PY'
+import json, os, platform, subprocess, sys
+out, report, t_models, t_pipe, cpus, required = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5].split(), sys.argv[6].split()
+def load(p):
+    return json.load(open(p)) if os.path.exists(p) else None
+qemu = subprocess.run(["qemu-aarch64-static", "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
+prefix = "" if required == cpus else f"PIPE_REQUIRED=\"{' '.join(required)}\" "
+r = {"command": prefix + "scripts/aarch64_proof.sh all --report " + report, "host": platform.machine(), "qemu": qemu[0] if qemu else None,
+     "cpus": cpus, "pipeline_required": required, "seconds": {"models": t_models, "pipeline": t_pipe},
+     "models": {c: load(f"{out}/models-{c}.json") for c in cpus},
+     "pipeline": {c: load(f"{out}/pipeline/pipeline-{c}.json") for c in cpus}}
+json.dump(r, open(report, "w"), indent=1)
+print("report:", report)
+PY
+  fi
+  return $rc
 }
 
 cmd="${1:-proof}"
@@ -136,5 +216,7 @@ case "$cmd" in
   setup) setup_rootfs; setup_site; run_aarch64 -c "import platform, numpy, cv2, ai_edge_litert; print('aarch64 ok:', platform.machine(), 'numpy', numpy.__version__, 'cv2', cv2.__version__)" ;;
   run) [[ $# -ge 1 ]] || die "usage: $0 run SCRIPT [ARGS...]"; run_aarch64 "$@" ;;
   proof) proof "$@" ;;
-  *) die "usage: $0 [setup|run SCRIPT [ARGS...]|proof [run_models.py args]]" ;;
+  pipeline) pipeline ;;
+  all) all "$@" ;;
+  *) die "usage: $0 [setup|run SCRIPT [ARGS...]|proof [run_models.py args]|pipeline|all [--report FILE]]" ;;
 esac

@@ -235,3 +235,30 @@ def test_no_face_listed_on_the_dark_background(clip_results):
 def test_lost_tracks_are_never_listed(clip_results):
     faces = [f for r in clip_results for f in r.faces]
     assert faces and all(f.valid and f.source != "lost" and f.landmarks is not None for f in faces)
+
+
+def test_window_and_alignment_hysteresis():
+    from edgeaffect.tracking.tracker import _hold_affine, _hold_window
+    from edgeaffect.vision.alignment import au_crop_matrix
+
+    old = FaceWindow(300.0, 200.0, 100.0, 0.0)
+    assert _hold_window(old, FaceWindow(302.0, 199.0, 103.0, 0.02), 0.05) is old  # within 5 % / 0.05 rad: held
+    moved = _hold_window(old, FaceWindow(306.0, 200.0, 100.0, 0.0), 0.05)
+    assert moved is not old and moved.cx == 306.0
+    assert _hold_window(old, FaceWindow(300.0, 200.0, 100.0, 0.08), 0.05).angle == pytest.approx(0.08, abs=1e-3)
+    pts = _points(Face(300, 200, 100))
+    m = au_crop_matrix(pts, 112)
+    assert _hold_affine(m, au_crop_matrix(pts + 0.05, 112), 0.25) is m  # a twentieth of a pixel: the same crop
+    assert _hold_affine(m, au_crop_matrix(pts + 2.0, 112), 0.25) is not m
+
+
+def test_geometry_is_on_a_fixed_grid():
+    from edgeaffect.vision.alignment import AFFINE_GRID_SHIFT, WINDOW_GRID_PX, FaceWindow, au_crop_matrix
+
+    w = FaceWindow(300.0 + 1e-9, 200.0 - 1e-9, 100.0 + 3e-7, 0.1 + 1e-12)
+    assert np.array_equal(w.to_crop_matrix(96), FaceWindow(300.0, 200.0, 100.0, 0.1).to_crop_matrix(96))
+    assert w.snapped().cx % WINDOW_GRID_PX == 0
+    pts = _points(Face(300, 200, 100)).astype(np.float64)
+    m = au_crop_matrix(pts, 112)
+    assert np.array_equal(m, au_crop_matrix(pts * (1 + 1e-15), 112))
+    assert np.all(np.round(m[:, 2] / AFFINE_GRID_SHIFT) * AFFINE_GRID_SHIFT == m[:, 2])

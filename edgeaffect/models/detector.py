@@ -1,49 +1,61 @@
-"""BlazeFace short-range face detector (MediaPipe's model, converted by this project).
+"""BlazeFace face detectors (MediaPipe's models, converted by this project): short or full range.
 
-Input 128x128 RGB in [-1, 1] (we letterbox the frame to a square first so faces keep their
-aspect), outputs 896 anchors x 16 regressors (box + 6 keypoints) and 896 logits. Decoding
-follows MediaPipe's face_detection_short_range graph: SSD anchors (strides 8,16,16,16,
-fixed size), sigmoid scores, weighted non-maximum suppression.
+Short range: input 128x128 RGB in [-1, 1] (we letterbox the frame to a square first so faces
+keep their aspect), 896 anchors x 16 regressors (box + 6 keypoints) and 896 logits; anchors as
+in MediaPipe's face_detection_short_range graph (strides 8,16,16,16, two anchors per layer
+and cell, fixed size). Full range (`face_detection_full_range`, far faces: kiosks, lecterns):
+input 192x192, 2304 anchors (stride 4, one anchor per cell: 48x48). The layout comes from the
+manifest's `edgeaffect.anchors` metadata when the converter wrote it, else from the model's
+input size and anchor count. Decoding: sigmoid scores, weighted non-maximum suppression,
+all in float64.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
+from ..errors import ModelError
 from ..runtime.runner import ModelRunner
+from ._meta import meta
 
-INPUT_SIZE = 128
+INPUT_SIZE = 128  # short range
+
+#: MediaPipe's SSD anchor layouts (face_detection_{short,full}_range graphs).
+SHORT_RANGE = {"input_size": 128, "strides": [8, 16, 16, 16], "anchors_per_stride": 2}
+FULL_RANGE = {"input_size": 192, "strides": [4], "anchors_per_stride": 1}
 
 
-def ssd_anchors(size: int = INPUT_SIZE, strides: tuple[int, ...] = (8, 16, 16, 16)) -> np.ndarray:
-    """[896, 2] anchor centres in [0, 1] (fixed anchor size 1.0 as in MediaPipe's config)."""
+def ssd_anchors(size: int = INPUT_SIZE, strides: tuple[int, ...] | list[int] = (8, 16, 16, 16), anchors_per_stride: int = 2) -> np.ndarray:
+    """[N, 2] float64 anchor centres in [0, 1] (fixed anchor size 1.0 as in MediaPipe's config).
+    `anchors_per_stride`: 2 with an interpolated-scale anchor (short range), 1 without (full range)."""
     anchors = []
     i = 0
     while i < len(strides):
         s = strides[i]
         n_per_cell = 0
         while i < len(strides) and strides[i] == s:
-            n_per_cell += 2  # aspect ratio 1.0 + the interpolated-scale anchor
+            n_per_cell += anchors_per_stride  # aspect ratio 1.0 (+ the interpolated-scale anchor)
             i += 1
         g = int(np.ceil(size / s))
         for y in range(g):
             for x in range(g):
                 for _ in range(n_per_cell):
                     anchors.append(((x + 0.5) / g, (y + 0.5) / g))
-    return np.array(anchors, np.float32)
+    return np.array(anchors, np.float64)
 
 
-ANCHORS = ssd_anchors()
+ANCHORS = ssd_anchors()  # short range
 
 
 @dataclass
 class Detection:
     box: tuple[float, float, float, float]  # x, y, w, h in frame pixels
     score: float
-    keypoints: np.ndarray  # [6, 2]: right eye, left eye, nose tip, mouth, right ear, left ear (image-left first for eyes)
+    keypoints: np.ndarray  # [6, 2] float64: right eye, left eye, nose tip, mouth, right ear, left ear (image-left first for eyes)
 
     @property
     def eyes(self) -> tuple[np.ndarray, np.ndarray]:
@@ -60,28 +72,57 @@ def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, floa
     return inter / union if union > 0 else 0.0
 
 
+def anchor_layout(manifest: Any, size: int, n_anchors: int) -> dict[str, Any]:
+    """The model's SSD anchor layout: its manifest's `edgeaffect.anchors` metadata when present,
+    else MediaPipe's short- or full-range layout recognised from input size and anchor count."""
+    m = meta(manifest, "edgeaffect.anchors", {})
+    if isinstance(m, dict) and m.get("strides"):
+        return {"input_size": int(m.get("input_size", size)), "strides": [int(v) for v in m["strides"]],
+                "anchors_per_stride": int(m.get("anchors_per_stride", 2))}
+    for layout in (SHORT_RANGE, FULL_RANGE):
+        if size == layout["input_size"] and n_anchors == len(ssd_anchors(size, layout["strides"], layout["anchors_per_stride"])):
+            return dict(layout)
+    raise ModelError(f"{manifest.file}: a {size}x{size} detector with {n_anchors} anchors is neither BlazeFace short "
+                     "range (128, 896) nor full range (192, 2304), and its manifest has no edgeaffect.anchors layout")
+
+
 class FaceDetector:
     def __init__(self, runner: ModelRunner, score_threshold: float = 0.5, nms_threshold: float = 0.3) -> None:
         self.runner = runner
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
-        names = [o.name for o in runner.manifest.outputs]
-        self._reg = next(n for n in names if "regress" in n)
-        self._cls = next(n for n in names if "classif" in n)
-        self._nchw = runner.manifest.inputs[0].shape[1] == 3
+        outs = runner.manifest.outputs
+        names = [o.name for o in outs]
+        by_width = {int(o.shape[-1]): o.name for o in outs}
+        self._reg = next((n for n in names if "regress" in n), by_width.get(16, names[0]))
+        self._cls = next((n for n in names if "classif" in n), by_width.get(1, names[-1]))
+        shape = list(runner.manifest.inputs[0].shape)
+        self._nchw = shape[1] == 3
+        self.size = int(shape[2] if self._nchw else shape[1])
+        n_anchors = int(next(o.shape for o in outs if o.name == self._reg)[1])
+        self.layout = anchor_layout(runner.manifest, self.size, n_anchors)
+        self.anchors = ssd_anchors(self.size, self.layout["strides"], self.layout["anchors_per_stride"])
+        if len(self.anchors) != n_anchors:
+            raise ModelError(f"{runner.manifest.file}: {n_anchors} anchors in the output, but the anchor layout "
+                             f"{self.layout} gives {len(self.anchors)}")
+
+    @property
+    def full_range(self) -> bool:
+        return self.layout["strides"] == FULL_RANGE["strides"]
 
     def preprocess(self, bgr: np.ndarray) -> tuple[np.ndarray, float, float, float]:
-        """Letterbox to square, resize to 128, RGB in [-1, 1]. Returns (input, scale, pad_x, pad_y)."""
+        """Letterbox to square, resize to the model's size, RGB in [-1, 1]. Returns (input, scale, pad_x, pad_y)."""
         h, w = bgr.shape[:2]
+        size = self.size
         side = max(h, w)
         px, py = (side - w) / 2.0, (side - h) / 2.0
-        m = np.array([[INPUT_SIZE / side, 0, px * INPUT_SIZE / side], [0, INPUT_SIZE / side, py * INPUT_SIZE / side]], np.float32)
-        img = cv2.warpAffine(bgr, m, (INPUT_SIZE, INPUT_SIZE), flags=cv2.INTER_AREA if side > 2 * INPUT_SIZE else cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+        m = np.array([[size / side, 0, px * size / side], [0, size / side, py * size / side]], np.float32)
+        img = cv2.warpAffine(bgr, m, (size, size), flags=cv2.INTER_AREA if side > 2 * size else cv2.INTER_LINEAR, borderValue=(0, 0, 0))
         rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB).astype(np.float32) / 127.5 - 1.0
         x = rgb[None]
         if self._nchw:
             x = x.transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(x), side / INPUT_SIZE, px, py
+        return np.ascontiguousarray(x), side / size, px, py
 
     def detect(self, bgr: np.ndarray, max_faces: int = 8) -> list[Detection]:
         x, scale, px, py = self.preprocess(bgr)
@@ -107,7 +148,7 @@ class FaceDetector:
         found: list[Detection] = []
         for y0 in starts(h):
             for x0 in starts(w):
-                off = np.array([x0, y0], np.float32)
+                off = np.array([x0, y0], np.float64)
                 for d in self.detect(bgr[y0 : y0 + side, x0 : x0 + side], max_faces):
                     box = (d.box[0] + float(x0), d.box[1] + float(y0), d.box[2], d.box[3])
                     if all(iou(box, f.box) < self.nms_threshold for f in found):
@@ -116,16 +157,19 @@ class FaceDetector:
         return found[:max_faces]
 
     def decode(self, reg: np.ndarray, logits: np.ndarray, scale: float, px: float, py: float, max_faces: int) -> list[Detection]:
-        scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -60, 60)))
+        # float64 from here on: numpy's float32 exp differs in the last bit between x86_64 and
+        # aarch64 on ~40 % of inputs, and that noise used to reach the crops (issue 13).
+        scores = 1.0 / (1.0 + np.exp(-np.clip(np.asarray(logits, np.float64), -60, 60)))
         keep = np.flatnonzero(scores >= self.score_threshold)
         if keep.size == 0:
             return []
-        r = reg[keep] / INPUT_SIZE
-        a = ANCHORS[keep]
+        size = self.size
+        r = np.asarray(reg, np.float64)[keep] / size
+        a = self.anchors[keep]
         cx, cy = r[:, 0] + a[:, 0], r[:, 1] + a[:, 1]
         w, h = r[:, 2], r[:, 3]
-        boxes = np.stack([cx - w / 2, cy - h / 2, w, h], 1) * INPUT_SIZE
-        kps = (r[:, 4:16].reshape(-1, 6, 2) + a[:, None, :]) * INPUT_SIZE
+        boxes = np.stack([cx - w / 2, cy - h / 2, w, h], 1) * size
+        kps = (r[:, 4:16].reshape(-1, 6, 2) + a[:, None, :]) * size
         # back to frame pixels
         boxes[:, :2] = boxes[:, :2] * scale - np.array([px, py])
         boxes[:, 2:] *= scale
@@ -133,7 +177,7 @@ class FaceDetector:
         return self._weighted_nms(boxes, kps, scores[keep], max_faces)
 
     def _weighted_nms(self, boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, max_faces: int) -> list[Detection]:
-        order = np.argsort(-scores)
+        order = np.argsort(-scores, kind="stable")
         dets: list[Detection] = []
         used = np.zeros(len(order), bool)
         for oi, i in enumerate(order):
@@ -146,7 +190,7 @@ class FaceDetector:
             wts = scores[group][:, None]
             box = (boxes[group] * wts).sum(0) / wts.sum()
             kp = (kps[group] * wts[:, :, None]).sum(0) / wts.sum()
-            dets.append(Detection(tuple(float(v) for v in box), float(scores[i]), kp.astype(np.float32)))
+            dets.append(Detection(tuple(float(v) for v in box), float(scores[i]), kp))
             if len(dets) >= max_faces:
                 break
         return dets

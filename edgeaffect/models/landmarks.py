@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +46,7 @@ class LandmarkModel:
         inv = invert_affine(m)
         pts = pts_crop @ inv[:, :2].T + inv[:, 2]
         sigma_norm = np.exp(np.clip(out["log_sigma"].reshape(68), -10, 3))
-        validity = float(1.0 / (1.0 + np.exp(-out["validity"].reshape(-1)[0])))
+        validity = 1.0 / (1.0 + math.exp(-min(max(float(out["validity"].reshape(-1)[0]), -60.0), 60.0)))
         eye_closed = None
         if self.has_eyes:
             eye_closed = (1.0 / (1.0 + np.exp(-np.clip(out["eye_closed"].reshape(2), -30, 30)))).astype(np.float32)

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..models.detector import Detection, iou
 from ..models.landmarks import LandmarkResult
-from ..vision.alignment import FaceWindow, window_from_landmarks
+from ..vision.alignment import FaceWindow, apply_affine, au_crop_matrix, window_from_landmarks
 from .tracks import Track, TrackedFace
 from .windows import detection_inside, window_from_detection
 
@@ -70,6 +70,8 @@ class TrackerConfig:
     reacquire_near: float = 1.0  # within this (face sizes) and ...
     reacquire_soft_frames: int = 3  # ... this many frames lost, the keep thresholds apply; else the acquire ones
     reacquire_size_ratio: float = 1.6  # detection side vs the track's last side, either way
+    window_deadzone: float = 0.05  # the landmark window moves only when centre/side change by more than this x side (or angle, rad)
+    au_deadzone_px: float = 0.25  # the AU alignment changes only when it moves a face point by more than this (112-px crop)
 
 
 class Tracker:
@@ -97,7 +99,7 @@ class Tracker:
         lost_now: list[Track] = []
         for t in active:
             assert t.landmarks is not None
-            lm = self.landmarks.run(gray, window_from_landmarks(t.landmarks.points))
+            lm = self.landmarks.run(gray, _hold_window(t.window, window_from_landmarks(t.landmarks.points), cfg.window_deadzone))
             if lm.validity >= cfg.validity_threshold:
                 faces.append(TrackedFace(t, True, "tracking", lm))
             else:
@@ -153,6 +155,8 @@ class Tracker:
                 assert f.lm is not None
                 f.track.lost = 0
                 f.track.landmarks = f.lm
+                f.track.window = f.lm.window.snapped()
+                f.track.au_matrix = f.au_matrix = _hold_affine(f.track.au_matrix, au_crop_matrix(f.lm.points, 112), cfg.au_deadzone_px)
                 pts = f.lm.points
                 x0, y0 = pts.min(0)
                 x1, y1 = pts.max(0)
@@ -204,3 +208,27 @@ def _on_detection(lm: LandmarkResult, det: Detection, tol: float = 0.5) -> bool:
     x, y, w, h = det.box
     c = lm.points.mean(0)
     return bool(math.hypot(float(c[0]) - (x + w / 2), float(c[1]) - (y + h / 2)) <= tol * max(w, h))
+
+
+def _hold_window(old: FaceWindow | None, new: FaceWindow, deadzone: float) -> FaceWindow:
+    """Hysteresis on the landmark window: keep the previous window while the new one is within
+    `deadzone` of it (a still face gets the same crop every frame: no jitter from re-cropping,
+    and last-bit differences between machines do not move the crop)."""
+    if old is None or deadzone <= 0:
+        return new
+    new = new.snapped()
+    tol = deadzone * old.size
+    d_angle = abs((new.angle - old.angle + math.pi) % (2 * math.pi) - math.pi)
+    if abs(new.cx - old.cx) <= tol and abs(new.cy - old.cy) <= tol and abs(new.size - old.size) <= tol and d_angle <= deadzone:
+        return old
+    return new
+
+
+def _hold_affine(old: np.ndarray | None, new: np.ndarray, deadzone_px: float) -> np.ndarray:
+    """Hysteresis on the AU alignment: keep the previous matrix while no corner of the 112-px
+    crop moves by more than `deadzone_px` (crop pixels) between the two."""
+    if old is None or deadzone_px <= 0:
+        return new
+    corners = np.array([[0.0, 0.0], [112.0, 0.0], [0.0, 112.0], [112.0, 112.0]])
+    in_frame = apply_affine(np.linalg.inv(np.vstack([new, [0.0, 0.0, 1.0]]))[:2], corners)
+    return old if float(np.abs(apply_affine(old, in_frame) - corners).max()) <= deadzone_px else new

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..models.landmarks import LandmarkResult
+from ..vision.alignment import FaceWindow
 from ..vision.eyes import EyeStateTracker
 
 
@@ -22,6 +23,8 @@ class Track:
     eyes: EyeStateTracker = field(default_factory=EyeStateTracker)
     lost: int = 0  # consecutive frames without a face (0 = seen this frame)
     last_box: tuple[float, float, float, float] | None = None
+    window: FaceWindow | None = None  # the (snapped) landmark window last used with a valid result
+    au_matrix: np.ndarray | None = None  # the AU alignment last used (held while the face is still)
     aus: np.ndarray | None = None
     expression: np.ndarray | None = None  # expression probabilities of the last AU run (EXPRESSIONS order)
     affect: Any = None  # models.affect.AffectEstimate

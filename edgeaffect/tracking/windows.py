@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..models.detector import Detection
@@ -17,11 +19,11 @@ DETECTOR_WINDOW = {"scale": 1.22, "dx": 0.0, "dy": 0.09}
 def window_from_detection(det: Detection) -> FaceWindow:
     """The landmark window for a detection: box centre shifted along the eye-line frame,
     side = scale * the box's long side, levelled on the detector's eye keypoints."""
-    re, le = det.eyes
-    angle = float(np.arctan2(le[1] - re[1], le[0] - re[0]))
-    x, y, w, h = det.box
+    re, le = (np.asarray(p, np.float64) for p in det.eyes)
+    angle = math.atan2(le[1] - re[1], le[0] - re[0])
+    x, y, w, h = (float(v) for v in det.box)
     side = max(w, h)
-    c, s = np.cos(angle), np.sin(angle)
+    c, s = math.cos(angle), math.sin(angle)
     cx = x + w / 2 + (DETECTOR_WINDOW["dx"] * c - DETECTOR_WINDOW["dy"] * s) * side
     cy = y + h / 2 + (DETECTOR_WINDOW["dx"] * s + DETECTOR_WINDOW["dy"] * c) * side
     return FaceWindow(float(cx), float(cy), float(side * DETECTOR_WINDOW["scale"]), angle)

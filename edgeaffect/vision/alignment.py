@@ -21,6 +21,30 @@ import numpy as np
 
 from ..constants import LEFT_EYE, RIGHT_EYE
 
+#: Fixed grids for the crop geometry. Windows and alignment matrices are computed in float64
+#: and then snapped: a last-bit difference (numpy's SIMD reductions, libm, the float16
+#: detector differ between x86_64 and aarch64 by 1e-16..1e-5) no longer moves a crop by one
+#: of OpenCV's 1/32-px interpolation steps, so identical frames give identical crops on both
+#: ISAs except when a value lies within that noise of a grid line (probability ~ noise/step).
+WINDOW_GRID_PX = 1.0 / 16  # window centre and side
+WINDOW_GRID_RAD = 2.0**-12  # window angle (~0.014 deg)
+AFFINE_GRID_LINEAR = 2.0**-24  # 2x2 part of an alignment matrix
+AFFINE_GRID_SHIFT = 2.0**-16  # its translation (px)
+
+
+def snap(x: float, step: float) -> float:
+    """`x` on the grid of `step` (round half to even, as numpy and Python do everywhere)."""
+    return float(round(x / step) * step)
+
+
+def snap_affine(m: np.ndarray) -> np.ndarray:
+    """A 2x3 float64 affine with its linear part and translation on fixed grids."""
+    out = np.asarray(m, np.float64).copy()
+    out[:, :2] = np.round(out[:, :2] / AFFINE_GRID_LINEAR) * AFFINE_GRID_LINEAR
+    out[:, 2] = np.round(out[:, 2] / AFFINE_GRID_SHIFT) * AFFINE_GRID_SHIFT
+    return out
+
+
 LANDMARK_CROP_SIZE = 96
 AU_CROP_SIZE = 96
 
@@ -44,14 +68,20 @@ class FaceWindow:
     size: float
     angle: float  # radians, eye-line angle in the image
 
+    def snapped(self) -> FaceWindow:
+        """This window on the fixed grid (WINDOW_GRID_PX, WINDOW_GRID_RAD)."""
+        return FaceWindow(snap(self.cx, WINDOW_GRID_PX), snap(self.cy, WINDOW_GRID_PX),
+                          max(snap(self.size, WINDOW_GRID_PX), WINDOW_GRID_PX), snap(self.angle, WINDOW_GRID_RAD))
+
     def to_crop_matrix(self, out_size: int = LANDMARK_CROP_SIZE) -> np.ndarray:
-        """2x3 affine mapping frame pixels -> crop pixels."""
-        s = out_size / self.size
-        c, si = math.cos(-self.angle) * s, math.sin(-self.angle) * s
+        """2x3 float64 affine mapping frame pixels -> crop pixels, from the snapped window."""
+        w = self.snapped()
+        s = out_size / w.size
+        c, si = math.cos(-w.angle) * s, math.sin(-w.angle) * s
         # rotate by -angle about the window centre, scale, then move centre to crop centre
         m = np.array([[c, -si, 0.0], [si, c, 0.0]], dtype=np.float64)
-        m[:, 2] = np.array([out_size / 2.0, out_size / 2.0]) - m[:, :2] @ np.array([self.cx, self.cy])
-        return m
+        m[:, 2] = (out_size / 2.0 - (m[0, 0] * w.cx + m[0, 1] * w.cy), out_size / 2.0 - (m[1, 0] * w.cx + m[1, 1] * w.cy))
+        return snap_affine(m)
 
     def box(self) -> tuple[float, float, float, float]:
         """Axis-aligned (x, y, w, h) of the window (ignoring rotation)."""
@@ -74,6 +104,7 @@ assert tuple(range(68))[_RE] == tuple(RIGHT_EYE) and tuple(range(68))[_LE] == tu
 
 def window_from_landmarks(points: np.ndarray, margin: float = LANDMARK_WINDOW_MARGIN) -> FaceWindow:
     """The landmark window for a set of 68 points: levelled bbox centre, side = margin * max extent."""
+    points = np.asarray(points, np.float64)
     re, le = points[_RE].mean(0), points[_LE].mean(0)
     angle = math.atan2(le[1] - re[1], le[0] - re[0])
     centroid = points.mean(0)
@@ -133,8 +164,9 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def au_crop_matrix(points68: np.ndarray, out_size: int = AU_CROP_SIZE) -> np.ndarray:
+    """5-point similarity alignment to the AU template, float64 on the fixed affine grid."""
     template = AU_TEMPLATE_5 * (out_size / 112.0)
-    return similarity_transform(five_points(points68), template)
+    return snap_affine(similarity_transform(five_points(np.asarray(points68, np.float64)), template))
 
 
 def normalise_landmarks(points68: np.ndarray, au_matrix: np.ndarray | None = None) -> np.ndarray:

@@ -85,6 +85,16 @@ def run_vision(seed: int) -> dict[str, np.ndarray]:
     return {"vision/nir/gray": nf.gray, "vision/nir/enhanced": g, "vision/nir/crop": crop, "vision/nir/warp": warped}
 
 
+def _variants(models: list[Path]) -> dict[str, str]:
+    """model stem -> variant (int8 | float16 | dynamic_range | ...) from its manifest, when it has one."""
+    out = {}
+    for m in models:
+        j = m.with_suffix(".json")
+        if j.exists():
+            out[m.stem] = str(json.loads(j.read_text()).get("variant", ""))
+    return {k: v for k, v in out.items() if v}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -105,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             res.update(run_model(m, mode, a.sets, a.seed))
     res.update(run_vision(a.seed))
     meta = {"machine": platform.machine(), "python": platform.python_version(), "backend": f"{b.name} {b.version}",
-            "numpy": np.__version__, "models": [m.name for m in models], "seconds": round(time.perf_counter() - t0, 2)}
+            "numpy": np.__version__, "models": [m.name for m in models], "variants": _variants(models),
+            "seconds": round(time.perf_counter() - t0, 2)}
     try:
         import cv2
 

@@ -1,0 +1,101 @@
+"""Short- and full-range BlazeFace at run time (issue 9 item 4): anchor layouts, decoding,
+selection per profile. The tests on the full-range network itself skip until its asset
+(`detector_full*_<variant>.tflite` + manifest, built by scripts/build_detector_full.py) exists."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from edgeaffect.errors import ModelError, ProfileError
+from edgeaffect.models import ASSETS, find_detector_model
+from edgeaffect.models.detector import FULL_RANGE, SHORT_RANGE, FaceDetector, anchor_layout, ssd_anchors
+
+
+def test_anchor_layouts_match_mediapipe():
+    short = ssd_anchors(128, SHORT_RANGE["strides"], SHORT_RANGE["anchors_per_stride"])
+    full = ssd_anchors(192, FULL_RANGE["strides"], FULL_RANGE["anchors_per_stride"])
+    assert short.shape == (896, 2) and full.shape == (2304, 2) and full.dtype == np.float64
+    # full range: a 48x48 grid (stride 4), one anchor per cell, row-major
+    assert np.allclose(full[0], (0.5 / 48, 0.5 / 48)) and np.allclose(full[1], (1.5 / 48, 0.5 / 48))
+    assert np.allclose(full[48], (0.5 / 48, 1.5 / 48)) and np.allclose(full[-1], (47.5 / 48, 47.5 / 48))
+    # short range: 16x16 x 2 anchors, then 8x8 x 6
+    assert np.allclose(short[0], short[1]) and np.allclose(short[512], (0.5 / 8, 0.5 / 8))
+
+
+def _fake_runner(size: int, n: int, metadata: dict | None = None, out: dict | None = None) -> SimpleNamespace:
+    manifest = SimpleNamespace(
+        file=f"fake_{size}.tflite", metadata=metadata or {},
+        inputs=[SimpleNamespace(shape=[1, size, size, 3])],
+        outputs=[SimpleNamespace(name="regressors", shape=[1, n, 16]), SimpleNamespace(name="classificators", shape=[1, n, 1])])
+    return SimpleNamespace(manifest=manifest, run=lambda x: out)
+
+
+def test_layout_from_metadata_or_recognised_by_shape():
+    assert anchor_layout(_fake_runner(192, 2304).manifest, 192, 2304)["strides"] == [4]
+    assert anchor_layout(_fake_runner(128, 896).manifest, 128, 896)["anchors_per_stride"] == 2
+    meta = {"edgeaffect.anchors": '{"input_size": 192, "strides": [4], "anchors_per_stride": 1, "score_threshold": 0.6}'}
+    assert anchor_layout(_fake_runner(192, 2304, meta).manifest, 192, 2304)["anchors_per_stride"] == 1
+    with pytest.raises(ModelError, match="neither BlazeFace short"):
+        FaceDetector(_fake_runner(160, 1000))
+
+
+def test_full_range_decodes_a_far_face_in_frame_pixels():
+    # one anchor fires: cell (30, 10) of the 48x48 grid, a box 8 px wide in the 192-px input
+    n, size = 2304, 192
+    reg = np.zeros((1, n, 16), np.float32)
+    logits = np.full((1, n, 1), -10.0, np.float32)
+    k = 10 * 48 + 30
+    reg[0, k, :4] = (1.0, -2.0, 8.0, 8.0)  # dx, dy, w, h (input px)
+    logits[0, k, 0] = 4.0
+    det = FaceDetector(_fake_runner(size, n, out={"regressors": reg, "classificators": logits}), score_threshold=0.5)
+    assert det.full_range and det.size == 192
+    frame = np.zeros((720, 1280, 3), np.uint8)  # letterboxed: scale 1280/192, pad y (1280-720)/2
+    (d,) = det.detect(frame)
+    scale, pad_y = 1280 / 192, (1280 - 720) / 2
+    cx, cy = ((30 + 0.5) * 4 + 1.0) * scale, ((10 + 0.5) * 4 - 2.0) * scale - pad_y
+    assert d.box[2] == pytest.approx(8 * scale) and d.box[0] + d.box[2] / 2 == pytest.approx(cx)
+    assert d.box[1] + d.box[3] / 2 == pytest.approx(cy)
+    assert d.score == pytest.approx(1 / (1 + np.exp(-4.0)))
+
+
+def _full_range_asset():
+    try:
+        return find_detector_model(ASSETS, "full_range")
+    except ModelError:
+        return None
+
+
+def test_profile_selects_the_detector_range(tmp_path):
+    from edgeaffect.profiles import load_profile
+
+    p = tmp_path / "kiosk.toml"
+    p.write_text('[device]\nname = "kiosk"\n\n[models]\ndetector = "full_range"\n')
+    full = _full_range_asset()
+    if full is None:
+        with pytest.raises(ProfileError, match="models.detector: no full_range detector"):
+            load_profile(p)
+    else:
+        assert load_profile(p).models["detector"] == full
+    p.write_text('[device]\nname = "dms"\n\n[models]\ndetector = "short_range"\n')
+    assert load_profile(p).models["detector"] == find_detector_model(ASSETS, "short_range")
+
+
+def test_full_range_network_finds_a_small_face():
+    full = _full_range_asset()
+    if full is None:
+        pytest.skip("no full-range detector asset yet (scripts/build_detector_full.py installs detector_full_<variant>)")
+    cv2 = pytest.importorskip("cv2")
+    skd = pytest.importorskip("skimage.data", reason="needs scikit-image (the [demo] extra)")
+    from edgeaffect.runtime.runner import ModelRunner
+
+    face = cv2.cvtColor(np.asarray(skd.astronaut()), cv2.COLOR_RGB2BGR)[0:260, 120:360]  # head and shoulders
+    small = cv2.resize(face, (72, 78), interpolation=cv2.INTER_AREA)  # face ~45 px wide
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    frame[400:478, 900:972] = small
+    det = FaceDetector(ModelRunner(full))
+    assert det.full_range
+    found = det.detect(frame)
+    assert any(900 <= d.box[0] + d.box[2] / 2 <= 972 and 400 <= d.box[1] + d.box[3] / 2 <= 478 for d in found), found
