@@ -1,6 +1,6 @@
 """Flicker report: landmark jitter on a still face and valid/invalid switches on the shared clip.
 
-    python scripts/flicker_report.py --out benchmarks/results/flicker.json [--baseline-src DIR]
+    python scripts/flicker_report.py --out benchmarks/results/flicker.json [--baseline-src DIR [--baseline-commit ID]]
 
 * still face: scikit-image's astronaut photo, not moving, 90 frames, once exactly repeated
   and once with seeded sensor noise (Gaussian, sigma 2 grey levels). Jitter = per frame, the
@@ -112,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=None, help="report file (JSON); default: print only")
     ap.add_argument("--baseline-src", default=None, help="another checkout of the repo to measure as 'before'")
+    ap.add_argument("--baseline-commit", default=None, help="label for the baseline when it is not a git checkout")
     ap.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.measure_only:
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         if p.returncode != 0:
             print(p.stderr[-2000:], file=sys.stderr)
             return 1
-        report["before"] = {"commit": _commit(src), **json.loads(p.stdout.strip().splitlines()[-1])}
+        report["before"] = {"commit": a.baseline_commit or _commit(src), **json.loads(p.stdout.strip().splitlines()[-1])}
     report["after"] = {"commit": _commit(REPO), **measure()}
     text = json.dumps(report, indent=1)
     print(text)

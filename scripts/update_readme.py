@@ -162,7 +162,8 @@ EVAL = "python scripts/eval_models.py"
 TRAIN_LM = "python -m training.train_landmarks"
 
 FLICKER = "benchmarks/results/flicker.json"
-FLICKER_CMD = "python scripts/flicker_report.py --baseline-src <checkout of c127b0f> --out benchmarks/results/flicker.json"
+FLICKER_CMD = ("python scripts/flicker_report.py --baseline-src <git archive of c127b0f> --baseline-commit c127b0f "
+               "--out benchmarks/results/flicker.json")
 
 #: section title -> rows. Add your own rows here (see the module docstring).
 FIGURES: dict[str, list[Figure]] = {
@@ -202,15 +203,15 @@ FIGURES: dict[str, list[Figure]] = {
                "python -m training.train_temporal"),
     ],
     "Tracking stability, before -> after the tracking rework (issues 9, 13)": [
-        Figure(f"still face, identical frames: landmark jitter, mean px per frame ({label})", FLICKER,
+        Figure(f"still face, {label}: landmark jitter, mean px per frame", FLICKER,
                (f"before.{key}.jitter_px_mean", f"after.{key}.jitter_px_mean", "before.commit", "after.commit"),
                "{0} -> {1} (commits {2} -> {3})", FLICKER_CMD)
-        for key, label in (("still_face", "no noise"), ("still_face_noisy", "sensor noise sigma 2"))
+        for key, label in (("still_face", "identical frames"), ("still_face_noisy", "sensor noise sigma 2 grey levels"))
     ] + [
         Figure(f"shared clip: {label}", FLICKER, (f"before.shared_clip.{key}", f"after.shared_clip.{key}"), "{0} -> {1}", FLICKER_CMD)
         for key, label in (("valid_invalid_switches", "switches between a face listed / none"),
                            ("blips_1_2_frames", "one- or two-frame blips"), ("track_ids", "track ids"),
-                           ("max_faces_listed_on_a_frame", "most faces listed on one frame (one person in view)"))
+                           ("max_faces_listed_on_a_frame", "most faces listed on one frame"))
     ],
 }
 
