@@ -185,3 +185,17 @@ def test_aarch64_report_wording_follows_the_json(readme, tmp_path):
     assert "int8 networks bit-identical" not in models and "4 tensors from LiteRT's reference kernels" in models
     pipe = next(x for x in text.splitlines() if "whole pipeline" in x)
     assert "**PASS**" in pipe and "landmarks 0.25 px (tolerance 1)" in pipe
+
+
+def test_external_models_table_follows_the_reports(readme, tmp_path):
+    d = tmp_path / "models" / "external" / "netx"
+    d.mkdir(parents=True)
+    (d / "README.md").write_text("# netx\nSome net (random init) -> ONNX with tf2onnx.\n")
+    (d / "fidelity_report.json").write_text(json.dumps({"variants": {
+        "float32": {"status": "PASS", "latency_ms": 2.0},
+        "int8": {"status": "FAIL", "latency_ms": 5.0, "failures": ["output y: SNR 3.0 dB < 20.0 dB (max abs error 9)"],
+                 "lint": {"summary": "Edge TPU: friendly; XNNPACK refuses ABS x2 (8/10 delegated); edgetpu_compiler not on PATH"},
+                 "task": {"hints": ["drop the Softmax"]}}}}))
+    row = next(x for x in readme.external_block(tmp_path).splitlines() if x.startswith("| `netx`"))
+    assert "Some net (random init)" in row and "FAIL: y: SNR 3.0 dB < 20.0 dB" in row and "max abs" not in row
+    assert "| 2.5x |" in row and "XNNPACK refuses ABS x2 (8/10 delegated)" in row and "drop the Softmax" in row
