@@ -125,11 +125,14 @@ def shipped_because(variant: str, fid: dict[str, Any]) -> str:
         + "; ".join(why) + f" (see `models/{fid.get('model', '')}/fidelity_report.md`)."
 
 
-def validity_unseen(ev: dict[str, Any]) -> str:
+def validity_unseen(ev: dict[str, Any], sha256: str | None = None) -> str:
     """What the validity head does on non-face images never used in training (scripts/eval_validity.py)."""
     imgs = ev.get("images") or {}
     if not imgs:
         return "Validity on unseen non-face images: not measured (`python scripts/eval_validity.py`)."
+    if sha256 and ev.get("sha256") and ev["sha256"] != sha256:
+        return ("Validity on unseen non-face images: the last measurement was of another model file; "
+                "run `python scripts/eval_validity.py` for this one.")
     thr = ev.get("threshold", 0.5)
     misses = {k: v for k, v in imgs.items() if v >= thr}
     text = (f"On {len(imgs)} scikit-image pictures never used in training (`scripts/eval_validity.py`), validity stays "
@@ -164,7 +167,7 @@ def facts(name: str, man: dict[str, Any], train: dict[str, Any], fid: dict[str, 
         "calibration_samples": _n(calib.get("samples_total")),
         "nir_variant": " incl. an NIR-like variant" if calib.get("nir_variant") else "",
         "shipped_because": shipped_because(man.get("variant", "int8"), fid),
-        "validity_unseen": validity_unseen(extra.get("validity", {})),
+        "validity_unseen": validity_unseen(extra.get("validity", {}), man.get("sha256")),
         "few_positives": (f"{', '.join(few)} rest on fewer than {FEW_POSITIVES} held-out labelled images." if few else ""),
         "n_aus": str(au_shape[-1]) if au_shape else str(len(_meta_list(man, "edgeaffect.au_names")) or "n/a"),
         "n_expressions": str(len(_meta_list(man, "edgeaffect.expressions")) or "n/a"),
@@ -243,7 +246,7 @@ def card(name: str, repo: Path = REPO) -> tuple[str, dict[str, Any]]:
         body = ev.read_text().split("\n", 1)[1].strip().replace("\n## ", "\n### ")
         L += ["", "## What the shipped pipeline says about held-out faces (`python scripts/eval_affect.py` -> "
               "`models/affect/eval_affect.md`)", "", body]
-    if extra["validity"]:
+    if extra["validity"] and extra["validity"].get("sha256") in (None, man.get("sha256")):
         L += ["", f"## Validity on non-face images never used in training (`scripts/eval_validity.py`, shipped {variant} model)",
               "```json", json.dumps(extra["validity"], indent=1)[:3000], "```"]
     return "\n".join(L) + "\n", row

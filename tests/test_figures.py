@@ -150,6 +150,11 @@ def test_card_title_and_reasons_follow_the_shipped_variant(cards, tmp_path):
     assert "1,000 images" in text and "train (900) / held-out (100, 10.0 %)" in text and "13,308" not in text
     assert "`logo` (0.93)" in text and "below 0.5 on 1" in text and "0.90" not in text
     assert row["file"] == "landmarks_float16.tflite" and row["size_kb"] == 2.0
+    # a measurement of another model file is not quoted as this one's
+    (repo / "models" / "landmarks" / "eval_validity.json").write_text(
+        json.dumps({"sha256": "other", "threshold": 0.5, "images": {"logo": 0.93}}))
+    text, _ = cards.card("landmarks", repo)
+    assert "0.93" not in text.split("## Size")[0] and "another model file" in text
 
 
 def test_committed_cards_are_up_to_date(cards):
