@@ -43,3 +43,18 @@ def test_eye_slices_and_five_points_match_index_lists():
     assert np.array_equal(five_points(p), ref)
     w = window_from_landmarks(p)
     assert w.size > 8 and np.isfinite([w.cx, w.cy, w.angle]).all()
+
+
+def test_eye_aspect_ratio_equals_norm_formula():
+    from edgeaffect.constants import LEFT_EYE, RIGHT_EYE
+    from edgeaffect.vision.eyes import eye_aspect_ratio
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        p = rng.uniform(0, 640, (68, 2)).astype(np.float32)
+        for eye in (RIGHT_EYE, LEFT_EYE):
+            q = p[list(eye)]
+            ref = float((np.linalg.norm(q[1] - q[5]) + np.linalg.norm(q[2] - q[4])) / (2.0 * np.linalg.norm(q[0] - q[3])))
+            assert eye_aspect_ratio(p, eye) == ref
+    flat = np.zeros((68, 2), np.float32)
+    assert eye_aspect_ratio(flat, RIGHT_EYE) == 0.0

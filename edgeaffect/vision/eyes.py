@@ -22,12 +22,17 @@ from ..constants import LEFT_EYE, RIGHT_EYE
 CLOSED_PROB = 0.65
 
 
+#: EAR's three distances |p2-p6|, |p3-p5|, |p1-p4| as one vectorised difference (runs twice per frame)
+_EAR_A, _EAR_B = np.array([1, 2, 0]), np.array([5, 4, 3])
+
+
 def eye_aspect_ratio(points68: np.ndarray, eye: tuple[int, ...]) -> float:
-    p = points68[list(eye)]
-    width = np.linalg.norm(p[0] - p[3])
-    if width < 1e-6:
+    p = points68[eye[0] : eye[-1] + 1] if tuple(eye) == tuple(range(eye[0], eye[-1] + 1)) else points68[list(eye)]
+    d = p[_EAR_A] - p[_EAR_B]
+    n = np.sqrt((d * d).sum(1))  # == np.linalg.norm per row, same dtype and rounding
+    if n[2] < 1e-6:
         return 0.0
-    return float((np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])) / (2.0 * width))
+    return float((n[0] + n[1]) / (2.0 * n[2]))
 
 
 @dataclass
