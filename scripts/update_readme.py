@@ -320,7 +320,7 @@ def section_speed(r: Reports) -> list[str]:
     gain = r.json(gain_rel)
     if not full and not rate and not gain:
         return []
-    L = ["### Speed (`benchmarks/snapshot.sh`; reports in `benchmarks/results/`)", "",
+    L = ["### Speed (`benchmarks/speed_reports.sh`: `benchmarks/snapshot.sh`, whole process, sustained, profile; reports in `benchmarks/results/`)", "",
          "Frames per second belong to the machine named beside them: XNNPACK picks its int8 kernels by the CPU's ISA, "
          "so the same command gives very different fps on an AVX2-only host, an AVX-512 VNNI host or a Raspberry Pi. "
          "What carries across machines is the **ratio** to MediaPipe measured in the same process on the same machine, "

@@ -210,3 +210,25 @@ def test_run_vs_cli_report_has_fingerprint_and_models(tmp_path, monkeypatch):
     assert d["kind"] == "run-vs" and seen["cpu"] is None and seen["pairs"] == 1
     assert set(d["fingerprint"]["models"]) == {"detector", "landmarks", "au", "temporal"}
     assert d["fingerprint"]["cpu"]["int8_isa"]
+
+
+def test_mediapipe_run_script_writes_one_line_per_frame(tmp_path):
+    """The MediaPipe side of run-vs, for real (skipped without mediapipe): one JSON line per frame,
+    faces from landmarks, the loop + max-frames contract `edgeaffect run` has too."""
+    pytest.importorskip("mediapipe")
+    import subprocess
+
+    from edgeaffect.bench.run_vs import MP_SCRIPT, count_frames
+    from edgeaffect.demo import write_demo_clip
+
+    clip = write_demo_clip(tmp_path / "a.mp4", n_frames=4)
+    r = subprocess.run([sys.executable, str(MP_SCRIPT), "--source", str(clip), "--out", str(tmp_path / "mp"), "--loop",
+                        "--max-frames", "6"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-500:]
+    lines = [json.loads(x) for x in (tmp_path / "mp" / "results.jsonl").read_text().splitlines()]
+    assert [d["frame_index"] for d in lines] == list(range(6))
+    n, ok = count_frames(tmp_path / "mp" / "results.jsonl")
+    assert n == 6 and ok == sum(d["status"] == "ok" for d in lines) > 0
+    face = next(d for d in lines if d["status"] == "ok")["faces"][0]
+    assert len(face["landmarks"]) == 468 and len(face["landmarks"][0]) == 2
+    assert "mediapipe_run: 6 frames" in r.stderr
