@@ -3,6 +3,8 @@ H.264 when this OpenCV can encode it, mp4v otherwise."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -21,7 +23,8 @@ def faces(n: int, lost: int = 1) -> list[FaceResult]:
     rng = np.random.default_rng(n)
     out = [FaceResult(track_id=10 + k, valid=True, validity=0.9, source="tracking", box=(20.0 * k, 20.0, 40.0, 40.0),
                       landmarks=base.landmarks, landmark_sigma=base.landmark_sigma, aus=rng.uniform(0, 5, 15).astype(np.float32),
-                      valence=float(rng.uniform(-1, 1)), arousal=float(rng.uniform(-1, 1)), uncertainty={"cumulative": 0.3})
+                      valence=float(rng.uniform(-1, 1)), arousal=float(rng.uniform(-1, 1)), uncertainty={"cumulative": 0.3},
+                      expression=rng.dirichlet(np.ones(7)) if k % 2 == 0 else None)
            for k in range(n)]
     return out + [FaceResult(track_id=99 + k, valid=False, validity=0.0, source="lost", box=(1.0, 2.0, 3.0, 4.0)) for k in range(lost)]
 
@@ -45,6 +48,7 @@ def test_panel_never_overflows_and_accounts_for_every_face(height, n):
 def test_full_block_has_au_scale_values_and_va_numbers():
     r = OverlayRenderer()
     f = faces(1, lost=0)[0]
+    f.expression = None
     f.aus = np.zeros(15, np.float32)  # empty bars: whatever is drawn right of them is the printed value
     out = r.render(np.zeros((360, 320, 3), np.uint8), FrameResult(0, 0.0, [f], "ok"))
     panel = out[:, 320:]
@@ -105,3 +109,15 @@ def test_real_writer_is_readable_and_quiet(tmp_path, capfd):
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5 and w.codec in ("avc1", "mp4v")
     ok, img = cap.read()
     assert ok and img.shape == (120, 160 + OverlayRenderer().panel_width, 3)
+
+
+def test_expression_line_when_the_face_has_one():
+    r = OverlayRenderer()
+    f = faces(1, lost=0)[0]
+    plain = r.render(np.zeros((360, 320, 3), np.uint8), FrameResult(0, 0.0, [dataclasses.replace(f, expression=None)], "ok"))
+    h_plain = r.last_layout[0].y1 - r.last_layout[0].y0
+    shown = r.render(np.zeros((360, 320, 3), np.uint8), FrameResult(0, 0.0, [f], "ok"))
+    assert r.last_layout[0].y1 - r.last_layout[0].y0 == h_plain + r.COMPACT
+    y0 = r.last_layout[0].y0 + r.HEADER
+    band = slice(y0, y0 + r.COMPACT - 2)  # grey text (every channel bright) where the dim 0..5 scale is otherwise
+    assert (shown[band, 320:] > 180).all(axis=2).any() and not (plain[band, 320:] > 180).all(axis=2).any()

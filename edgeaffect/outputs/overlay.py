@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..constants import AU_NAMES
+from ..constants import AU_NAMES, EXPRESSIONS
 from ..errors import OutputError
 from ..results import FaceResult, FrameResult
 
@@ -66,7 +66,7 @@ class OverlayRenderer:
         return min(40, (self.panel_width - 90) // 2)
 
     def full_height(self, f: FaceResult) -> int:
-        h = self.HEADER
+        h = self.HEADER + (self.COMPACT if f.expression is not None else 0)
         if f.aus is not None:
             h += self.SCALE + self.AU_ROW * len(f.aus) + 4
         if f.valence is not None and f.arousal is not None:
@@ -140,6 +140,10 @@ class OverlayRenderer:
         pw = self.panel_width
         cv2.putText(panel, f"face #{f.track_id}  validity {f.validity:.2f}", (6, y + 11), FONT, 0.4, WHITE, 1)
         y += self.HEADER
+        if f.expression is not None:
+            k = int(np.argmax(f.expression))
+            cv2.putText(panel, f"expression: {EXPRESSIONS[k]} {float(f.expression[k]):.2f}", (6, y + 10), FONT, 0.35, GREY, 1)
+            y += self.COMPACT
         if f.aus is not None:
             x0, x1 = 44, pw - 40  # bar from x0 (0) to x1 (5); the value is printed right of x1
             for k in range(int(AU_MAX) + 1):  # the scale: ticks and numbers 0..5
