@@ -95,6 +95,15 @@ VARIANT_WORDS = {
     "float32": "float32",
 }
 PREFERENCE = ("int8", "dynamic_range", "float16", "float32")
+
+
+def variant_words(variant: str, man: dict[str, Any] | None = None) -> str:
+    """What the shipped file is, from its manifest: the variant, and a float head when the metadata declares one."""
+    words = VARIANT_WORDS.get(variant, variant)
+    head = ((man or {}).get("metadata") or {}).get("edgeaffect.float_head")
+    if head:
+        words += f" body, float last layer on its dequantised `{head.get('input', 'features')}`"
+    return words
 #: an AU with fewer held-out positives than this is named as resting on few images
 FEW_POSITIVES = 20
 
@@ -186,8 +195,8 @@ def _f(x: Any, nd: int = 3) -> str:
     return "n/a" if x is None else (f"{x:.{nd}f}" if isinstance(x, float) else str(x))
 
 
-def title(name: str, variant: str, f: dict[str, str]) -> str:
-    return f"{CARDS[name]['what'].format(**f)} — {VARIANT_WORDS.get(variant, variant)}"
+def title(name: str, variant: str, f: dict[str, str], man: dict[str, Any] | None = None) -> str:
+    return f"{CARDS[name]['what'].format(**f)} — {variant_words(variant, man)}"
 
 
 def card(name: str, repo: Path = REPO) -> tuple[str, dict[str, Any]]:
@@ -209,10 +218,10 @@ def card(name: str, repo: Path = REPO) -> tuple[str, dict[str, Any]]:
     not_shipped = [f"{v} {variants[v].get('status')}"
                    + (f": {'; '.join(_short_failure(x) for x in variants[v]['failures'])}" if variants[v].get("failures") else "")
                    for v in better if v in variants]
-    row = {"name": name, "file": tfl.name, "variant": variant, "size_kb": round(tfl.stat().st_size / 1024, 1) if tfl.exists() else None,
+    row = {"name": name, "file": tfl.name, "variant": variant, "variant_words": variant_words(variant, man), "size_kb": round(tfl.stat().st_size / 1024, 1) if tfl.exists() else None,
            "macs": man.get("macs"), "params": man.get("params"), "sha256": man.get("sha256"), "fidelity": v8.get("status"),
            "task": v8.get("task", {}), "not_shipped": not_shipped}
-    L = [f"# {title(name, variant, fa)}", "", f"File: `{tfl.name}` · sha256 `{man.get('sha256')}`", ""]
+    L = [f"# {title(name, variant, fa, man)}", "", f"File: `{tfl.name}` · sha256 `{man.get('sha256')}`", ""]
     L += ["## Source", c["source"].format(**fa), "", "## Licence", c["licence"].format(**fa), "",
           "## Training data and targets", c["data"].format(**fa), "", "## What it is not", c["not"].format(**fa).strip(), ""]
     macs_train = train.get("macs") or train.get("macs_per_window")
@@ -221,7 +230,7 @@ def card(name: str, repo: Path = REPO) -> tuple[str, dict[str, Any]]:
                      f"layer count (`training/models.py::count_macs`) says {_f(macs_train)}")
     else:
         macs_line = f"- MACs per inference: {_f(man.get('macs'))}"
-    L += ["## Size and cost", f"- file: {row['size_kb']} KB ({VARIANT_WORDS.get(variant, variant)}, float I/O)", macs_line,
+    L += ["## Size and cost", f"- file: {row['size_kb']} KB ({variant_words(variant, man)}, float I/O)", macs_line,
           f"- parameters: {_f(man.get('params'))}"]
     ins = man.get("inputs", [])
     if ins:
@@ -284,7 +293,7 @@ def summary_table(rows: list[dict[str, Any]]) -> str:
     L = ["| model | shipped file | variant | size KB | MACs | params | fidelity gate | more compact variants (gate) |",
          "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        L.append(f"| {r['name']} | `{r['file']}` | {VARIANT_WORDS.get(r['variant'], r['variant'])} | {r['size_kb']} | "
+        L.append(f"| {r['name']} | `{r['file']}` | {r['variant_words']} | {r['size_kb']} | "
                  f"{_n(r['macs'])} | {_n(r['params'])} | {r['fidelity']} | {'; '.join(r['not_shipped']) or 'none'} |")
     L.append(f"| **total** | | | **{total:.1f}** | | | | |")
     return "\n".join(L) + "\n"
