@@ -54,6 +54,7 @@ def main() -> None:
             mn = [f for f in res_nir.faces if f.valid and iou(f.box, tuple(tf["box"])) > 0.3]
             if mn:
                 nmes_nir.append(float((np.linalg.norm(mn[0].landmarks - t, axis=1) / iod).mean()))
+    models_used = dict(a.model_manifests)
     a.close()
     # video
     z = np.load(FIX / "teacher_video.npz")
@@ -102,7 +103,9 @@ def main() -> None:
             "video_mean_cumulative_uncertainty_lost_frames": float(np.mean(unc_lost)) if unc_lost else None,
         },
     }
+    used = {m: man.sha256 for m, man in models_used.items()}  # which model files these figures belong to
     for name, d in out.items():
+        d["models_sha256"] = used
         (REPO / "models" / name).mkdir(parents=True, exist_ok=True)
         (REPO / "models" / name / "eval_real.json").write_text(json.dumps(d, indent=1))
     print(json.dumps(out, indent=1))

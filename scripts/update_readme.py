@@ -77,9 +77,25 @@ class Reports:
         label = machine_label(fp)
         return self.machines.setdefault(label, f"M{len(self.machines) + 1}")
 
+    def shipped_sha256(self) -> set[str]:
+        out = set()
+        for p in (self.repo / "edgeaffect" / "models" / "assets").glob("*.json"):
+            try:
+                out.add(json.loads(p.read_text()).get("sha256"))
+            except (OSError, ValueError):
+                pass
+        return out
+
+    def stale(self, doc: dict[str, Any]) -> bool:
+        """The report names the model files it measured (`models_sha256`) and one is not shipped any more."""
+        used = doc.get("models_sha256") if isinstance(doc, dict) else None
+        return bool(used) and not set(used.values()) <= self.shipped_sha256()
+
     def source(self, rel: str) -> str:
-        tag = self.machine_tag(self.json(rel)) if rel.endswith(".json") else ""
-        return f"`{rel}`" + (f" [{tag}]" if tag else "")
+        doc = self.json(rel) if rel.endswith(".json") else {}
+        tag = self.machine_tag(doc) if doc else ""
+        return (f"`{rel}`" + (f" [{tag}]" if tag else "")
+                + (" (**stale**: measured with model files that are no longer shipped)" if self.stale(doc) else ""))
 
 
 def get(doc: Any, path: str) -> Any:

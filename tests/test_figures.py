@@ -204,3 +204,18 @@ def test_external_models_table_follows_the_reports(readme, tmp_path):
     row = next(x for x in readme.external_block(tmp_path).splitlines() if x.startswith("| `netx`"))
     assert "Some net (random init)" in row and "FAIL: y: SNR 3.0 dB < 20.0 dB" in row and "max abs" not in row
     assert "| 2.5x |" in row and "XNNPACK refuses ABS x2 (8/10 delegated)" in row and "drop the Softmax" in row
+
+
+def test_figures_of_replaced_models_are_marked_stale(readme, tmp_path):
+    assets = tmp_path / "edgeaffect" / "models" / "assets"
+    assets.mkdir(parents=True)
+    (assets / "landmarks_int8.json").write_text(json.dumps({"sha256": "new"}))
+    m = tmp_path / "models" / "landmarks"
+    m.mkdir(parents=True)
+    (m / "eval_real.json").write_text(json.dumps({"photos_nme_median": 0.04, "models_sha256": {"landmarks": "old"}}))
+    text = readme.block(tmp_path)
+    row = next(x for x in text.splitlines() if "NME median (shipped pipeline)" in x)
+    assert "4.0 %" in row and "**stale**" in row
+    (m / "eval_real.json").write_text(json.dumps({"photos_nme_median": 0.04, "models_sha256": {"landmarks": "new"}}))
+    r = readme.Reports(tmp_path)
+    assert "stale" not in r.source("models/landmarks/eval_real.json")
