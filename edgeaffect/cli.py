@@ -47,6 +47,9 @@ def _add_run_args(p: argparse.ArgumentParser, *, out_default: str, overlay_defau
     p.add_argument("--nir-enhance", action="store_true", help="CLAHE at capture for over-exposed IR (with --profile: added to its camera.nir)")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar (it is shown only on a terminal anyway)")
+    from .outputs.run_outputs import add_output_args
+
+    add_output_args(p)
 
 
 def progress_bar(a: argparse.Namespace, source: object, label: str):  # noqa: ANN201 - ProgressBar
@@ -111,12 +114,21 @@ def _print_outputs(summary) -> None:  # noqa: ANN001 - RunSummary, imported lazi
 
 def cmd_run(a: argparse.Namespace) -> int:
     from .capture import open_source
+    from .outputs.run_outputs import output_config
     from .session import exit_code, run_source
 
-    out = output_dir(a.out, RUN_OUT)
+    prof = None
+    if a.profile:
+        from .profiles import load_profile
+
+        prof = load_profile(a.profile)
+    elif not a.source:
+        raise EdgeAffectError("run: --source is required without --profile")
+    out = output_dir(a.out or (prof.output_dir if prof else None), RUN_OUT)
     from .observers import observers_from_args
 
-    common = {"overlay": a.overlay, "write_csv": not a.no_csv, "max_frames": a.max_frames}
+    common = {"overlay": a.overlay, "max_frames": a.max_frames, "outputs": output_config(a, prof.outputs if prof else None)}
+    forever = {"retry_forever": True} if a.retry_forever else {}
     if a.profile:
         from .device_run import prepare
 
@@ -124,14 +136,14 @@ def cmd_run(a: argparse.Namespace) -> int:
         setup = prepare(a.profile, source=a.source, models_dir=a.models_dir, max_faces=max_faces,
                         threads=a.threads, nir_enhance=a.nir_enhance)
         print(setup.plan.describe())
-        src = open_source(setup.camera, realtime=a.realtime or None, loop=a.loop)
+        src = open_source(setup.camera, realtime=a.realtime or None, loop=a.loop, **forever)
         with progress_bar(a, src, "run") as bar:
             summary = run_source(src, out, setup.options, runner_factory=setup.plan.factory, executor=setup.executor,
                                  header_extra=setup.header(), on_progress=bar.on_progress,
                                  observers=observers_from_args(a, setup.profile), **common)
         print(summary.extra["executor_report"])
     else:
-        src = open_source(a.source, realtime=a.realtime, loop=a.loop, nir=_nir(a))
+        src = open_source(a.source, realtime=a.realtime, loop=a.loop, nir=_nir(a), **forever)
         with progress_bar(a, src, "run") as bar:
             summary = run_source(src, out, _options(a), on_progress=bar.on_progress, observers=observers_from_args(a), **common)
     _print_outputs(summary)
@@ -145,13 +157,14 @@ def cmd_demo(a: argparse.Namespace) -> int:
     out = output_dir(a.out, DEMO_OUT)
     print(f"edgeaffect demo: analysing a {a.frames}-frame synthetic clip of scikit-image's astronaut (RGB, face leaving frame, NIR-like mono)")
     from .capture.conditioning import ConditionedSource
+    from .outputs.run_outputs import output_config
     from .session import exit_code
 
     src = DemoSource(a.frames)
     nir = _nir(a)
     with progress_bar(a, src, "demo") as bar:
         summary = run_source(ConditionedSource(src, nir) if nir else src, out, _options(a), overlay=a.overlay,
-                             write_csv=not a.no_csv, max_frames=a.max_frames, on_progress=bar.on_progress)
+                             max_frames=a.max_frames, on_progress=bar.on_progress, outputs=output_config(a))
     _print_outputs(summary)
     return exit_code(summary)
 
@@ -195,10 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="edgeaffect", description="Facial affect analysis on edge devices (int8 TFLite).")
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="analyse a video file or camera")
-    r.add_argument("--source", required=True, help="video file, /dev/videoN, v4l2:N, gst:<pipeline>, picamera2:N")
+    r.add_argument("--source", default=None,
+                   help="video file, /dev/videoN, v4l2:N, gst:<pipeline>, picamera2:N (with --profile: default its camera)")
     r.add_argument("--profile", default=None, help="device profile from firmware_configs/ (name or path)")
     r.add_argument("--realtime", action="store_true", help="pace a video file at its frame rate")
     r.add_argument("--loop", action="store_true", help="loop a video file")
+    r.add_argument("--retry-forever", action="store_true",
+                   help="never give up on a camera: retry with capped back-off, outages written as status lines")
     _add_run_args(r, out_default=RUN_OUT, overlay_default=False)
     from .observers import add_observer_args
 

@@ -84,6 +84,8 @@ class DeviceProfile:
     models: dict[str, Path] = field(default_factory=dict)  # module -> explicit .tflite/.json
     dms: Any = None  # edgeaffect.dms.DmsConfig from the [dms] table (defaults when absent)
     kiosk: Any = None  # edgeaffect.kiosk.KioskConfig from the [kiosk] table
+    outputs: Any = None  # edgeaffect.outputs.run_outputs.OutputConfig from the [outputs] table (None: run defaults)
+    output_dir: str | None = None  # [outputs] dir (the CLI's --out wins)
 
     @property
     def auto_placement(self) -> bool:
@@ -255,7 +257,7 @@ def _models(v: Reader, table: Any, path: Path | None) -> dict[str, Path]:
 #: Every top-level table of a profile and who reads it. The camera, scheduler, rates and thermal
 #: tables are declared field by field beside their owners (capture/config.py, scheduler/config.py).
 _SECTIONS = ("device", "camera", "delegates", "units", "threads", "placement", "scheduler", "rates", "thermal",
-             "models", "dms", "kiosk")
+             "models", "dms", "kiosk", "outputs")
 
 
 def parse_profile(data: dict[str, Any], where: str, path: Path | None = None) -> DeviceProfile:
@@ -277,7 +279,23 @@ def parse_profile(data: dict[str, Any], where: str, path: Path | None = None) ->
         # the policy layers own their settings (dms/config.py, kiosk/config.py); a profile overrides them
         dms=DmsConfig.from_table(v, data.get("dms")),
         kiosk=KioskConfig.from_table(v, data.get("kiosk")),
+        **_outputs(v, data.get("outputs"), where),
     )
+
+
+def _outputs(v: Reader, table: Any, where: str) -> dict[str, Any]:
+    """[outputs]: formats, records, rotation, retention, write policy (owned by outputs/run_outputs.py)."""
+    t = v.table(table, "outputs")
+    if not t:
+        return {}
+    from .errors import OutputError
+    from .outputs.run_outputs import parse_outputs_table
+
+    try:
+        cfg = parse_outputs_table(t, f"{where}: outputs")
+    except OutputError as e:
+        raise ProfileError(str(e)) from None
+    return {"outputs": cfg, "output_dir": v.get(t, "outputs.", "dir", str, None)}
 
 
 # --------------------------------------------------------------------------- discovery

@@ -101,6 +101,7 @@ class FrameResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     driver: Any = None  # edgeaffect.dms.DriverState with `run --dms` (else None)
     kiosk: Any = None  # edgeaffect.kiosk.KioskState with `run --kiosk` (else None)
+    wall_utc: str | None = None  # ISO 8601 UTC wall clock when the frame arrived (information; order by timestamp_ms)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSONL schema object (README "Output schema"): plain JSON types, `aus` as {AU01: ...}."""
@@ -108,6 +109,7 @@ class FrameResult:
             "schema": SCHEMA_VERSION,
             "frame_index": self.frame_index,
             "timestamp_ms": round(float(self.timestamp_ms), 3),
+            "wall_utc": self.wall_utc,
             "status": self.status,
             "message": self.message,
             "faces": [f.to_dict() for f in self.faces],

@@ -22,12 +22,16 @@ import numpy as np
 
 from .analyzer import Analyzer, AnalyzerOptions
 from .capture.base import Frame, FrameSource
+from .capture.reconnect import set_source_hooks
 from .errors import EdgeAffectError, SourceError
-from .outputs import CsvWriter, JsonlWriter, OverlayVideoWriter
+from .outputs import OverlayVideoWriter
+from .outputs.run_outputs import OutputConfig, OutputSet
+from .outputs.segments import iso_utc
 from .results import FrameResult
 from .runtime.factory import RunnerFactory
 from .scheduler.executor import PipelineExecutor
 from .scheduler.stages import Stage, WorkItem
+from .sdnotify import SdNotifier
 
 log = logging.getLogger("edgeaffect")
 
@@ -136,6 +140,8 @@ def run_source(
     on_result: Callable[[FrameResult], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     observers: Any = None,
+    outputs: OutputConfig | None = None,
+    notifier: SdNotifier | None = None,
 ) -> RunSummary:
     """Analyse every frame of `source`; write run.json, results.jsonl, summary.json (+ results.csv, overlay.mp4).
 
@@ -148,6 +154,11 @@ def run_source(
 
     `observers` (edgeaffect.observers.ResultObservers): driver / kiosk layers annotate each
     result before it is written (their event lines follow the frame's line) and MQTT gets it after.
+
+    `outputs` chooses formats, per-frame/per-second records, rotation, retention and the write
+    policy (outputs/run_outputs.py; default: results.jsonl + results.csv unless write_csv=False).
+    `notifier` speaks systemd's sd_notify (default: from $NOTIFY_SOCKET; a no-op outside systemd):
+    READY once set up, WATCHDOG after frames and while a camera is being retried, STOPPING.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -165,14 +176,13 @@ def run_source(
     }
     if observers is not None:
         header.update(observers.header())
-    summary = RunSummary(outputs={"jsonl": str(out / "results.jsonl"), "run": str(out / "run.json"),
-                                  "summary": str(out / "summary.json")})
-    # Run metadata goes to run.json so that results.jsonl holds exactly one line per frame.
+    if outputs is None:
+        outputs = OutputConfig(formats=("jsonl", "csv") if write_csv else ("jsonl",))
+    sd = notifier or SdNotifier()
+    # Run metadata goes to run.json so that results.jsonl holds one line per frame (+ event/status lines).
     (out / "run.json").write_text(json.dumps(header, indent=1))
-    jsonl = JsonlWriter(out / "results.jsonl")
-    csvw = CsvWriter(out / "results.csv") if write_csv else None
-    if csvw:
-        summary.outputs["csv"] = str(csvw.path)
+    outs = OutputSet(out, outputs)
+    summary = RunSummary(outputs={**outs.outputs(), "run": str(out / "run.json"), "summary": str(out / "summary.json")})
     fps = getattr(source, "fps", None) or 30.0
     vid = OverlayVideoWriter(out / "overlay.mp4", fps=fps) if overlay else None
     if vid:
@@ -184,9 +194,15 @@ def run_source(
         if observers is not None:
             observers.start(header, out)
         with StopFlag() as stop:
+            # camera outages become status lines; waiting for a camera pings the watchdog; SIGTERM ends the wait
+            set_source_hooks(source, on_event=lambda kind, f: outs.event(kind, **f), heartbeat=sd.ping,
+                             should_stop=lambda: stop.reason is not None)
+            name = getattr(source, "name", "source")
+            sd.ready(f"opening {name}")  # supervised from here; a camera outage is reported, not a start failure
             if isinstance(source, FrameSource):
                 source.open()
                 opened = True
+            sd.status(f"analysing {name}")
 
             def frames() -> Iterator[Frame]:
                 n = 0
@@ -197,10 +213,13 @@ def run_source(
                     except StopIteration:
                         return
                     except SourceError as e:
+                        if stop.reason:  # SIGTERM while waiting for a camera: a stop, not a failure
+                            return
                         summary.error = str(e)
                         log.error("source failed: %s", e)
                         return
                     n += 1
+                    frame.meta.setdefault("wall_time", time.time())  # wall clock on arrival: lines carry it
                     yield frame
 
             def work_items(fs: Iterator[Frame]) -> Iterator[WorkItem]:
@@ -213,12 +232,13 @@ def run_source(
 
             for item in ex.run(work_items(frames())):
                 frame, res = item.frame, an.finish_frame(item.payload)
+                if res.wall_utc is None and "wall_time" in frame.meta:
+                    res.wall_utc = iso_utc(frame.meta["wall_time"])
                 events = observers.annotate(frame, res) if observers is not None else []
-                jsonl.write(res)
+                outs.write(res)
                 for ev in events:
-                    jsonl.write(ev)
-                if csvw:
-                    csvw.write(res)
+                    outs.write_event(ev)
+                sd.ping()
                 if vid and res.status != "bad_frame":
                     img = frame.image
                     vid.write(img if img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8 else _as_bgr(frame), res)
@@ -243,11 +263,11 @@ def run_source(
         summary.seconds = time.perf_counter() - t0
         if observers is not None:
             for ev in observers.finish():  # open episodes end with the run
-                jsonl.write(ev)
+                outs.write_event(ev)
             observers.close()
-        jsonl.close()
-        if csvw:
-            csvw.close()
+        sd.stopping()
+        outs.close()
+        summary.extra["writes"] = outs.stats()
         if vid:
             vid.close()
             summary.extra["overlay_codec"] = vid.codec

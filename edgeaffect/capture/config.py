@@ -43,6 +43,8 @@ class CameraConfig:
     pixel_format: str | None = setting(None, str, one_of(PIXEL_FORMATS))  # None: the source's default
     latest_frame: bool = setting(True, bool)  # live sources: a grabber thread keeps only the newest frame
     reconnect: bool = setting(True, bool)  # live sources: re-open with back-off on failure
+    retry_forever: bool = setting(False, bool)  # unattended devices: never give up on the camera (outage -> status lines)
+    backoff_max_s: float = setting(30.0, float, between(0.5, 3600.0))  # with retry_forever: back-off doubles from 0.5 s to this
     realtime: bool = setting(False, bool)  # files: pace to the file's frame rate (mimic a camera)
     auto_exposure: bool = setting(True, bool)
     exposure_us: int | None = setting(None, int, between(1, 10_000_000))  # manual exposure (auto_exposure = false)

@@ -26,7 +26,7 @@ from .conditioning import ConditionedSource, condition_frame, wants_conditioning
 from .file import VideoFileSource
 from .gstreamer import GStreamerSource, jetson_csi_pipeline
 from .picamera2_source import Picamera2Source
-from .reconnect import LatestFrameSource, ReconnectingSource
+from .reconnect import LatestFrameSource, ReconnectingSource, capped_backoff
 from .v4l2 import V4L2Source
 
 __all__ = ["condition_frame", "open_source", "parse_source_spec", "with_camera"]
@@ -78,14 +78,17 @@ def open_source(
     max_retries: int | None = 10,
     backoff: tuple[float, ...] = (0.5, 1, 2, 5),
     nir: Any = None,
+    retry_forever: bool | None = None,
     **kw: Any,
 ) -> FrameSource:
     """Build the source for `spec` (string, path or capture.config.CameraConfig); see module docstring.
 
     Frames are conditioned here, once, when the camera config asks for it (`nir.gamma`,
-    `nir.clahe`; `nir=` overrides the config's, e.g. the CLI's --nir-enhance)."""
+    `nir.clahe`; `nir=` overrides the config's, e.g. the CLI's --nir-enhance). `retry_forever`
+    overrides the config's (a live camera is then retried without limit, back-off capped at
+    `backoff_max_s`)."""
     src = _open_source(spec, latest_frame=latest_frame, reconnect=reconnect, realtime=realtime, loop=loop,
-                       max_retries=max_retries, backoff=backoff, **kw)
+                       max_retries=max_retries, backoff=backoff, retry_forever=retry_forever, **kw)
     if nir is None:
         cam_nir = getattr(spec, "nir", None)
         nir = cam_nir if cam_nir is not None and cam_nir.enabled else None
@@ -101,6 +104,7 @@ def _open_source(
     loop: bool,
     max_retries: int | None,
     backoff: tuple[float, ...],
+    retry_forever: bool | None = None,
     **kw: Any,
 ) -> FrameSource:
     from .config import CameraConfig
@@ -129,7 +133,9 @@ def _open_source(
     build = _builder(cfg, **kw)
     src: FrameSource
     if cfg.reconnect if reconnect is None else reconnect:
-        src = ReconnectingSource(build, backoff=backoff, max_retries=max_retries, name=f"{cfg.source}:{cfg.device}")
+        forever = bool(cfg.retry_forever if retry_forever is None else retry_forever)
+        src = ReconnectingSource(build, backoff=capped_backoff(cfg.backoff_max_s) if forever else backoff,
+                                 max_retries=max_retries, name=f"{cfg.source}:{cfg.device}", retry_forever=forever)
     else:
         src = build()
     if cfg.latest_frame if latest_frame is None else latest_frame:

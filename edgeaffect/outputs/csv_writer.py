@@ -12,8 +12,9 @@ from typing import Any
 from ..constants import AU_NAMES, EXPRESSIONS
 from ..results import FrameResult
 from ._safe import SafeAppender
+from .segments import Sink
 
-_FRAME = ["frame_index", "timestamp_ms", "status"]
+_FRAME = ["frame_index", "timestamp_ms", "wall_utc", "status"]
 _FACE = [
     "track_id", "valid", "validity", "source", "box_x", "box_y", "box_w", "box_h",
     "valence", "arousal", "unc_epistemic", "unc_aleatoric", "unc_cumulative",
@@ -99,31 +100,52 @@ def _face_row(f: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-class CsvWriter:
-    def __init__(self, path: str | Path) -> None:
-        self._out = SafeAppender(path)
-        self.path = self._out.path
-        self.columns = csv_columns()
-        self._emit([dict(zip(self.columns, self.columns))])
+def header_row(columns: list[str]) -> bytes:
+    return (",".join(columns) + "\n").encode()
 
-    def _emit(self, rows: list[dict[str, Any]]) -> None:
+
+class CsvWriter:
+    """One row per face per frame. Given a path it writes one file (column row first); given a
+    rotating `Sink` the sink starts every segment with `header_row(csv_columns())` itself."""
+
+    def __init__(self, path: str | Path | Sink, columns: list[str] | None = None) -> None:
+        self.columns = columns or csv_columns()
+        if isinstance(path, (str, Path)):
+            self._out: Sink = SafeAppender(path)
+            self._out.append(header_row(self.columns))
+        else:
+            self._out = path
+        self.path = self._out.path
+
+    def _emit(self, rows: list[dict[str, Any]], frame_index: int | None = None) -> None:
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="raise", lineterminator="\n")
         for r in rows:
             w.writerow({k: ("" if v is None else v) for k, v in r.items()})
-        self._out.append(buf.getvalue().encode())  # all rows of a frame in one write
+        self._out.append(buf.getvalue().encode(), frame_index)  # all rows of a frame in one write
 
     def write(self, result: FrameResult | dict[str, Any]) -> None:
         d = result.to_dict() if isinstance(result, FrameResult) else result
         kbase, kper = _kiosk_rows(d.get("kiosk"))
         base = {**{k: d[k] for k in _FRAME}, **_driver_row(d.get("driver")), **kbase}
         rows = [{**base, **_face_row(f), **kper.get(f["track_id"], {})} for f in d["faces"]] or [base]
-        self._emit(rows)
+        fi = d.get("frame_index")
+        self._emit(rows, fi if isinstance(fi, int) else None)
+
+    def write_row(self, row: dict[str, Any], frame_index: int | None = None) -> None:
+        """One flat row (e.g. a per-second summary) with this writer's columns."""
+        self._emit([row], frame_index)
+
+    def flush(self) -> None:
+        self._out.flush()
 
     def close(self) -> None:
         self._out.close()
 
 
 def read_csv(path: str | Path) -> list[dict[str, str]]:
-    with open(path, newline="") as fh:
+    import gzip
+
+    p = Path(path)
+    with (gzip.open(p, "rt", newline="") if p.suffix == ".gz" else open(p, newline="")) as fh:
         return list(csv.DictReader(fh))

@@ -1,0 +1,167 @@
+"""Supervised by the OS: sd_notify over a real AF_UNIX socket, camera retry-forever with status lines."""
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeaffect.capture.base import Frame, FrameSource
+from edgeaffect.capture.reconnect import ReconnectingSource, capped_backoff
+from edgeaffect.errors import SourceError
+from edgeaffect.outputs import read_jsonl
+from edgeaffect.sdnotify import SdNotifier
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def notify_socket(tmp_path):
+    path = str(tmp_path / "notify.sock")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(path)
+    s.settimeout(0)
+    yield path, s
+    s.close()
+
+
+def _received(s: socket.socket) -> list[str]:
+    out = []
+    while True:
+        try:
+            out.append(s.recv(4096).decode())
+        except BlockingIOError:
+            return out
+
+
+def test_watchdog_pings_reach_the_socket_rate_limited(notify_socket):
+    path, s = notify_socket
+    clock = {"t": 0.0}
+    sd = SdNotifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "2000000"}, clock=lambda: clock["t"])
+    assert sd.enabled and sd.watchdog_s == 2.0 and sd.interval_s == 0.5
+    assert sd.ready("analysing")
+    for _ in range(10):  # 10 frames at 100 fps: one ping per 0.5 s
+        sd.ping()
+        clock["t"] += 0.01
+    clock["t"] += 0.5
+    sd.ping()
+    sd.stopping()
+    assert _received(s) == ["READY=1\nSTATUS=analysing", "WATCHDOG=1", "WATCHDOG=1", "STOPPING=1"]
+
+
+def test_no_notify_socket_is_a_no_op_and_a_dead_socket_is_not_fatal(tmp_path):
+    sd = SdNotifier({})
+    assert not sd.enabled and not sd.ready() and not sd.ping()
+    sd = SdNotifier({"NOTIFY_SOCKET": str(tmp_path / "gone.sock"), "WATCHDOG_USEC": "1000000"})
+    assert sd.ping() is False and sd.failed == 1  # systemd went away: warn once, keep analysing
+    assert SdNotifier({"NOTIFY_SOCKET": "/x", "WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"}).watchdog_s is None
+
+
+class ReturningCamera(FrameSource):
+    """A USB camera that is unplugged: open() fails until `plan['fail_opens']` attempts were made."""
+
+    is_live = True
+    name = "fake-usb"
+
+    def __init__(self, plan: dict) -> None:
+        self.plan = plan
+        self.i = 0
+
+    def open(self) -> None:
+        self.plan["opens"] += 1
+        if self.plan["opens"] <= self.plan["fail_opens"]:
+            raise SourceError("/dev/video0: no such device (unplugged)")
+
+    def read(self):
+        if self.i >= self.plan["frames"]:
+            return None if self.plan.get("end") else (_ for _ in ()).throw(SourceError("unplugged again"))
+        img = np.full((96, 128, 3), 40 + self.i, np.uint8)
+        f = Frame(img, 1000.0 + self.i * 33.3, self.i)
+        self.i += 1
+        return f
+
+    @property
+    def fps(self):
+        return 30.0
+
+    def close(self) -> None:
+        pass
+
+
+def test_retry_forever_comes_back_after_n_attempts_with_capped_backoff():
+    assert capped_backoff(60) == (0.5, 1, 2, 4, 8, 16, 32, 60)
+    plan = {"opens": 0, "fail_opens": 25, "frames": 3, "end": True}
+    sleeps, events, beats = [], [], []
+    src = ReconnectingSource(lambda: ReturningCamera(plan), backoff=capped_backoff(4), retry_forever=True,
+                             sleep=sleeps.append)
+    src.set_hooks(on_event=lambda k, f: events.append((k, f)), heartbeat=lambda: beats.append(1))
+    src.open()  # 25 failures: far more than the default 4 attempts
+    assert plan["opens"] == 26
+    assert max(sleeps) == 1.0  # sliced into <= 1 s steps so the watchdog is pinged while waiting
+    assert sum(sleeps) == pytest.approx(0.5 + 1 + 2 + 4 * 22)  # capped at 4 s
+    assert len(beats) >= len(sleeps)
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "camera_lost" and kinds.count("camera_retry") == 25 and kinds[-1] == "camera_restored"
+    assert events[-1][1]["attempts"] == 26 and events[1][1]["next_retry_s"] == 0.5
+    frames = [src.read() for _ in range(3)]
+    assert [f.index for f in frames] == [0, 1, 2]
+
+
+def test_retry_forever_stops_on_request():
+    plan = {"opens": 0, "fail_opens": 10**9, "frames": 0}
+    stop = {"now": False}
+
+    def sleep(_s):
+        if plan["opens"] > 5:
+            stop["now"] = True
+
+    src = ReconnectingSource(lambda: ReturningCamera(plan), retry_forever=True, sleep=sleep)
+    src.set_hooks(should_stop=lambda: stop["now"])
+    with pytest.raises(SourceError, match="stopped while waiting"):
+        src.open()
+
+
+def test_run_reports_the_outage_and_pings_the_watchdog(assets, tmp_path, notify_socket):
+    """The whole path: camera missing at start, back after N attempts, lost again; status lines + READY/WATCHDOG."""
+    from edgeaffect.session import run_source
+
+    path, s = notify_socket
+    plan = {"opens": 0, "fail_opens": 4, "frames": 5}
+    src = ReconnectingSource(lambda: ReturningCamera(plan), backoff=(0.01, 0.02), retry_forever=True)
+    sd = SdNotifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "1"})  # ping on every call
+    msgs: list[str] = []
+    s.settimeout(0.2)
+    done = threading.Event()
+
+    def reader():  # systemd's side: read every datagram (the kernel queues only ~10)
+        while not done.is_set():
+            try:
+                msgs.append(s.recv(4096).decode())
+            except (TimeoutError, BlockingIOError):
+                pass
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    src_plan_after = {"k": 0}
+
+    def on_result(_r):
+        src_plan_after["k"] += 1
+        if src_plan_after["k"] == 5:  # the second session fails twice, then the run is stopped by max_frames
+            plan["fail_opens"] = plan["opens"] + 2
+
+    summary = run_source(src, tmp_path / "out", max_frames=8, notifier=sd, on_result=on_result)
+    time.sleep(0.3)
+    done.set()
+    t.join()
+    assert summary.frames == 8 and not summary.error
+    lines = list(read_jsonl(tmp_path / "out" / "results.jsonl", frames_only=False))
+    ev = [d["event"] for d in lines if "event" in d]
+    assert ev[:2] == ["camera_lost", "camera_retry"] and ev.count("camera_restored") == 2
+    assert ev.count("camera_retry") == 4 + 2 and ev.count("camera_lost") == 2
+    frames = [d for d in lines if "frame_index" in d]
+    assert len(frames) == 8 and all(d["wall_utc"] and d["wall_utc"].endswith("Z") for d in frames)
+    assert [d["frame_index"] for d in frames] == sorted(d["frame_index"] for d in frames)
+    assert sd.failed == 0 and msgs[0].startswith("READY=1") and msgs[-1] == "STOPPING=1"
+    assert msgs.count("WATCHDOG=1") >= 8 + 6  # from every frame, and from every back-off wait
