@@ -209,7 +209,7 @@ class OutputSet:
     def _write_summary(self, rec: dict[str, Any]) -> None:
         fi = rec.get("frame_last")
         if self.summary_jsonl is not None:
-            self.summary_jsonl.write(rec)
+            self.summary_jsonl.write(rec, fi if isinstance(fi, int) else None)  # segment names: frame range
         if self.summary_csv is not None:
             self.summary_csv.write_row({k: v for k, v in rec.items() if k != "schema"}, fi if isinstance(fi, int) else None)
 

@@ -1,0 +1,401 @@
+"""Accelerated soak of the whole run path: leak slope, tracemalloc sites, disk writes per hour.
+
+    python benchmarks/soak_accel.py --source VIDEO --frames 1000000 [--warmup-frames 20000]
+        [--sample-frames 5000] [--tracemalloc 0|K] [--write-dir DIR] [output-policy flags]
+        [--label NAME] [--out benchmarks/results]
+
+Frames come from the looped clip (preloaded in RAM) as fast as the pipeline takes them, not
+paced: 1 M frames are ~9.3 hours of a 30 fps camera. Each goes through `session.run_source`,
+the loop behind `edgeaffect run` (analyzer stages in the executor, JSONL/CSV writers through
+the segmented output store, the status-line and watchdog hooks), with the output policy
+given by the same flags as `edgeaffect run` (--rotate-mb, --retain-mb, --flush-every ...;
+default here: rotate 16 MB, retain 256 MB, flush every 1 s, so the disk stays bounded).
+
+Measured:
+* RSS every --sample-frames frames; after the warm-up, the least-squares slope of RSS over
+  frames, reported as MB per hour-equivalent (108,000 frames = one hour at 30 fps); goal
+  < 0.1 MB/h-eq (--max-slope). The harness keeps O(1) memory: per-frame latencies go into
+  preallocated, pre-touched arrays (decimated by 2 when full), samples are few.
+* `--tracemalloc K`: Python allocations traced from the end of the warm-up, a snapshot every K
+  frames; the report lists the allocation sites that grew most (file:line, traceback) between
+  the first and the last snapshot, and the traced total per snapshot. Tracing slows the run
+  several times: use it on a short run (tens of thousands of frames) to find a leak, and a
+  run without it to measure the slope.
+* bytes, write() calls and fsyncs of all output files, per hour-equivalent (SD-card wear),
+  and the output directory's size at the end (bounded by --retain-mb).
+
+Writes LABEL.json (schema edgeaffect.soak-accel/1), LABEL.md and LABEL.png (RSS over
+frames with the fitted slope; per-window latency). Ctrl-C / SIGTERM ends early: the report
+is still written, marked INCOMPLETE, with the frame count reached. Exit 0 PASS, 1 FAIL,
+2 INCOMPLETE / usage error. Not part of CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import platform
+import shutil
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from edgeaffect.bench import fingerprint  # noqa: E402
+from edgeaffect.bench.e2e_bench import ClipFrames  # noqa: E402
+from edgeaffect.bench.report import save_png, write_json  # noqa: E402
+from edgeaffect.bench.sysmon import peak_rss_mb, rss_mb  # noqa: E402
+from edgeaffect.capture.base import Frame, FrameSource  # noqa: E402
+
+SCHEMA = "edgeaffect.soak-accel/1"
+FRAMES_PER_HOUR = 30 * 3600
+
+
+class LoopedClip(FrameSource):
+    """The preloaded clip looped: frame k is clip frame k mod n, timestamps k / fps (no decode, no copy)."""
+
+    is_live = False
+
+    def __init__(self, clip: ClipFrames, n_frames: int) -> None:
+        self.clip = clip
+        self.n = n_frames
+        self.k = 0
+        self.stop = False  # set by the harness (--duration): the source ends, the run closes normally
+        self.period_ms = 1000.0 / clip.fps
+        self.name = f"loop({clip.path.name})"
+
+    @property
+    def fps(self) -> float:
+        return self.clip.fps
+
+    @property
+    def frame_count(self) -> int:
+        return self.n
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> Frame | None:
+        if self.k >= self.n or self.stop:
+            return None
+        k = self.k
+        self.k += 1
+        return Frame(self.clip.get(k), (k + 1) * self.period_ms, k)
+
+    def close(self) -> None:
+        pass
+
+
+class Series:
+    """Per-frame values in a fixed, pre-touched buffer; halves its resolution when full (O(1) memory)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.buf = np.zeros((capacity, 3), np.float32)  # frame, latency ms, thread-CPU ms
+        self.buf.fill(0.0)  # touch every page now, before the warm-up ends
+        self.n = 0
+        self.stride = 1
+        self._seen = 0
+
+    def add(self, frame: int, lat: float, cpu: float) -> None:
+        self._seen += 1
+        if self._seen % self.stride:
+            return
+        if self.n == len(self.buf):
+            half = self.buf[: self.n : 2].copy()
+            self.buf[: len(half)] = half
+            self.n = len(half)
+            self.stride *= 2
+        self.buf[self.n] = (frame, lat, cpu)
+        self.n += 1
+
+    def view(self) -> np.ndarray:
+        return self.buf[: self.n]
+
+
+def _top_growth(first: tracemalloc.Snapshot, last: tracemalloc.Snapshot, n: int = 15) -> list[dict[str, Any]]:
+    out = []
+    for st in last.compare_to(first, "traceback")[:n]:
+        if st.size_diff <= 0:
+            continue
+        tb = [f"{f.filename.replace(str(REPO) + '/', '')}:{f.lineno}" for f in st.traceback]
+        out.append({"size_diff_kb": round(st.size_diff / 1024, 2), "count_diff": st.count_diff,
+                    "size_kb": round(st.size / 1024, 2), "site": tb[-1] if tb else "?", "traceback": tb[-8:]})
+    return out
+
+
+def run(a: argparse.Namespace) -> dict[str, Any]:
+    from edgeaffect.analyzer import Analyzer, AnalyzerOptions
+    from edgeaffect.outputs.run_outputs import output_config
+    from edgeaffect.session import run_source
+
+    clip = ClipFrames(a.source, a.preload_mb)
+    an = Analyzer(AnalyzerOptions(max_faces=1, num_threads=a.threads, models_dir=Path(a.models_dir) if a.models_dir else None))
+    fp = fingerprint.collect(backend=an.backend, manifests=dict(an.model_manifests), delegates=[], num_threads=a.threads)
+    cfg = output_config(a)
+    wdir = Path(a.write_dir)
+    if wdir.exists():
+        shutil.rmtree(wdir)
+    series = Series(a.series_capacity)
+    samples: list[dict[str, Any]] = []
+    snaps: list[dict[str, Any]] = []
+    state: dict[str, Any] = {"n": 0, "t_last": None, "c_last": None, "first_snap": None, "last_snap": None,
+                             "win": [], "t0": time.perf_counter()}
+
+    def sample(n: int) -> None:
+        gc.collect()
+        win = np.array(state["win"], np.float64) if state["win"] else np.zeros(0)
+        state["win"] = []
+        t = time.perf_counter() - state["t0"]
+        prev = samples[-1] if samples else None
+        fps = (n - prev["frames"]) / (t - prev["t_s"]) if prev and t > prev["t_s"] else None
+        samples.append({"frames": n, "t_s": round(t, 2), "rss_mb": round(rss_mb() or float("nan"), 3),
+                        "fps": None if fps is None else round(fps, 1),
+                        "p50_ms": round(float(np.percentile(win, 50)), 3) if len(win) else None,
+                        "p90_ms": round(float(np.percentile(win, 90)), 3) if len(win) else None,
+                        "warm": n >= a.warmup_frames, "loadavg": fingerprint.loadavg()})
+        if a.verbose:
+            s = samples[-1]
+            print(f"[soak-accel] {n:>8d} frames  {t:7.0f} s  RSS {s['rss_mb']:.2f} MB  {s['fps']} fps  p90 {s['p90_ms']} ms",
+                  flush=True)
+
+    def snapshot(n: int) -> None:
+        gc.collect()
+        snap = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen importlib._bootstrap*>"),
+             tracemalloc.Filter(False, __file__)])
+        cur, peak = tracemalloc.get_traced_memory()
+        if state["first_snap"] is None:
+            state["first_snap"] = snap
+        state["last_snap"] = snap
+        entry = {"frames": n, "traced_kb": round(cur / 1024, 1), "rss_mb": round(rss_mb() or float("nan"), 3)}
+        if len(snaps) >= 1:
+            entry["top"] = _top_growth(state["first_snap"], snap, 5)
+        snaps.append(entry)
+        if a.verbose:
+            print(f"[soak-accel] tracemalloc at {n}: traced {entry['traced_kb']} KB", flush=True)
+
+    def on_result(res: Any) -> None:
+        n = state["n"] = state["n"] + 1
+        now, cpu = time.perf_counter(), time.thread_time()
+        if state["t_last"] is not None:
+            lat, c = (now - state["t_last"]) * 1000.0, (cpu - state["c_last"]) * 1000.0
+            series.add(n, lat, c)
+            if len(state["win"]) < 4096:
+                state["win"].append(lat)
+        state["t_last"], state["c_last"] = now, cpu
+        if n == a.warmup_frames and a.tracemalloc:
+            tracemalloc.start(a.tracemalloc_depth)
+            snapshot(n)
+        elif a.tracemalloc and n > a.warmup_frames and (n - a.warmup_frames) % a.tracemalloc == 0:
+            snapshot(n)
+        if n % a.sample_frames == 0:
+            sample(n)
+        if a.duration and not src.stop and time.perf_counter() - state["t0"] >= a.duration:
+            src.stop = True
+            state["stopped"] = f"--duration {a.duration:g} s"
+
+    print(f"[soak-accel] {a.frames} frames of {a.source} unpaced through run_source (warm-up {a.warmup_frames}), "
+          f"outputs to {wdir} ({', '.join(cfg.formats) or 'none'}; {cfg.records}); Ctrl-C ends early", flush=True)
+    sample(0)
+    src = LoopedClip(clip, a.frames)
+    summary = run_source(src, wdir, analyzer=an, max_frames=a.frames, outputs=cfg, on_result=on_result)
+    stopped = summary.stopped_by or state.get("stopped")
+    wall = time.perf_counter() - state["t0"]
+    n = state["n"]
+    if not samples or samples[-1]["frames"] != n:
+        sample(n)
+    if a.tracemalloc and tracemalloc.is_tracing():
+        if n > (snaps[-1]["frames"] if snaps else 0):
+            snapshot(n)
+        tracemalloc.stop()
+    an.close()
+    clip.close()
+
+    writes = (summary.extra.get("writes") if summary else None) or {}
+    disk = sum(p.stat().st_size for p in wdir.rglob("*") if p.is_file()) if wdir.exists() else 0
+    res: dict[str, Any] = {
+        "schema": SCHEMA, "label": a.label or f"{platform.machine()}-soak-accel",
+        "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": " ".join(sys.argv),
+        "fingerprint": fp, "config": {k: v for k, v in vars(a).items()}, "wall_s": round(wall, 1), "frames": n,
+        "frames_requested": a.frames, "hours_equivalent_30fps": round(n / FRAMES_PER_HOUR, 3), "stopped_by": stopped,
+        "run_summary": None if summary is None else {"frames": summary.frames, "frames_with_face": summary.frames_with_face,
+                                                      "bad_frames": summary.bad_frames, "error": summary.error},
+        "output_policy": {"formats": list(cfg.formats), "records": cfg.records, **cfg.policy.__dict__},
+        "samples": samples, "tracemalloc": snaps, "checks": [],
+    }
+    checks = res["checks"]
+    post = [s for s in samples if s["warm"] and s["rss_mb"] == s["rss_mb"]]
+    if len(post) >= 3 and post[-1]["frames"] > post[0]["frames"]:
+        f = np.array([s["frames"] for s in post], np.float64)
+        r = np.array([s["rss_mb"] for s in post], np.float64)
+        slope_pf, icept = np.polyfit(f, r, 1)
+        slope = float(slope_pf * FRAMES_PER_HOUR)
+        res["rss"] = {"after_warmup_mb": post[0]["rss_mb"], "end_mb": post[-1]["rss_mb"], "peak_mb": peak_rss_mb(),
+                      "growth_mb": round(post[-1]["rss_mb"] - post[0]["rss_mb"], 3),
+                      "slope_mb_per_hour_eq": round(slope, 4), "fit_intercept_mb": round(float(icept), 3),
+                      "frames_fitted": int(f[-1] - f[0]), "samples_fitted": len(post)}
+        checks.append({"name": "RSS slope", "ok": slope < a.max_slope, "value": round(slope, 4), "bound": a.max_slope,
+                       "detail": f"{slope:+.4f} MB per hour-equivalent of 30 fps frames over {int(f[-1] - f[0])} post-warm-up "
+                                 f"frames (RSS {post[0]['rss_mb']:.2f} -> {post[-1]['rss_mb']:.2f} MB; bound {a.max_slope:g})"})
+    else:
+        checks.append({"name": "enough data", "ok": False, "detail": f"only {len(post)} post-warm-up samples"})
+    if a.tracemalloc and state["first_snap"] is not None and state["last_snap"] is not None:
+        res["tracemalloc_top_growth"] = _top_growth(state["first_snap"], state["last_snap"], 15)
+    if n:
+        per_h = FRAMES_PER_HOUR / n
+        res["writes"] = {**writes, "per_hour_eq": {"bytes": int(writes.get("bytes_written", 0) * per_h),
+                                                   "mb": round(writes.get("bytes_written", 0) * per_h / 2**20, 2),
+                                                   "write_calls": int(writes.get("write_calls", 0) * per_h),
+                                                   "fsyncs": int(writes.get("fsyncs", 0) * per_h)},
+                         "output_dir_bytes_at_end": disk}
+        if cfg.policy.retain_bytes:
+            checks.append({"name": "disk bounded", "ok": disk <= cfg.policy.retain_bytes + 2**20,
+                           "detail": f"output directory {disk / 2**20:.1f} MB at the end (retain {cfg.policy.retain_bytes / 2**20:g} MB "
+                                     "+ run.json/summary.json/index.json)"})
+    if summary is not None:
+        checks.append({"name": "no run error", "ok": not summary.error and summary.bad_frames == 0,
+                       "detail": f"error {summary.error!r}, {summary.bad_frames} bad frames"})
+    lat = series.view()
+    post_lat = lat[lat[:, 0] >= a.warmup_frames] if len(lat) else lat
+    if len(post_lat) >= 20:
+        k = max(1, len(post_lat) // 10)
+        p_first, p_last = (float(np.percentile(post_lat[:k, 2], 90)), float(np.percentile(post_lat[-k:, 2], 90)))
+        res["latency_ms_post_warmup"] = {"p50": round(float(np.percentile(post_lat[:, 1], 50)), 3),
+                                         "p90": round(float(np.percentile(post_lat[:, 1], 90)), 3),
+                                         "cpu_p90_first_10pct": round(p_first, 3), "cpu_p90_last_10pct": round(p_last, 3),
+                                         "series_stride": series.stride}
+    complete = stopped is None and n >= a.frames
+    ok = all(c["ok"] for c in checks)
+    res["verdict"] = ("PASS" if complete else "INCOMPLETE") if ok else "FAIL"
+    if not complete:
+        res["incomplete_reason"] = f"ran {n} of {a.frames} frames" + (f" (stopped by {stopped})" if stopped else "")
+    return res
+
+
+def render_md(res: dict[str, Any]) -> str:
+    L = [f"# edgeaffect accelerated soak: {res['label']} — {res['verdict']}", "",
+         f"{res['created_utc']} · `{res['command']}` · {res['wall_s']} s wall · {res['frames']} frames "
+         f"(= {res['hours_equivalent_30fps']} h at 30 fps) · device: {fingerprint.short_name(res['fingerprint'])}", ""]
+    for c in res["checks"]:
+        L.append(f"- {'PASS' if c['ok'] else 'FAIL'} {c['name']}: {c['detail']}")
+    if res.get("incomplete_reason"):
+        L.append(f"- INCOMPLETE: {res['incomplete_reason']}")
+    w = res.get("writes")
+    if w:
+        ph = w["per_hour_eq"]
+        L += ["", f"Output writes per hour-equivalent (policy {res['output_policy']}): **{ph['mb']} MB in "
+                  f"{ph['write_calls']} write() calls, {ph['fsyncs']} fsyncs**; totals {w.get('bytes_written')} bytes, "
+                  f"{w.get('write_calls')} writes, {w.get('rotations')} rotations, {w.get('deleted_segments')} segments "
+                  f"deleted by retention; output directory at the end {w['output_dir_bytes_at_end'] / 2**20:.1f} MB."]
+    if res.get("tracemalloc_top_growth"):
+        L += ["", "## tracemalloc: allocation sites that grew most (first -> last snapshot)", "",
+              "| grew KB | blocks | now KB | site | traceback (innermost last) |", "|---|---|---|---|---|"]
+        for t in res["tracemalloc_top_growth"]:
+            L.append(f"| {t['size_diff_kb']} | {t['count_diff']:+d} | {t['size_kb']} | `{t['site']}` | "
+                     f"{' <- '.join(reversed(t['traceback'][-4:]))} |")
+        L += ["", "| frames | traced KB | RSS MB |", "|---|---|---|"]
+        for s in res["tracemalloc"]:
+            L.append(f"| {s['frames']} | {s['traced_kb']} | {s['rss_mb']} |")
+    L += ["", "| frames | t (s) | RSS MB | fps | p50 ms | p90 ms | load |", "|---|---|---|---|---|---|---|"]
+    step = max(1, len(res["samples"]) // 40)
+    for s in res["samples"][::step]:
+        L.append(f"| {s['frames']} | {s['t_s']} | {s['rss_mb']} | {s['fps']} | {s['p50_ms']} | {s['p90_ms']} | "
+                 f"{(s['loadavg'] or ['-'])[0]} |")
+    return "\n".join(L) + "\n"
+
+
+def plot(res: dict[str, Any], path: Path) -> str | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=True)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib not installed: plot skipped"
+    s = res["samples"]
+    if len(s) < 2:
+        return "no samples to plot"
+    h = [x["frames"] / FRAMES_PER_HOUR for x in s]
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    a1.plot(h, [x["rss_mb"] for x in s], color="#2ca02c", label="RSS")
+    rss = res.get("rss")
+    if rss:
+        xs = np.array([x["frames"] for x in s if x["warm"]], np.float64)
+        a1.plot(xs / FRAMES_PER_HOUR, rss["fit_intercept_mb"] + rss["slope_mb_per_hour_eq"] * xs / FRAMES_PER_HOUR, ls="--",
+                color="k", label=f"fit after warm-up: {rss['slope_mb_per_hour_eq']:+.3f} MB/h-eq")
+    a1.set_ylabel("RSS (MB)")
+    a1.legend()
+    a1.set_title(f"accelerated soak {res['label']}: {res['verdict']} ({res['frames']} frames)")
+    a2.plot(h, [x["p50_ms"] for x in s], label="p50")
+    a2.plot(h, [x["p90_ms"] for x in s], label="p90")
+    a2.set_ylabel("ms per frame (whole loop)")
+    a2.set_xlabel("hours of 30 fps video (frames / 108,000)")
+    a2.legend()
+    save_png(plt, fig, path)
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    from edgeaffect.errors import EdgeAffectError
+    from edgeaffect.outputs.run_outputs import add_output_args
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--source", required=True)
+    ap.add_argument("--frames", type=int, default=1_000_000)
+    ap.add_argument("--duration", type=float, default=None, help="also stop after this many seconds (reported INCOMPLETE)")
+    ap.add_argument("--warmup-frames", type=int, default=20_000)
+    ap.add_argument("--sample-frames", type=int, default=5_000)
+    ap.add_argument("--max-slope", type=float, default=0.1, help="MB per hour-equivalent (default 0.1)")
+    ap.add_argument("--tracemalloc", type=int, default=0, metavar="K", help="trace Python allocations, a snapshot every K frames")
+    ap.add_argument("--tracemalloc-depth", type=int, default=12)
+    ap.add_argument("--series-capacity", type=int, default=1 << 18)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--models-dir", default=None)
+    ap.add_argument("--preload-mb", type=float, default=256.0)
+    ap.add_argument("--write-dir", default="soak-accel-outputs", help="where the run's outputs go (emptied first)")
+    ap.add_argument("--label", default=None)
+    ap.add_argument("--out", default="soak-out")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    add_output_args(ap)
+    ap.set_defaults(rotate_mb=16.0, retain_mb=256.0, flush_every="1s")
+    a = ap.parse_args(argv)
+    if not Path(a.source).exists():
+        print(f"soak_accel: error: --source {a.source} does not exist", file=sys.stderr)
+        return 2
+    if a.warmup_frames >= a.frames:
+        print("soak_accel: error: --warmup-frames must be below --frames", file=sys.stderr)
+        return 2
+    try:
+        res = run(a)
+    except EdgeAffectError as e:
+        print(f"soak_accel: error: {e}", file=sys.stderr)
+        return 2
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = res["label"]
+    write_json(res, out / f"{stem}.json")
+    (out / f"{stem}.md").write_text(render_md(res))
+    msg = plot(res, out / f"{stem}.png")
+    for c in res["checks"]:
+        print(f"{'PASS' if c['ok'] else 'FAIL'} {c['name']}: {c['detail']}")
+    if res.get("writes"):
+        ph = res["writes"]["per_hour_eq"]
+        print(f"writes per hour-equivalent: {ph['mb']} MB, {ph['write_calls']} write() calls, {ph['fsyncs']} fsyncs")
+    for t in (res.get("tracemalloc_top_growth") or [])[:5]:
+        print(f"  grew {t['size_diff_kb']:8.1f} KB ({t['count_diff']:+d} blocks) at {t['site']}")
+    if res.get("incomplete_reason"):
+        print(f"INCOMPLETE: {res['incomplete_reason']}")
+    if msg:
+        print(msg)
+    print(f"soak-accel {res['verdict']}: {out / (stem + '.json')}")
+    return {"PASS": 0, "FAIL": 1}.get(res["verdict"], 2)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
