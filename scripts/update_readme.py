@@ -545,6 +545,26 @@ def aarch64_from_report(doc: dict[str, Any], rel: str) -> list[str]:
     return L
 
 
+def soak_accel_line(soak: dict[str, Any], rel: str, r: Reports) -> str:
+    """benchmarks/soak_accel.py: the whole run path unpaced; RSS slope per 30 fps hour, disk writes per hour."""
+    rss = soak.get("rss") or {}
+    w = (soak.get("writes") or {}).get("per_hour_eq") or {}
+    pol = soak.get("output_policy") or {}
+    s = (f"- accelerated soak (whole run path, unpaced), {soak.get('frames')} frames = {soak.get('hours_equivalent_30fps')} h "
+         f"of 30 fps video in {soak.get('wall_s', 0):.0f} s (`{soak.get('command')}`; {r.source(rel)}, plot beside it): "
+         f"**{soak.get('verdict')}**")
+    if soak.get("incomplete_reason"):
+        s += f" ({soak['incomplete_reason']})"
+    if rss:
+        s += (f"; RSS {rss.get('after_warmup_mb')} -> {rss.get('end_mb')} MB after the warm-up, slope "
+              f"**{rss.get('slope_mb_per_hour_eq'):+.3f} MB per hour-equivalent** (goal < 0.1)")
+    if w:
+        s += (f"; writes per hour-equivalent with {', '.join(pol.get('formats') or []) or 'no files'} ({pol.get('records')}), "
+              f"flush every {pol.get('flush_s'):g} s: **{w.get('mb')} MB in {w.get('write_calls')} write() calls, "
+              f"{w.get('fsyncs')} fsyncs**")
+    return s
+
+
 def section_robustness(r: Reports) -> list[str]:
     L: list[str] = []
     faults_rel = "benchmarks/results/faults.txt"
@@ -557,6 +577,9 @@ def section_robustness(r: Reports) -> list[str]:
         rel = p.relative_to(r.repo).as_posix()
         soak = r.json(rel)
         if not soak.get("checks"):
+            continue
+        if soak.get("schema") == "edgeaffect.soak-accel/1":
+            L.append(soak_accel_line(soak, rel, r))
             continue
         c = soak.get("config") or {}
         frames = sum((soak.get("status_counts") or {}).values())
