@@ -159,7 +159,8 @@ def test_kill_9_mid_segment_leaves_every_closed_segment_valid(tmp_path):
         from tests.test_outputs import sample_result
         from edgeaffect.outputs.run_outputs import OutputConfig, OutputSet
         from edgeaffect.outputs.segments import SegmentPolicy
-        outs = OutputSet({str(tmp_path)!r}, OutputConfig(formats=("jsonl", "csv"), policy=SegmentPolicy(rotate_bytes=30000)))
+        outs = OutputSet({str(tmp_path)!r}, OutputConfig(formats=("jsonl", "csv"), records="both",
+                                                      policy=SegmentPolicy(rotate_bytes=30000)))
         i = 0
         while True:
             outs.write(sample_result(i, with_face=i % 3 != 0))
@@ -197,6 +198,10 @@ def test_kill_9_mid_segment_leaves_every_closed_segment_valid(tmp_path):
     assert len(rec) == len(opens)  # each segment that was open
     for seg in _segments(tmp_path, "results", ".jsonl"):
         _check_jsonl_segment(seg)
+    for seg in _segments(tmp_path, "summary", ""):  # per-second records: named by the frames they cover
+        rows = _lines(seg)[1 if seg.suffix == ".csv" else 0:]
+        first = json.loads(rows[0])["frame_first"] if seg.suffix == ".jsonl" else int(rows[0].split(b",")[4])
+        assert _frame_range(seg)[0] == first
     before = max(s.seq for s in store.segments())
     sink = store.open_stream("results", ".jsonl")
     sink.append(b'{"frame_index": 0}\n', 0)

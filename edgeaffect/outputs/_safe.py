@@ -43,7 +43,7 @@ class SafeAppender:
         self._last_fsync = time.monotonic()
         self.closed = False
 
-    def append(self, data: bytes, frame_index: int | None = None) -> None:
+    def append(self, data: bytes, frame_index: int | tuple[int, int] | None = None) -> None:
         if self.closed:
             raise OutputError(f"{self.path} is closed")
         if self.flush_s <= 0:

@@ -117,7 +117,7 @@ class CsvWriter:
             self._out = path
         self.path = self._out.path
 
-    def _emit(self, rows: list[dict[str, Any]], frame_index: int | None = None) -> None:
+    def _emit(self, rows: list[dict[str, Any]], frame_index: int | tuple[int, int] | None = None) -> None:
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=self.columns, extrasaction="raise", lineterminator="\n")
         for r in rows:
@@ -132,7 +132,7 @@ class CsvWriter:
         fi = d.get("frame_index")
         self._emit(rows, fi if isinstance(fi, int) else None)
 
-    def write_row(self, row: dict[str, Any], frame_index: int | None = None) -> None:
+    def write_row(self, row: dict[str, Any], frame_index: int | tuple[int, int] | None = None) -> None:
         """One flat row (e.g. a per-second summary) with this writer's columns."""
         self._emit([row], frame_index)
 

@@ -26,7 +26,7 @@ class JsonlWriter:
             # The header line carries run metadata (models, placement); it has no frame_index.
             self._out.append((json.dumps({"header": header}, separators=(",", ":")) + "\n").encode())
 
-    def write(self, result: FrameResult | dict[str, Any], frame_index: int | None = None) -> None:
+    def write(self, result: FrameResult | dict[str, Any], frame_index: int | tuple[int, int] | None = None) -> None:
         d = result.to_dict() if isinstance(result, FrameResult) else result
         fi = d.get("frame_index") if frame_index is None else frame_index
         self._out.append(json_line(d), fi if isinstance(fi, int) else None)

@@ -207,11 +207,12 @@ class OutputSet:
                     self._write_summary(rec)
 
     def _write_summary(self, rec: dict[str, Any]) -> None:
-        fi = rec.get("frame_last")
+        a, b = rec.get("frame_first"), rec.get("frame_last")
+        fi = (a, b) if isinstance(a, int) and isinstance(b, int) else None  # the segment name gives the frames covered
         if self.summary_jsonl is not None:
-            self.summary_jsonl.write(rec, fi if isinstance(fi, int) else None)  # segment names: frame range
+            self.summary_jsonl.write(rec, fi)
         if self.summary_csv is not None:
-            self.summary_csv.write_row({k: v for k, v in rec.items() if k != "schema"}, fi if isinstance(fi, int) else None)
+            self.summary_csv.write_row({k: v for k, v in rec.items() if k != "schema"}, fi)
 
     def event(self, kind: str, **fields: Any) -> dict[str, Any]:
         """A status line ({"event": kind, "wall_utc", "mono_ms", ...}) in every JSONL stream, on disk at

@@ -72,7 +72,7 @@ class Sink(Protocol):
 
     path: Path
 
-    def append(self, data: bytes, frame_index: int | None = None) -> None: ...
+    def append(self, data: bytes, frame_index: int | tuple[int, int] | None = None) -> None: ...
 
     def flush(self) -> None: ...
 
@@ -275,15 +275,8 @@ class SegmentStore:
                 os.fsync(fh.fileno())
         data = data[:keep]
         stem, ext = m["stem"], m["ext"]
-        frame_of = _FRAME_READERS.get(ext, _no_frames)
-        first = last = None
-        lines = 0
-        for line in data.splitlines():
-            lines += 1
-            fi = frame_of(line)
-            if fi is not None:
-                first = fi if first is None else first
-                last = fi
+        lines = data.count(b"\n")
+        first, last = _frame_range(ext, data)
         if lines == 0:
             p.unlink()
             return None
@@ -305,7 +298,6 @@ class SegmentStore:
         suffix: str,
         *,
         header: bytes = b"",
-        frame_of: Callable[[bytes], int | None] | None = None,
     ) -> SegmentedSink:
         """A rotating sink writing STEM-*.SUFFIX segments; `header` starts every segment."""
         if not re.fullmatch(r"[A-Za-z0-9_.]+", stem) or not re.fullmatch(r"\.[A-Za-z0-9]+", suffix):
@@ -313,8 +305,6 @@ class SegmentStore:
         with self._lock:
             if stem + suffix in self._streams:
                 raise OutputError(f"stream {stem}{suffix} is already open in {self.dir}")
-            if frame_of is not None:
-                _FRAME_READERS.setdefault(suffix, frame_of)
             s = SegmentedSink(self, stem, suffix, header)
             self._streams[stem + suffix] = s
             return s
@@ -493,7 +483,8 @@ class SegmentedSink:
         if self.header:
             self._write(bytes(self.header), None, None, lines=self.header.count(b"\n"))
 
-    def append(self, data: bytes, frame_index: int | None = None) -> None:
+    def append(self, data: bytes, frame_index: int | tuple[int, int] | None = None) -> None:
+        """Whole lines; `frame_index` (or a (first, last) range, e.g. a per-second summary) names the segment."""
         if not data:
             return
         with self.store._lock:
@@ -505,8 +496,9 @@ class SegmentedSink:
                 self._buf_first_t = self.store._mono()
             self._buf += data
             if frame_index is not None:
+                lo, hi = frame_index if isinstance(frame_index, tuple) else (frame_index, frame_index)
                 a, _ = self._buf_frames
-                self._buf_frames = (frame_index if a is None else a, frame_index)
+                self._buf_frames = (lo if a is None else a, hi)
             self._pending_lines += data.count(b"\n")
             p = self.store.policy
             now = self.store._mono()
@@ -617,24 +609,39 @@ def _iso_from_stamp(s: str) -> str:
     return f"{s[0:4]}-{s[4:6]}-{s[6:8]}T{s[9:11]}:{s[11:13]}:{s[13:15]}Z"
 
 
-def _no_frames(_line: bytes) -> int | None:
-    return None
+def _frame_range(ext: str, data: bytes) -> tuple[int | None, int | None]:
+    """First and last frame of a recovered segment's lines: `frame_index`, or a summary's `frame_first`/`frame_last`
+    (JSONL keys, CSV columns named by the segment's column row). Other formats: no range."""
+    lo = hi = None
 
+    def take(a: Any, b: Any) -> None:
+        nonlocal lo, hi
+        if isinstance(a, int) and isinstance(b, int):
+            lo = a if lo is None else lo
+            hi = b
 
-def _jsonl_frame(line: bytes) -> int | None:
-    try:
-        v = json.loads(line).get("frame_index")
-    except (ValueError, AttributeError):
-        return None
-    return v if isinstance(v, int) else None
+    if ext == ".jsonl":
+        for line in data.splitlines():
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(d, dict):
+                fi = d.get("frame_index")
+                take(*((fi, fi) if "frame_index" in d else (d.get("frame_first"), d.get("frame_last"))))
+    elif ext == ".csv":
+        import csv
+        import io
 
-
-def _csv_frame(line: bytes) -> int | None:
-    head = line.split(b",", 1)[0]
-    return int(head) if head.isdigit() else None
-
-
-_FRAME_READERS: dict[str, Callable[[bytes], int | None]] = {".jsonl": _jsonl_frame, ".csv": _csv_frame}
+        rows = csv.reader(io.StringIO(data.decode("utf-8", "replace")))
+        hdr = next(rows, [])
+        cols = ("frame_index", "frame_index") if "frame_index" in hdr else ("frame_first", "frame_last")
+        if all(c in hdr for c in cols):
+            i, j = hdr.index(cols[0]), hdr.index(cols[1])
+            for r in rows:
+                if len(r) > max(i, j) and r[i].isdigit() and r[j].isdigit():
+                    take(int(r[i]), int(r[j]))
+    return lo, hi
 
 
 def parse_duration(text: str | float | int, what: str = "duration") -> float:
