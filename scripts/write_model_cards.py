@@ -187,6 +187,20 @@ def facts(name: str, man: dict[str, Any], train: dict[str, Any], fid: dict[str, 
     }
 
 
+def json_block(d: dict[str, Any], limit: int, where: str) -> str:
+    """Indented JSON of `d` that stays valid JSON: past `limit` characters the largest entries are
+    replaced, one by one, by a pointer to the file that holds them (never cut mid-value)."""
+    d = dict(d)
+    text = json.dumps(d, indent=1)
+    while len(text) > limit and d:
+        big = max(d, key=lambda k: len(json.dumps(d[k])))
+        if d[big] == f"(in {where})":
+            break
+        d[big] = f"(in {where})"
+        text = json.dumps(d, indent=1)
+    return text
+
+
 def _load(p: Path) -> dict[str, Any]:
     return json.loads(p.read_text()) if p.exists() else {}
 
@@ -242,14 +256,15 @@ def card(name: str, repo: Path = REPO) -> tuple[str, dict[str, Any]]:
     task = v8.get("task", {})
     if task:
         L.append("```json")
-        L.append(json.dumps(task, indent=1)[:3000])
+        L.append(json_block(task, 3000, f"models/{name}/fidelity_report.json"))
         L.append("```")
     if train:
         L += ["", "## Measured accuracy on held-out identities (training script, float model)", "```json",
-              json.dumps({k: v for k, v in train.items() if k not in ("history",)}, indent=1)[:4000], "```"]
+              json_block({k: v for k, v in train.items() if k not in ("history",)}, 4000,
+                                     f"models/{name}/train_metrics.json"), "```"]
     if real:
         L += ["", f"## Measured on real photos / video not used in training (`scripts/eval_models.py`, shipped {variant} model)",
-              "```json", json.dumps(real, indent=1)[:3000], "```"]
+              "```json", json_block(real, 3000, f"models/{name}/eval_real.json"), "```"]
     ev = repo / "models" / "affect" / "eval_affect.md"
     if name in ("aus", "affect") and ev.exists():
         body = ev.read_text().split("\n", 1)[1].strip().replace("\n## ", "\n### ")
@@ -257,7 +272,7 @@ def card(name: str, repo: Path = REPO) -> tuple[str, dict[str, Any]]:
               "`models/affect/eval_affect.md`)", "", body]
     if extra["validity"] and extra["validity"].get("sha256") in (None, man.get("sha256")):
         L += ["", f"## Validity on non-face images never used in training (`scripts/eval_validity.py`, shipped {variant} model)",
-              "```json", json.dumps(extra["validity"], indent=1)[:3000], "```"]
+              "```json", json_block(extra["validity"], 3000, f"models/{name}/eval_validity.json"), "```"]
     return "\n".join(L) + "\n", row
 
 

@@ -219,3 +219,11 @@ def test_figures_of_replaced_models_are_marked_stale(readme, tmp_path):
     (m / "eval_real.json").write_text(json.dumps({"photos_nme_median": 0.04, "models_sha256": {"landmarks": "new"}}))
     r = readme.Reports(tmp_path)
     assert "stale" not in r.source("models/landmarks/eval_real.json")
+
+
+def test_card_json_blocks_stay_valid_json(cards):
+    big = {"small": 1, "per_au": {f"AU{i:02d}": {"icc": 0.9, "mae": 0.01} for i in range(200)}, "other": [1, 2, 3]}
+    text = cards.json_block(big, 500, "models/x/fidelity_report.json")
+    d = json.loads(text)
+    assert len(text) <= 500 and d["small"] == 1 and d["other"] == [1, 2, 3]
+    assert d["per_au"] == "(in models/x/fidelity_report.json)"
