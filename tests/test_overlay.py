@@ -38,11 +38,10 @@ def test_panel_never_overflows_and_accounts_for_every_face(height, n):
     assert out.shape == (height, 320 + r.panel_width, 3)
     assert all(0 <= b.y0 < b.y1 <= height for b in r.last_layout)
     assert all(a.y1 <= b.y0 for a, b in zip(r.last_layout, r.last_layout[1:]))  # no block drawn over another
-    shown = sum(b.count for b in r.last_layout)
-    if height >= 120:
-        assert shown == len(fs), r.last_layout  # every face listed, at least as "+N more faces"
-    if height >= 360 and n:
-        assert r.last_layout[0].kind == "full" and r.last_layout[0].track_id == 10  # a valid face gets the full block
+    assert sum(b.count for b in r.last_layout) == len(fs), r.last_layout  # every face listed, at least as "+N more faces"
+    full = [b for b in r.last_layout if b.kind == "full"]
+    # a valid face gets the full block whenever one fits (it is ~300 px tall)
+    assert [b.track_id for b in full[:1]] == ([10] if height >= 360 and n else [])
 
 
 def test_full_block_has_au_scale_values_and_va_numbers():
