@@ -144,3 +144,14 @@ def test_counts_below_one_are_usage_errors(args, tmp_path):
     assert p.returncode == 2 and "Traceback" not in p.stderr
     assert p.stderr.strip().splitlines()[-1].startswith(f"edgeaffect {args[0]}: error: argument")
     assert not (tmp_path / "o").exists()  # nothing written for a command that cannot run
+
+
+def test_readme_states_the_demo_defaults():
+    """README's demo paragraph names the clip length and output folder the CLI actually uses."""
+    from pathlib import Path
+
+    from edgeaffect.cli import DEMO_OUT, build_parser
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    frames = build_parser().parse_args(["demo"]).frames
+    assert f"It builds a {frames}-frame clip" in readme and f"`{DEMO_OUT}/{{results.jsonl," in readme
