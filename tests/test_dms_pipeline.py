@@ -24,7 +24,7 @@ def test_real_photos_eye_closure_seen_by_the_pipeline_and_the_driver_monitor(ass
     import cv2
 
     from edgeaffect import Analyzer, AnalyzerOptions
-    from edgeaffect.dms import DmsConfig, DriverMonitor
+    from edgeaffect.dms import DmsConfig, DriverMonitor, image_quality
 
     d = SHARED / "expressions" / "images"
     if not (d / OPEN_PHOTO).exists() or not (d / CLOSED_PHOTO).exists():
@@ -37,14 +37,20 @@ def test_real_photos_eye_closure_seen_by_the_pipeline_and_the_driver_monitor(ass
     fps = 30.0
     shut = (2.0, 3.5)  # seconds: a 1.5 s closure between two open-eye stretches
     frames = [place(CLOSED_PHOTO if shut[0] <= i / fps < shut[1] else OPEN_PHOTO) for i in range(int(5.5 * fps))]
+    frames += [np.full((480, 640, 3), 3, np.uint8)] * int(3 * fps)  # then the lens is covered for 3 s
     mon = DriverMonitor(DmsConfig(calibrate=False))
     states, events = [], []
     with Analyzer(AnalyzerOptions(max_faces=1)) as an:
         for i, img in enumerate(frames):
-            s, ev = mon.update(an.process(img, i * 1000.0 / fps), frame_size=(img.shape[1], img.shape[0]))
+            s, ev = mon.update(an.process(img, i * 1000.0 / fps), image_quality(img), (img.shape[1], img.shape[0]))
             states.append(s)
             events += ev
-    assert sum(s.face_detected for s in states) >= 0.95 * len(states)
+    assert sum(s.face_detected for s in states[: int(5.5 * fps)]) >= 0.95 * 5.5 * fps
+    blocked = [e for e in events if e.type == "camera_blocked"]
+    assert blocked and blocked[0].phase == "start" and blocked[0].start_ms == pytest.approx(5500, abs=100)
+    assert blocked[0].timestamp_ms == pytest.approx(7500, abs=100)  # 2 s of a dark, uniform, face-less image
+    assert any(e.type == "face_not_seen" for e in events)
+    states = states[: int(5.5 * fps)]
     closure = np.array([s.eyes.closure if s.eyes.closure is not None else np.nan for s in states])
     t = np.arange(len(states)) / fps
     inside = (t >= shut[0] + 0.2) & (t < shut[1])
