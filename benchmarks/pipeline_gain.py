@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -62,6 +63,12 @@ def main() -> None:
         load_avg_1min=round(os.getloadavg()[0], 2), source=Path(a.source).name, threads_per_model=1,
     )
     res["sequential_fps"], res["pipelined_fps"] = round(res["sequential_fps"], 1), round(res["pipelined_fps"], 1)
+    # the machine these fps belong to (README labels every figure with it)
+    from edgeaffect.bench.fingerprint import collect
+
+    with Analyzer(AnalyzerOptions()) as an:
+        res["fingerprint"] = collect(backend=an.backend, manifests=dict(an.model_manifests), num_threads=1)
+    res["command"] = "python benchmarks/pipeline_gain.py " + " ".join(sys.argv[1:])
     line = json.dumps(res)
     print(line)
     if a.out:
