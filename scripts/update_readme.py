@@ -399,8 +399,10 @@ def section_speed(r: Reports) -> list[str]:
                 break
     if gain:
         cores = gain.get("cores")
-        L += [f"Pipelined vs sequential stages (`python benchmarks/pipeline_gain.py --out {gain_rel}`; {r.source(gain_rel)}"
-              + ("" if r.machine_tag(gain) else f", no fingerprint in the file: {cores} cores, 1-min load {gain.get('load_avg_1min')}")
+        cmd = gain.get("command") or f"python benchmarks/pipeline_gain.py --out {gain_rel}"
+        L += [f"Pipelined vs sequential stages (`{cmd}`; {r.source(gain_rel)}"
+              + (f", 1-min load {gain.get('load_avg_1min')}" if r.machine_tag(gain)
+                 else f", no fingerprint in the file: {cores} cores, 1-min load {gain.get('load_avg_1min')}")
               + f"): {gain.get('sequential_fps')} -> {gain.get('pipelined_fps')} fps = **{gain.get('gain')}x**, "
               f"{_threads(gain.get('threads_per_model'))} per model.", ""]
     return L
