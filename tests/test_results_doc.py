@@ -65,3 +65,21 @@ def test_readme_library_example_runs(assets, capsys):
     exec(compile(code.group(1), "README.md", "exec"), {"frame_bgr": frame.image, "timestamp_ms": frame.timestamp_ms})
     out = capsys.readouterr().out.strip().splitlines()
     assert json.loads(out[-1])["schema"] == "edgeaffect.frame/1"
+
+
+def test_readme_counts_and_lists_match_the_code_and_models(assets):
+    """Sentences README states about the pipeline agree with the constants, the shipped temporal model and
+    the shipped profiles (each would otherwise drift silently when one of them changes)."""
+    from edgeaffect.constants import AU_NAMES, EXPRESSIONS
+    from edgeaffect.models import find_model
+    from edgeaffect.profiles import list_profiles
+    from edgeaffect.runtime.manifest import load_manifest
+
+    assert f"{len(AU_NAMES)} Action Unit intensities, {len(EXPRESSIONS)} expression probabilities" in README
+    row = next(x for x in README.splitlines() if x.startswith("| `aus` | {AU"))  # the JSONL face-entry table
+    listed = row.split("|")[3].split()
+    assert ["AU" + n if not n.startswith("AU") else n for n in listed] == list(AU_NAMES)
+    window = load_manifest(find_model(assets, "temporal")).inputs[0].shape[1]
+    assert f"per-face sliding window ({window} frames" in README
+    device = README[README.index("## On the device"):]
+    assert all(f"`{name}`" in device for name in list_profiles()), list_profiles()
