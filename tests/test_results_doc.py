@@ -83,3 +83,15 @@ def test_readme_counts_and_lists_match_the_code_and_models(assets):
     assert f"per-face sliding window ({window} frames" in README
     device = README[README.index("## On the device"):]
     assert all(f"`{name}`" in device for name in list_profiles()), list_profiles()
+
+
+def test_every_csv_column_is_named_in_the_readme():
+    """A results.csv column nobody documented is a drift: each is named in README, as part of a range
+    (`AU01..AU45`, `x0, y0 .. x67, y67`, `sigma0 .. sigma67`, `box_x..box_h`) or of a prefix group (`drv_*`)."""
+    from edgeaffect.outputs.csv_writer import csv_columns
+
+    ranged = re.compile(r"AU\d\d|x\d+|y\d+|sigma\d+|box_[xywh]")
+    missing = [c for c in csv_columns() if not ranged.fullmatch(c) and c not in README and f"`{c.split('_')[0]}_*`" not in README]
+    assert not missing, f"results.csv columns not described in README.md: {missing}"
+    for rng in ("AU01..AU45", "x0, y0 .. x67, y67", "sigma0 .. sigma67", "box_x..box_h"):
+        assert rng in README
