@@ -12,6 +12,7 @@ With `duration_s` (a time-bounded benchmark) the bar fills with time instead of 
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 import time
@@ -46,6 +47,7 @@ class ProgressBar:
         self._last_draw = -1e9
         self._samples: deque[tuple[float, int]] = deque()
         self._width_drawn = 0
+        self._filters: list[tuple[logging.Handler, logging.Filter]] = []
 
     @property
     def total(self) -> int | None:
@@ -119,14 +121,35 @@ class ProgressBar:
         self.stream.flush()
         self._width_drawn = len(text)
 
-    def close(self) -> None:
-        """Erase the bar (the caller prints its own summary line)."""
+    def clear(self) -> None:
+        """Erase the bar now; the next update redraws it (used before a log line is printed)."""
         if self.enabled and self._width_drawn:
             self.stream.write("\r" + " " * self._width_drawn + "\r")
             self.stream.flush()
             self._width_drawn = 0
+            self._last_draw = -1e9
+
+    def close(self) -> None:
+        """Erase the bar (the caller prints its own summary line)."""
+        self.clear()
+        for h, f in self._filters:
+            h.removeFilter(f)
+        self._filters = []
 
     def __enter__(self) -> ProgressBar:
+        """While open, a log record written to a terminal handler first erases the bar (no garbled lines)."""
+        if self.enabled:
+            bar = self
+
+            class _ClearFirst(logging.Filter):
+                def filter(self, record: logging.LogRecord) -> bool:
+                    bar.clear()
+                    return True
+
+            for h in logging.getLogger().handlers:
+                f = _ClearFirst()
+                h.addFilter(f)
+                self._filters.append((h, f))
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -103,3 +103,25 @@ def test_run_loop_hook_drives_the_bar(tmp_path):
     clk.t += 1
     bar.on_progress(Progress(10, 40, 2.0))             # it does: its total wins
     assert "10/40 frames" in bar.line() and " 25%" in bar.line()
+
+
+def test_a_log_line_erases_the_bar_first():
+    import logging
+
+    out = Tty()
+    handler = logging.StreamHandler(out)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        clk = Clock()
+        with ProgressBar(total=10, stream=out, clock=clk, interval_s=0) as bar:
+            bar.update(3)
+            logging.getLogger("edgeaffect.capture").warning("camera lost, retrying")
+            text = out.getvalue()
+            # the bar's line was blanked, then the message written from the start of the line
+            assert text.endswith("\r" + " " * len(bar.line()) + "\rcamera lost, retrying\n"), repr(text[-120:])
+            bar.update(4)
+            assert out.getvalue().endswith(bar.line())  # redrawn on the next frame
+        assert not handler.filters  # the hook is removed when the bar closes
+    finally:
+        root.removeHandler(handler)
