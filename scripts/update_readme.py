@@ -550,20 +550,24 @@ def aarch64_from_report(doc: dict[str, Any], rel: str) -> list[str]:
 def soak_accel_line(soak: dict[str, Any], rel: str, r: Reports) -> str:
     """benchmarks/soak_accel.py: the whole run path unpaced; RSS slope per 30 fps hour, disk writes per hour."""
     rss = soak.get("rss") or {}
-    w = (soak.get("writes") or {}).get("per_hour_eq") or {}
+    c = soak.get("config") or {}
+    paced = c.get("pace")
+    # paced at the camera rate, wall-clock hours are the real figure; unpaced, time-based batches hold more frames
+    w = (soak.get("writes") or {}).get("per_wall_hour" if paced else "per_hour_eq") or {}
     pol = soak.get("output_policy") or {}
-    s = (f"- accelerated soak (whole run path, unpaced), {soak.get('frames')} frames = {soak.get('hours_equivalent_30fps')} h "
-         f"of 30 fps video in {soak.get('wall_s', 0):.0f} s (`{soak.get('command')}`; {r.source(rel)}, plot beside it): "
-         f"**{soak.get('verdict')}**")
+    kind = f"paced at {paced:g} fps, for the write figures" if paced else "unpaced"
+    s = (f"- {'soak' if paced else 'accelerated soak'} (whole run path, {kind}), {soak.get('frames')} frames = "
+         f"{soak.get('hours_equivalent_30fps')} h of 30 fps video in {soak.get('wall_s', 0):.0f} s (`{soak.get('command')}`; "
+         f"{r.source(rel)}, plot beside it): **{soak.get('verdict')}**")
     if soak.get("incomplete_reason"):
         s += f" ({soak['incomplete_reason']})"
-    if rss:
+    if rss and not c.get("writes_only"):
         s += (f"; RSS {rss.get('after_warmup_mb')} -> {rss.get('end_mb')} MB after the warm-up, slope "
               f"**{rss.get('slope_mb_per_hour_eq'):+.3f} MB per hour-equivalent** (goal < 0.1)")
     if w:
-        s += (f"; writes per hour-equivalent with {', '.join(pol.get('formats') or []) or 'no files'} ({pol.get('records')}), "
+        s += (f"; writes per {'hour' if paced else 'hour-equivalent'} with {', '.join(pol.get('formats') or []) or 'no files'} ({pol.get('records')}), "
               f"flush every {pol.get('flush_s'):g} s: **{w.get('mb')} MB in {w.get('write_calls')} write() calls, "
-              f"{w.get('fsyncs')} fsyncs**")
+              f"{w.get('fsyncs')} fsyncs**" + (f" (+ {w['gzip_mb']} MB of compressed copies)" if w.get("gzip_mb") else ""))
     return s
 
 

@@ -49,6 +49,7 @@ import errno
 import gzip
 import json
 import os
+import queue
 import re
 import shutil
 import threading
@@ -178,6 +179,7 @@ class StoreStats:
     deleted_bytes: int = 0
     recovered_segments: int = 0
     torn_bytes_trimmed: int = 0
+    gzip_bytes_written: int = 0  # compressed copies of closed segments (also written to the card)
 
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -204,7 +206,10 @@ class SegmentStore:
         self._stats = StoreStats()
         self._boot = boot_id()
         self._background = background
-        self._jobs: list[threading.Thread] = []
+        # one long-lived compression worker (not a thread per segment: each new thread may get a new
+        # malloc arena, which shows as RSS steps in a months-long run)
+        self._gzq: queue.Queue[SegmentInfo | None] = queue.Queue()
+        self._gz_thread: threading.Thread | None = None
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -319,22 +324,30 @@ class SegmentStore:
         self._stats.rotations += 1
         if self.policy.gzip:
             if self._background:
-                t = threading.Thread(target=self._compress_job, args=(info,), name="edgeaffect-gzip", daemon=True)
-                self._jobs = [j for j in self._jobs if j.is_alive()] + [t]
-                t.start()
+                if self._gz_thread is None:
+                    self._gz_thread = threading.Thread(target=self._gzip_worker, name="edgeaffect-gzip", daemon=True)
+                    self._gz_thread.start()
+                self._gzq.put(info)
             else:
                 self._compress(info)
         self._apply_retention()
         self._write_index()
 
-    def _compress_job(self, info: SegmentInfo) -> None:
-        try:
-            self._compress(info)
-        except OSError:  # the plain segment stays: valid, just not compressed
-            return
-        with self._lock:
-            self._apply_retention()
-            self._write_index()
+    def _gzip_worker(self) -> None:
+        while True:
+            info = self._gzq.get()
+            try:
+                if info is None:
+                    return
+                try:
+                    self._compress(info)
+                except OSError:  # the plain segment stays: valid, just not compressed
+                    continue
+                with self._lock:
+                    self._apply_retention()
+                    self._write_index()
+            finally:
+                self._gzq.task_done()
 
     def _compress(self, info: SegmentInfo) -> None:
         src = self.dir / info.name
@@ -344,7 +357,7 @@ class SegmentStore:
         dst = self.dir / (info.name + ".gz")
         with open(src, "rb") as fi, open(tmp, "wb") as fo:
             with gzip.GzipFile(filename=info.name, mode="wb", fileobj=fo, compresslevel=6, mtime=0) as gz:
-                shutil.copyfileobj(fi, gz, 1 << 20)
+                shutil.copyfileobj(fi, gz, 64 * 1024)
             fo.flush()
             os.fsync(fo.fileno())
         with self._lock:
@@ -358,6 +371,7 @@ class SegmentStore:
             info.gzip = True
             info.bytes = dst.stat().st_size
             self._stats.fsyncs += 1
+            self._stats.gzip_bytes_written += info.bytes
 
     def _open_bytes(self) -> int:
         return sum(s._size + len(s._buf) for s in self._streams.values())
@@ -434,13 +448,17 @@ class SegmentStore:
 
     def wait(self) -> None:
         """Wait for background compressions."""
-        for j in list(self._jobs):
-            j.join()
+        if self._gz_thread is not None:
+            self._gzq.join()
 
     def close(self) -> None:
         for s in list(self._streams.values()):
             s.close()
         self.wait()
+        if self._gz_thread is not None:
+            self._gzq.put(None)
+            self._gz_thread.join()
+            self._gz_thread = None
         with self._lock:
             self._apply_retention()
             self._write_index()
