@@ -564,7 +564,14 @@ def soak_accel_line(soak: dict[str, Any], rel: str, r: Reports) -> str:
     if rss and not c.get("writes_only"):
         s += (f"; RSS {rss.get('after_warmup_mb')} -> {rss.get('end_mb')} MB after the warm-up, slope "
               f"**{rss.get('slope_mb_per_hour_eq'):+.3f} MB per hour-equivalent** (goal < 0.1)")
-    if w:
+    if w and paced:
+        eq = (soak.get("writes") or {}).get("per_hour_eq") or {}
+        fps = soak.get("frames", 0) / soak["wall_s"] if soak.get("wall_s") else 0.0
+        s += (f"; at {fps:.1f} fps achieved, per hour with {', '.join(pol.get('formats') or []) or 'no files'} "
+              f"({pol.get('records')}), flush every {pol.get('flush_s'):g} s, fsync every {pol.get('fsync_s'):g} s: "
+              f"**{w.get('write_calls')} write() calls, {w.get('fsyncs')} fsyncs** (time-based), **{eq.get('mb')} MB** at 30 fps "
+              f"(+ {eq.get('gzip_mb')} MB of compressed copies of closed segments)")
+    elif w:
         s += (f"; writes per {'hour' if paced else 'hour-equivalent'} with {', '.join(pol.get('formats') or []) or 'no files'} ({pol.get('records')}), "
               f"flush every {pol.get('flush_s'):g} s: **{w.get('mb')} MB in {w.get('write_calls')} write() calls, "
               f"{w.get('fsyncs')} fsyncs**" + (f" (+ {w['gzip_mb']} MB of compressed copies)" if w.get("gzip_mb") else ""))
