@@ -18,8 +18,11 @@ After the run (or Ctrl-C, which ends it early and is reported as INCOMPLETE):
 
 Writes LABEL.json (schema edgeaffect.soak/1, with the device fingerprint), LABEL.md and
 LABEL.png (latency and RSS over time); prints PASS/FAIL per check; exit 0 = PASS,
-1 = FAIL, 2 = INCOMPLETE / usage error. The harness itself keeps ~12 bytes per frame of
-post-warm-up samples (about 2 MB for 30 min at 100 fps), far below the memory bound.
+1 = FAIL, 2 = INCOMPLETE / usage error. The harness's own memory does not grow during the
+run (it would show in the RSS trend): per-frame samples go into buffers allocated and
+touched before the warm-up (halved in resolution if they fill), interval samples into a
+preallocated table turned into the report's dictionaries at the end.
+(`benchmarks/soak_accel.py` soaks the whole run path, unpaced, with tracemalloc and disk writes.)
 """
 
 from __future__ import annotations
@@ -45,6 +48,45 @@ from edgeaffect.bench.stats import percentile, summarize, windows  # noqa: E402
 from edgeaffect.bench.sysmon import cpu_mhz, peak_rss_mb, rss_mb  # noqa: E402
 
 SCHEMA = "edgeaffect.soak/1"
+_SAMPLE_COLS = ("t_s", "rss_mb", "frames", "fps", "p50_ms", "p90_ms", "max_ms", "cpu_p90_ms", "temp_c", "throttled",
+                "cpu_mhz", "load1", "load5", "load15", "warm")
+
+
+class _Frames:
+    """Post-warm-up (t, latency, CPU) per frame in a pre-touched buffer; halves its resolution when full."""
+
+    def __init__(self, capacity: int) -> None:
+        self.buf = np.zeros((max(capacity, 1024), 3), np.float64)
+        self.buf.fill(0.0)  # commit the pages now: growth during the run would read as a leak
+        self.n = 0
+        self.stride = 1
+        self._seen = 0
+
+    def append(self, t: float, lat: float, cpu: float) -> None:
+        self._seen += 1
+        if self._seen % self.stride:
+            return
+        if self.n == len(self.buf):
+            half = self.buf[: self.n : 2].copy()
+            self.buf[: len(half)] = half
+            self.n = len(half)
+            self.stride *= 2
+        self.buf[self.n] = (t, lat, cpu)
+        self.n += 1
+
+    def __len__(self) -> int:
+        return self.n
+
+    def col(self, j: int) -> np.ndarray:
+        return self.buf[: self.n, j]
+
+
+def _nan(v: object) -> float:
+    return float("nan") if v is None else float(v)  # type: ignore[arg-type]
+
+
+def _none(v: float, nd: int | None = None) -> float | None:
+    return None if v != v else (round(v, nd) if nd is not None else v)
 
 
 def _loadavg() -> list[float] | None:
@@ -65,29 +107,29 @@ def run(a: argparse.Namespace) -> dict:
         stop_reason["sig"] = signal.Signals(signum).name
 
     old = {s: signal.signal(s, on_sig) for s in (signal.SIGINT, signal.SIGTERM)}
-    t_lat, lat, cpu = array("d"), array("f"), array("f")  # post-warm-up frames
+    rate = a.pace or 400.0
+    post = _Frames(int((a.duration - a.warmup) * rate * 1.1) + 1000)  # post-warm-up frames
     win: dict = {"lat": array("f"), "cpu": array("f"), "n": 0, "t0": 0.0}
     status: Counter[str] = Counter()
-    samples: list[dict] = []
+    table = np.full((int(a.duration / a.interval) + 64, len(_SAMPLE_COLS)), np.nan)  # interval samples, preallocated
+    n_samples = [0]
     state = {"warm_rss": None, "warm_t": None, "next": a.interval}
 
     def sample(t: float) -> None:
         th = thermal.read(force=True)
         n = win["n"]
         dt = t - win["t0"]
-        s = {"t_s": round(t, 2), "rss_mb": round(rss_mb() or float("nan"), 2), "frames": n,
-             "fps": round(n / dt, 2) if dt > 0 else None,
-             "p50_ms": round(percentile(win["lat"], 50), 3) if n else None,
-             "p90_ms": round(percentile(win["lat"], 90), 3) if n else None,
-             "max_ms": round(float(max(win["lat"])), 3) if n else None,
-             "cpu_p90_ms": round(percentile(win["cpu"], 90), 3) if n else None,
-             "temp_c": th.temp_c, "throttled": th.throttled, "cpu_mhz": cpu_mhz(), "loadavg": _loadavg(),
-             "warm": t >= a.warmup}
-        samples.append(s)
+        load = _loadavg() or [None, None, None]
+        row = (t, rss_mb(), n, n / dt if dt > 0 else None, percentile(win["lat"], 50) if n else None,
+               percentile(win["lat"], 90) if n else None, float(max(win["lat"])) if n else None,
+               percentile(win["cpu"], 90) if n else None, th.temp_c, th.throttled, cpu_mhz(), *load[:3], t >= a.warmup)
+        if n_samples[0] < len(table):
+            table[n_samples[0]] = [_nan(v) for v in row]
+            n_samples[0] += 1
         win.update(lat=array("f"), cpu=array("f"), n=0, t0=t)
         if a.verbose:
-            print(f"[soak] {t:7.0f} s  RSS {s['rss_mb']:.1f} MB  p90 {s['p90_ms']} ms  {s['fps']} fps  "
-                  f"temp {s['temp_c']}  load {s['loadavg']}", flush=True)
+            print(f"[soak] {t:7.0f} s  RSS {_nan(row[1]):.1f} MB  p90 {row[5]} ms  {row[3]} fps  "
+                  f"temp {row[8]}  load {load}", flush=True)
 
     def on_frame(r: FrameRecord) -> None:
         status[r.status] += 1
@@ -97,9 +139,7 @@ def run(a: argparse.Namespace) -> dict:
         if r.t_s >= a.warmup:
             if state["warm_rss"] is None:
                 state["warm_rss"], state["warm_t"] = rss_mb(), r.t_s
-            t_lat.append(r.t_s)
-            lat.append(r.latency_ms)
-            cpu.append(r.cpu_ms)
+            post.append(r.t_s, r.latency_ms, r.cpu_ms)
         if r.t_s >= state["next"]:
             sample(r.t_s)
             state["next"] += a.interval
@@ -119,6 +159,18 @@ def run(a: argparse.Namespace) -> dict:
         sample(wall)
     an.close()
     clip.close()
+    samples = []
+    for row in table[: n_samples[0]]:
+        d = dict(zip(_SAMPLE_COLS, row.tolist()))
+        samples.append({"t_s": round(d["t_s"], 2), "rss_mb": round(d["rss_mb"], 2), "frames": int(d["frames"]),
+                        "fps": _none(d["fps"], 2), "p50_ms": _none(d["p50_ms"], 3), "p90_ms": _none(d["p90_ms"], 3),
+                        "max_ms": _none(d["max_ms"], 3), "cpu_p90_ms": _none(d["cpu_p90_ms"], 3),
+                        "temp_c": _none(d["temp_c"]),
+                        "throttled": None if d["throttled"] != d["throttled"] else bool(d["throttled"]),
+                        "cpu_mhz": _none(d["cpu_mhz"]),
+                        "loadavg": None if d["load1"] != d["load1"] else [d["load1"], d["load5"], d["load15"]],
+                        "warm": bool(d["warm"])})
+    lat, cpu = post.col(1).astype(np.float32), post.col(2).astype(np.float32)
 
     res: dict = {"schema": SCHEMA, "label": a.label or f"{platform.machine()}-soak",
                  "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": " ".join(sys.argv),
@@ -145,7 +197,7 @@ def run(a: argparse.Namespace) -> dict:
                                  + (f", trend {slope:+.1f} MB/h" if slope is not None else "")})
         drifts = {}
         for name, arr in (("wall", lat), ("cpu", cpu)):
-            first, last = windows(np.frombuffer(arr, dtype=np.float32).astype(np.float64), 0.1)
+            first, last = windows(arr.astype(np.float64), 0.1)
             p_first, p_last = percentile(first, 90), percentile(last, 90)
             drifts[name] = {"p90_first_ms": round(p_first, 3), "p90_last_ms": round(p_last, 3),
                             "ratio": round(p_last / p_first, 3) if p_first > 0 else None}
