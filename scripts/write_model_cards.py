@@ -76,14 +76,17 @@ CARDS: dict[str, dict[str, str]] = {
     "affect": {
         "what": "Temporal valence/arousal network with evidential uncertainty",
         "source": "Trained by this project: `python -m training.train_temporal`. Architecture: `training/models.py::TemporalVANet` "
-        "(causal dilated TCN, {window_frames}-frame window, Normal-Inverse-Gamma head).",
-        "licence": "Apache-2.0 (weights produced by this project).",
-        "data": "There is NO valence/arousal ground truth. Training sequences are COMPOSED from the labelled still images: "
-        "per-image features from this project's landmark and AU networks, segments of 20-90 frames per image with tracker-like "
-        "jitter, cross-fades, bursts of invalid (zero) frames and zero-padded stream starts; the target is the segment's "
-        "expression label placed on Russell's circumplex (`edgeaffect.constants.EXPRESSION_CIRCUMPLEX`), smoothed in time.",
-        "not": "Not a model of real affect dynamics: it has never seen a real video with VA annotations. Read V/A as a smoothed, "
-        "expression-based position on the circumplex with an honest uncertainty, not as a measured emotional state.",
+        "(causal dilated TCN, {window_frames}-frame window, Normal-Inverse-Gamma head). The .tflite holds the TCN up to its "
+        "hidden state; the final 1x1 conv runs in float numpy on the last step from the manifest's `edgeaffect.float_head`.",
+        "licence": "Apache-2.0 (weights produced by this project). Targets used the `fer` teacher (MIT, FER2013), not shipped.",
+        "data": "There is NO valence/arousal ground truth. Per-frame features come from the shipped landmark network and the AU "
+        "network (AUs + expression probabilities) on every expression image: clean, jittered, and with a hand-like occluder "
+        "over the mouth. Sequences of one identity are composed from them (`training/sequences.py`): onset / apex / offset "
+        "blends, transitions, tracker jitter, occluded stretches, invalid bursts, zero-padded starts. Target: the circumplex "
+        "position (`edgeaffect.constants.EXPRESSION_CIRCUMPLEX`) of one teacher per segment (dataset label or `fer` "
+        "posterior), so where they disagree the aleatoric term absorbs the spread.",
+        "not": "Not a model of real affect dynamics: it has never seen a real video with VA annotations. Read V/A as an "
+        "expression-based position on the circumplex with an uncertainty, not as a measured emotional state.",
     },
 }
 

@@ -13,7 +13,7 @@ import pytest
 
 from edgeaffect.constants import AU_INDEX, EXPRESSIONS
 
-from .conftest import SHARED
+from .conftest import SHARED, VIDEO
 
 pytestmark = pytest.mark.shared_data
 
@@ -74,3 +74,20 @@ def test_expression_output_on_a_heldout_face(still):
     assert abs(float(f.expression.sum()) - 1.0) < 1e-3
     d = f.to_dict()["expression"]
     assert list(d) == list(EXPRESSIONS)
+
+
+def test_valence_is_smooth_on_a_real_clip(assets, shared_data):
+    """int8 output steps used to leave 21-29 distinct valence values over hundreds of frames."""
+    from edgeaffect import Analyzer, AnalyzerOptions, RunningMode
+
+    cap = cv2.VideoCapture(str(VIDEO))
+    v = []
+    with Analyzer.create(AnalyzerOptions(running_mode=RunningMode.VIDEO, max_faces=1)) as an:
+        for i in range(100):
+            ok, img = cap.read()
+            assert ok
+            r = an.process(img, i * 33.37)
+            v += [f.valence for f in r.faces if f.valid and f.valence is not None]
+    cap.release()
+    assert len(v) >= 60
+    assert len(set(v)) > 50, sorted(set(v))
