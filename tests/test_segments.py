@@ -288,3 +288,21 @@ def test_run_loop_keeps_bounded_per_frame_state():
     assert sum(1 for _ in ex.run(items)) == LATENCY_WINDOW + 500
     ex.close()
     assert len(ex.stats.latencies_ms) == LATENCY_WINDOW and ex.stats.completed == LATENCY_WINDOW + 500
+
+
+def test_restart_with_gzip_compresses_what_the_dead_run_left_plain(tmp_path):
+    store = SegmentStore(tmp_path, SegmentPolicy(rotate_bytes=200), background=False)
+    sink = store.open_stream("results", ".jsonl")
+    n = 0
+    while n < 30 or sink._fd is None:  # end with a segment open
+        sink.append(json.dumps({"frame_index": n, "pad": "x" * 40}).encode() + b"\n", n)
+        n += 1
+    torn = b'{"frame_index": 99, "pa'
+    os.write(sink._fd, torn)  # the run dies mid-line (no close)
+    store2 = SegmentStore(tmp_path, SegmentPolicy(rotate_bytes=200, gzip=True), background=False)
+    segs = _segments(tmp_path, "results", ".jsonl")
+    assert segs and all(p.suffix == ".gz" for p in segs) and not list(tmp_path.glob("*-open.*"))
+    got = [json.loads(x)["frame_index"] for p in segs for x in _lines(p)]
+    assert got == list(range(n))  # the torn line is gone, nothing else
+    assert store2.stats()["torn_bytes_trimmed"] == len(torn)
+    store2.close()

@@ -253,6 +253,10 @@ class SegmentStore:
         self._closed.sort(key=lambda s: s.seq)
         if found:
             self._write_index()
+        if self.policy.gzip:  # closed by a run that died before compressing them
+            for info in self._closed:
+                if not info.gzip:
+                    self._schedule_gzip(info)
 
     def _info_from(self, p: Path, m: re.Match[str], known: dict[str, Any] | None) -> SegmentInfo:
         if known:
@@ -292,9 +296,7 @@ class SegmentStore:
         os.replace(p, self.dir / info.name)
         _fsync_dir(self.dir)
         self._stats.recovered_segments += 1
-        if self.policy.gzip:
-            self._compress(info)
-        return info
+        return info  # compressed with the other plain closed segments, when the policy says gzip
 
     # ---- streams -----------------------------------------------------------------------
     def open_stream(
@@ -323,15 +325,18 @@ class SegmentStore:
         self._closed.append(info)
         self._stats.rotations += 1
         if self.policy.gzip:
-            if self._background:
-                if self._gz_thread is None:
-                    self._gz_thread = threading.Thread(target=self._gzip_worker, name="edgeaffect-gzip", daemon=True)
-                    self._gz_thread.start()
-                self._gzq.put(info)
-            else:
-                self._compress(info)
+            self._schedule_gzip(info)
         self._apply_retention()
         self._write_index()
+
+    def _schedule_gzip(self, info: SegmentInfo) -> None:
+        if not self._background:
+            self._compress(info)
+            return
+        if self._gz_thread is None:
+            self._gz_thread = threading.Thread(target=self._gzip_worker, name="edgeaffect-gzip", daemon=True)
+            self._gz_thread.start()
+        self._gzq.put(info)
 
     def _gzip_worker(self) -> None:
         while True:
