@@ -306,3 +306,9 @@ def test_restart_with_gzip_compresses_what_the_dead_run_left_plain(tmp_path):
     assert got == list(range(n))  # the torn line is gone, nothing else
     assert store2.stats()["torn_bytes_trimmed"] == len(torn)
     store2.close()
+
+
+def test_open_segments_must_fit_the_retention_budget(tmp_path):
+    cfg = OutputConfig(formats=("jsonl", "csv"), records="both", policy=SegmentPolicy(rotate_bytes=10 << 20, retain_bytes=30 << 20))
+    with pytest.raises(OutputError, match="4 streams x rotation size 10 MB exceed the retention budget 30 MB"):
+        OutputSet(tmp_path, cfg)

@@ -166,6 +166,13 @@ class OutputSet:
         self.summary_csv = CsvWriter(self.open_stream("summary", ".csv", header=header_row(scols)), columns=scols) \
             if summ and "csv" in fm else None
         self.closed = False
+        pol = self.config.policy
+        n = sum(w is not None for w in (self.jsonl, self.csv, self.summary_jsonl, self.summary_csv))
+        if self.store is not None and pol.retain_bytes and pol.rotate_bytes and n * pol.rotate_bytes > pol.retain_bytes:
+            self.close()
+            raise OutputError(f"output policy: {n} streams x rotation size {pol.rotate_bytes / 2**20:g} MB exceed the retention "
+                              f"budget {pol.retain_bytes / 2**20:g} MB (open segments are never deleted): raise --retain-mb or "
+                              "lower --rotate-mb")
 
     def open_stream(self, stem: str, suffix: str, *, header: bytes = b"") -> Sink:
         """A sink for STEM+SUFFIX: rotating segments when the run rotates, else one file in the directory."""
