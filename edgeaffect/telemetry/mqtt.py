@@ -174,9 +174,10 @@ class MqttPublisher:
             time.sleep(0.02)
         return False
 
-    def close(self, drain_s: float = 3.0) -> None:
-        """Send what can be sent within `drain_s`, say `offline`, disconnect. Unsent messages stay
-        in the spool for the next run with the same spool directory."""
+    def close(self, drain_s: float = 10.0) -> None:
+        """Send what can be sent within `drain_s` (only while connected: a broker that is down
+        costs nothing here), say `offline`, disconnect. Unsent messages stay in the spool for
+        the next run with the same spool directory."""
         if self.connected:
             self.flush(drain_s)
         self._stop.set()

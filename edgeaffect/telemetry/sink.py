@@ -154,7 +154,7 @@ class TelemetrySink:
         self._lat = []
         self._cpu0 = os.times()
 
-    def close(self, drain_s: float = 3.0) -> None:
+    def close(self, drain_s: float = 10.0) -> None:
         if self._win_frames:
             self.send_stats()
         self.pub.close(drain_s)
