@@ -66,9 +66,9 @@ def main() -> int:
             continue
         variant = passing[0]
         ASSETS.mkdir(parents=True, exist_ok=True)
-        for old in ASSETS.glob(f"{name}_*.*"):
-            if old.suffix in (".tflite", ".json"):
-                old.unlink()
+        for v in SHIP_PREFERENCE:  # exact names: `detector_*` must not remove `detector_full_*`
+            for ext in (".tflite", ".json"):
+                (ASSETS / f"{name}_{v}{ext}").unlink(missing_ok=True)
         shutil.copy(res.files[variant], ASSETS / f"{name}_{variant}.tflite")
         shutil.copy(res.manifests[variant], ASSETS / f"{name}_{variant}.json")
         print(f"installed {name}_{variant} into {ASSETS.relative_to(REPO)}", flush=True)

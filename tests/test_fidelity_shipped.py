@@ -16,7 +16,7 @@ from edgeaffect_converters.fidelity import Budget, task_metrics  # noqa: E402
 from edgeaffect.calibration_inputs import OnnxModelAdapter, collect_model_inputs  # noqa: E402
 from edgeaffect.runtime.runner import ModelRunner  # noqa: E402
 
-NETS = {"landmarks": "landmarks", "au": "aus", "temporal": "affect"}
+NETS = {"detector": "detector", "landmarks": "landmarks", "au": "aus", "temporal": "affect"}
 
 
 @pytest.fixture(scope="module")

@@ -250,12 +250,15 @@ def close_eyes(img: np.ndarray, pts: np.ndarray, amount: tuple[float, float], rn
         vl = np.interp(u, lo[:, 0], lo[:, 1])
         gap = np.maximum(vl - vu, 0.0)
         vn = vu + c * gap  # new upper-lid line
-        vt = vu - 0.5 * length  # top of the stretched skin band
+        vt = vu - 0.7 * length  # top of the stretched skin band
+        # the teacher's lid line can sit inside the iris: take the skin from a margin above it,
+        # so what covers the eye is lid skin, not a stretched iris
+        vm = vu - c * (0.12 * length + 0.25 * gap)
         vs = v.copy()
         m1 = inside & (v >= vt) & (v < vn)
-        vs[m1] = vt[m1] + (v[m1] - vt[m1]) * (vu[m1] - vt[m1]) / np.maximum(vn[m1] - vt[m1], 1e-3)
+        vs[m1] = vt[m1] + (v[m1] - vt[m1]) * (vm[m1] - vt[m1]) / np.maximum(vn[m1] - vt[m1], 1e-3)
         m2 = inside & (v >= vn) & (v <= vl)
-        vs[m2] = vu[m2] + (v[m2] - vn[m2]) * gap[m2] / np.maximum(vl[m2] - vn[m2], 1e-3)
+        vs[m2] = vm[m2] + (v[m2] - vn[m2]) * (vl[m2] - vm[m2]) / np.maximum(vl[m2] - vn[m2], 1e-3)
         vs[m2 & (vl - vn < 0.3)] = vl[m2 & (vl - vn < 0.3)]
         dv = vs - v
         src_x += (dv * vax[0]).astype(np.float32)

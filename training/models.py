@@ -53,9 +53,34 @@ class Backbone(nn.Module):
         self.spatial = nn.Sequential(nn.Conv2d(128, 128, 6, 1, 0, bias=False), nn.BatchNorm2d(128), act(inplace=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = self.s1(x)
+        return self.features(x)[0]
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pooled features, the 24x24x32 stride-4 map after the first residual block)."""
+        mid = self.s1[:3](x)
+        a = self.s1[3:](mid)
         b = self.s2(a)
-        return torch.cat([a.mean((2, 3)), b.mean((2, 3)), self.spatial(b).flatten(1)], 1)
+        return torch.cat([a.mean((2, 3)), b.mean((2, 3)), self.spatial(b).flatten(1)], 1), mid
+
+
+#: Rows / columns of the 24x24 stride-4 feature map (96-px crop) that hold each eye in the
+#: landmark window, with room for the tracker's shift/scale/rotation jitter (mean-shape eye
+#: boxes: rows 6-7, right eye cols 7-10, left eye cols 14-17).
+EYE_ROWS = (3, 11)
+EYE_COLS = ((3, 13), (11, 21))
+
+
+class EyeBranch(nn.Module):
+    """Fine eyelid evidence: a fixed stride-4 window around one eye -> 48 features."""
+
+    def __init__(self, act: type[nn.Module]) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(32, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), act(inplace=True))
+        h, w = (EYE_ROWS[1] - EYE_ROWS[0] + 1) // 2, (EYE_COLS[0][1] - EYE_COLS[0][0] + 1) // 2
+        self.fc = nn.Sequential(nn.Linear(32 * h * w, 48), act(inplace=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x).flatten(1))
 
 
 class LandmarkNet(nn.Module):
@@ -65,7 +90,10 @@ class LandmarkNet(nn.Module):
     stored in the manifest), log_sigma [1,68] (per-landmark isotropic std, natural log,
     crop-normalised units), validity [1,1] (logit), eye_closed [1,2] (logits of the
     subject's right eye = iBUG 36-41, then left eye = iBUG 42-47, closed).
-    ReLU6 throughout (bounded activations for full-integer quantisation).
+    ReLU6 throughout (bounded activations for full-integer quantisation). With `eyes`, two
+    eye branches read the stride-4 feature map around each eye (eyelids move by a few pixels:
+    the pooled stride-16 features barely see it); their features feed the coordinate layer
+    (zero-initialised columns, so a warm start is unchanged) and the eye-closed head.
     """
 
     def __init__(self, eyes: bool = True) -> None:
@@ -73,24 +101,37 @@ class LandmarkNet(nn.Module):
         act = nn.ReLU6
         self.backbone = Backbone(act)
         f = Backbone.out_features
+        e = 96 if eyes else 0
         self.fc = nn.Sequential(nn.Linear(f, 256), act(inplace=True))
-        self.offsets = nn.Linear(256, 136)
+        self.offsets = nn.Linear(256 + e, 136)
         # The uncertainty head sees the raw multi-scale features too: whether a point is
         # occluded or blurred is visible there, not only in the coordinate embedding.
         self.log_sigma = nn.Sequential(nn.Linear(f + 256, 128), act(inplace=True), nn.Linear(128, 68))
         self.validity = nn.Sequential(nn.Linear(f, 64), act(inplace=True), nn.Linear(64, 1))
-        # Eye state from the coordinate embedding (which encodes lid positions) and the raw
-        # features (which see lashes/iris): openpilot's eyesClosedProb, per eye.
-        self.eye_closed = nn.Sequential(nn.Linear(f + 256, 64), act(inplace=True), nn.Linear(64, 2)) if eyes else None
+        self.eye_r = EyeBranch(act) if eyes else None
+        self.eye_l = EyeBranch(act) if eyes else None
+        # openpilot's eyesClosedProb, per eye
+        self.eye_closed = nn.Sequential(nn.Linear(e + 256, 64), act(inplace=True), nn.Linear(64, 2)) if eyes else None
+        #: export/run the eye_closed output (False: the eye branches still refine the points)
+        self.eye_state_output = eyes
+        if eyes:
+            with torch.no_grad():
+                self.offsets.weight[:, 256:].zero_()
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        f = self.backbone(x)
+        f, mid = self.backbone.features(x)
         h = self.fc(f)
-        fh = torch.cat([f, h], 1)
-        out = (self.offsets(h), self.log_sigma(fh), self.validity(f))
-        if self.eye_closed is not None:
-            out = (*out, self.eye_closed(fh))
-        return out
+        ls = self.log_sigma(torch.cat([f, h], 1))
+        v = self.validity(f)
+        if self.eye_closed is None:
+            return self.offsets(h), ls, v
+        r0, r1 = EYE_ROWS
+        er = self.eye_r(mid[:, :, r0:r1, EYE_COLS[0][0] : EYE_COLS[0][1]])
+        el = self.eye_l(mid[:, :, r0:r1, EYE_COLS[1][0] : EYE_COLS[1][1]])
+        he = torch.cat([h, er, el], 1)
+        if not self.eye_state_output:
+            return self.offsets(he), ls, v
+        return self.offsets(he), ls, v, self.eye_closed(he)
 
 
 class AUNet(nn.Module):

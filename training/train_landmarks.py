@@ -84,6 +84,10 @@ def make_batch(fs, idx, rng, pool, n_neg_window: int, n_neg_patch: int, closure_
     )
 
 
+EYELID_POINTS = (37, 38, 40, 41, 43, 44, 46, 47)
+#: Parts of the stage-3 net that the shipped ONNX lacks (fresh weights on a warm start).
+NEW_PARTS = ("eye_closed", "eye_r", "eye_l")
+
 #: Extra target std (in inter-ocular units) for an occluded point: its position is a
 #: guess from the shape prior, so its uncertainty must be higher whatever the error was.
 OCCLUDED_STD = 0.12
@@ -120,7 +124,10 @@ def losses(model, mean, x, pts, dis, valid, occ=None, eyes=None):
     zero = torch.zeros(())
     l_ear, l_eye = zero, zero
     if eyes is not None:
-        l_ear = (_ear_t(pred) - _ear_t(pts)).abs().mean()
+        # eyelids: their own NME term (well-conditioned) plus a small EAR term; EAR alone is a
+        # ratio whose gradient (|g| ~20 at weight 5, measured) swamps every other loss
+        lids = list(EYELID_POINTS)
+        l_ear = (err[:, lids] / iod[:, None]).mean() + 0.1 * (_ear_t(pred) - _ear_t(pts)).abs().mean()
         if len(outs) > 3:
             l_eye = nn.functional.binary_cross_entropy_with_logits(outs[3][:n_pos], eyes)
     return l_coord, l_nll, l_valid, err, iod, l_ear, l_eye
@@ -131,10 +138,10 @@ def train_step(model, mean_t, opt, fs, idx, rng, pool, batch: int, nll_weight: f
     """One optimiser step on a batch of positives + 1/6 bad windows + 1/6 non-face patches.
     Loss = 10 * coordinate NME + nll_weight * uncertainty NLL + 0.5 * validity BCE (stage 1
     uses 0.05 on the NLL, the uncertainty fine-tune 0.5); with `eyes` (stage 3) also
-    5 * |EAR(pred) - EAR(target)| + 0.5 * eye-closed BCE. Returns the loss values."""
+    5 * (eyelid NME + 0.1 |EAR(pred) - EAR(target)|) + 1.0 * eye-closed BCE. Returns the loss values."""
     x, pts, dis, valid, occ, eye_t = make_batch(fs, idx, rng, pool, batch // 6, batch // 6, closure_p, yaw_p, 65.0)
     lc, ln, lv, _, _, le, lk = losses(model, mean_t, x, pts, dis, valid, occ, eye_t if eyes else None)
-    loss = lc * 10 + nll_weight * ln + 0.5 * lv + 5.0 * le + 0.5 * lk
+    loss = lc * 10 + nll_weight * ln + 0.5 * lv + 5.0 * le + 1.0 * lk
     opt.zero_grad()
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -202,7 +209,7 @@ def evaluate(model, fs, mean, pool, seed: int = 123, closure_p: float = 0.0) -> 
 
 
 def export_landmarks_onnx(model: LandmarkNet, mean: np.ndarray, path) -> None:
-    names = ["offsets", "log_sigma", "validity"] + (["eye_closed"] if model.eye_closed is not None else [])
+    names = ["offsets", "log_sigma", "validity"] + (["eye_closed"] if model.eye_closed is not None and model.eye_state_output else [])
     export_onnx(model, torch.zeros(1, 1, SIZE, SIZE), path, ["image"], names, {
         "edgeaffect.kind": "landmarks",
         "edgeaffect.input_range": "[0,1] grey, crop of edgeaffect.vision.alignment.FaceWindow",
@@ -245,7 +252,8 @@ def load_onnx_weights(model: LandmarkNet, path) -> np.ndarray:
     gemms = [n for n in m.graph.node if n.op_type in ("Gemm", "MatMul")]
     tconvs = [(name, mod) for name, mod in model.named_modules() if isinstance(mod, nn.Conv2d)]
     mods = dict(model.named_modules())
-    tlin = [(name, mod) for name, mod in model.named_modules() if isinstance(mod, nn.Linear) and not name.startswith("eye_closed")]
+    tconvs = [(name, mod) for name, mod in tconvs if not name.startswith(NEW_PARTS)]
+    tlin = [(name, mod) for name, mod in model.named_modules() if isinstance(mod, nn.Linear) and not name.startswith(NEW_PARTS)]
     if len(convs) != len(tconvs) or len(gemms) != len(tlin):
         raise ValueError(f"{path}: {len(convs)} convs / {len(gemms)} gemms vs model {len(tconvs)} / {len(tlin)}")
     with torch.no_grad():
@@ -262,9 +270,13 @@ def load_onnx_weights(model: LandmarkNet, path) -> np.ndarray:
             bn.running_var.fill_(1.0 - bn.eps)
         for node, (_name, lin) in zip(gemms, tlin):
             w = init[node.input[1]]
-            if node.op_type == "MatMul" or w.shape != tuple(lin.weight.shape):
+            if node.op_type == "MatMul" or (w.shape != tuple(lin.weight.shape) and w.shape[::-1][0] == lin.weight.shape[0]):
                 w = w.T
-            lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(w)))
+            if w.shape != tuple(lin.weight.shape):  # a layer that gained inputs (offsets: + eye features): new columns stay zero
+                lin.weight.zero_()
+                lin.weight[:, : w.shape[1]].copy_(torch.from_numpy(np.ascontiguousarray(w)))
+            else:
+                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(w)))
             bias = node.input[2] if len(node.input) > 2 else None
             if bias is None:  # MatMul + Add
                 add = next(n for n in m.graph.node if n.op_type == "Add" and node.output[0] in n.input)
@@ -316,10 +328,12 @@ def plain_state(model: LandmarkNet) -> dict:
 def freeze_bn(model: nn.Module) -> None:
     """BatchNorm uses its running statistics while fine-tuning (affine parameters still learn):
     a warm start from an ONNX export has BN folded into the convs and identity statistics,
-    which batch statistics would overwrite."""
+    which batch statistics would overwrite. The new eye branches keep training-mode BN: without
+    it their freshly initialised convs give near-zero features and the eye head cannot learn
+    (measured: eye-closed BCE stuck at the base rate)."""
     model.train()
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
+    for name, m in model.named_modules():
+        if isinstance(m, nn.BatchNorm2d) and not name.startswith(NEW_PARTS):
             m.eval()
 
 
@@ -468,9 +482,21 @@ def main() -> None:
     ap.add_argument("--init-onnx", default=None, help="stage 3: warm start from this landmark ONNX instead of work/landmarks/final.pt")
     ap.add_argument("--steps", type=int, default=0, help="steps per epoch (default: one pass over the training images)")
     ap.add_argument("--lr", type=float, default=6e-4)
+    ap.add_argument("--export", action="store_true", help="only re-export models/landmarks/landmarks.onnx from work/landmarks/final.pt")
+    ap.add_argument("--no-eye-state", action="store_true",
+                    help="with --export: leave the eye_closed output out (when its held-out check failed; the eye branches still feed the points)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
+    if a.export:
+        st = torch.load(work("landmarks", "final.pt"), weights_only=False)
+        model = LandmarkNet()
+        model.load_state_dict(st["model"])
+        model.eye_state_output = not a.no_eye_state
+        model.eval()
+        export_landmarks_onnx(model, st["mean"], MODELS_SRC / "landmarks" / "landmarks.onnx")
+        print("exported", MODELS_SRC / "landmarks" / "landmarks.onnx", "eye_closed output:", model.eye_state_output, flush=True)
+        return
     if a.eyes or a.qat:
         train_eyes_qat(a)
         return
