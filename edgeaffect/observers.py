@@ -109,6 +109,11 @@ class ResultObservers:
         if self.sink is not None:
             try:
                 self.sink.close()
+                st = self.sink.pub.status()
+                left = self.sink.pub.pending()
+                print(f"MQTT: {st['acked']} messages acknowledged by {self.mqtt_cfg.url}"
+                      + (f", {left} still spooled in {self.sink.pub.spool.dir} (sent by the next run with this spool)" if left else "")
+                      + (f", {st['dropped']} dropped (spool full or unwritable)" if st["dropped"] else ""))
             except Exception as e:  # noqa: BLE001
                 log.warning("MQTT close: %s: %s", type(e).__name__, e)
             self.sink = None

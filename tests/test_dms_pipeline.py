@@ -118,3 +118,27 @@ def test_run_dms_kiosk_mqtt_end_to_end(assets, tmp_path, capsys, monkeypatch):
     assert avail[0] == b"online" and avail[-1] == b"offline"
     assert any(t == "edgeaffect/car-7/driver" for t, _, _ in msgs) and any(t == "edgeaffect/car-7/info" for t, _, _ in msgs)
     assert not (out / "mqtt-spool" / "spool-00000000.log").exists() or Path(out / "mqtt-spool" / "ack").exists()
+
+
+def test_run_with_an_unreachable_broker_finishes_and_keeps_everything_spooled(assets, tmp_path, capsys):
+    pytest.importorskip("paho.mqtt.client")
+    if not VIDEO.exists():
+        pytest.skip(f"{VIDEO} not present")
+    from edgeaffect.cli import main
+    from edgeaffect.telemetry import Spool
+
+    from .mosquitto import free_port
+
+    out = tmp_path / "out"
+    rc = main(["run", "--source", str(VIDEO), "--out", str(out), "--max-frames", "30", "--dms", "-q",
+               "--mqtt", f"mqtt://127.0.0.1:{free_port()}", "--mqtt-frames-hz", "0"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "still spooled" in text and "30 frames" in text
+    sp = Spool(out / "mqtt-spool")
+    recs = []
+    while (r := sp.next()) is not None:
+        recs.append(r)
+    frames = [r for r in recs if r.topic.endswith("/frames")]
+    assert len(frames) == 30 and [json.loads(r.payload)["seq"] for r in frames] == list(range(30))
+    sp.close()
