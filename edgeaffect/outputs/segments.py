@@ -503,8 +503,10 @@ class SegmentedSink:
         self._info_stamp = stamp
         self._size = 0
         self._last_fsync = mono
-        if self.header:
-            self._write(bytes(self.header), None, None, lines=self.header.count(b"\n"))
+        if self.header:  # goes out in the same write() as the first record: no header-only segment after a crash
+            self._buf += self.header
+            self._pending_lines += self.header.count(b"\n")
+            self._buf_first_t = mono
 
     def append(self, data: bytes, frame_index: int | tuple[int, int] | None = None) -> None:
         """Whole lines; `frame_index` (or a (first, last) range, e.g. a per-second summary) names the segment."""
