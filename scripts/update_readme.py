@@ -590,9 +590,14 @@ def soak_accel_line(soak: dict[str, Any], rel: str, r: Reports) -> str:
          f"{r.source(rel)}, plot beside it): **{soak.get('verdict')}**")
     if soak.get("incomplete_reason"):
         s += f" ({soak['incomplete_reason']})"
+    if soak.get("reanalysed"):
+        s += f"; checks re-computed from the report's samples with `{soak['reanalysed']['command']}`"
     if rss and not c.get("writes_only"):
         s += (f"; RSS {rss.get('after_warmup_mb')} -> {rss.get('end_mb')} MB after the warm-up, slope "
-              f"**{rss.get('slope_mb_per_hour_eq'):+.3f} MB per hour-equivalent** (goal < 0.1)")
+              f"**{rss.get('slope_mb_per_hour_eq'):+.3f} MB per hour-equivalent**")
+        if rss.get("slope_second_half_mb_per_hour_eq") is not None:
+            s += f", **{rss['slope_second_half_mb_per_hour_eq']:+.3f}** over the second half"
+        s += " (goal < 0.1)"
     if w and paced:
         eq = (soak.get("writes") or {}).get("per_hour_eq") or {}
         fps = soak.get("frames", 0) / soak["wall_s"] if soak.get("wall_s") else 0.0
