@@ -103,7 +103,8 @@ def main() -> int:
         " ".join(fleet_cmd).replace(url, "$URL"),
         "```", "",
         "The run printed:", "", "```",
-        *[ln.replace(str(work / "out"), "out") for ln in run.stdout.splitlines() if ln.strip() and "spool" not in ln], "```", "",
+        *[ln.replace(str(work / "out"), "out").replace(url, "$URL") for ln in run.stdout.splitlines()
+          if ln.strip() and "spool " not in ln], "```", "",
         "Messages the subscriber received per topic:", "",
         "| topic | messages |", "|---|---|", *[f"| `{t}` | {n} |" for t, n in sorted(counts.items())], "",
         "Events (`event`, `phase`, `id`, `start_ms`, `end_ms`):", "",
