@@ -238,6 +238,9 @@ def test_credentials_never_in_public_config_or_repr(tmp_path, monkeypatch):
         config_from_args("http://h:1")
     with pytest.raises(EdgeAffectError, match="topic level"):
         config_from_args("mqtt://h", device="a/b")
+    (tmp_path / "junk.pem").write_text("not a certificate")
+    with pytest.raises(EdgeAffectError, match="--mqtt-ca: .* is not a PEM CA certificate bundle"):
+        config_from_args("mqtts://h", ca_certs=str(tmp_path / "junk.pem"))
 
 
 @needs_broker

@@ -104,6 +104,7 @@ def config_from_args(url: str, *, device: str | None = None, prefix: str | None 
     for name, p in (("--mqtt-ca", ca_certs), ("--mqtt-cert", certfile), ("--mqtt-key", keyfile)):
         if p and not Path(p).is_file():
             raise EdgeAffectError(f"{name}: {p} is not a file")
+    _check_tls_files(ca_certs, certfile, keyfile)
     cfg = MqttConfig(host=host, port=port, username=username or url_user, password=password,
                      tls=tls or url_tls or bool(ca_certs or certfile), ca_certs=ca_certs, certfile=certfile,
                      keyfile=keyfile, tls_insecure=tls_insecure)
@@ -114,3 +115,23 @@ def config_from_args(url: str, *, device: str | None = None, prefix: str | None 
     if prefix:
         cfg = replace(cfg, prefix=prefix.strip("/"))
     return replace(cfg, **{k: v for k, v in kw.items() if v is not None})
+
+
+def _check_tls_files(ca_certs: str | None, certfile: str | None, keyfile: str | None) -> None:
+    """Load the TLS files once now, so a wrong file is one line before the run, not a traceback in it."""
+    import ssl
+
+    if keyfile and not certfile:
+        raise EdgeAffectError("--mqtt-key needs --mqtt-cert (the client certificate it belongs to)")
+    ctx = ssl.create_default_context()
+    try:
+        if ca_certs:
+            ctx.load_verify_locations(cafile=ca_certs)
+    except (ssl.SSLError, OSError) as e:
+        raise EdgeAffectError(f"--mqtt-ca: {ca_certs} is not a PEM CA certificate bundle ({e})") from None
+    try:
+        if certfile:
+            ctx.load_cert_chain(certfile, keyfile)
+    except (ssl.SSLError, OSError) as e:
+        raise EdgeAffectError(f"--mqtt-cert/--mqtt-key: {certfile} with {keyfile or 'its own key'} is not a usable "
+                              f"PEM certificate and key ({e})") from None
