@@ -10,8 +10,9 @@
 #             PYTHONPATH=<repo>:<site>.
 #   proof     setup, then scripts/aarch64/run_models.py on x86 and on aarch64, then
 #             scripts/aarch64/compare.py (int8 networks bit-identical, float16 / dynamic-range
-#             ones within a stated tolerance; exit 1 otherwise). Extra args go to
-#             run_models.py. Without edgeaffect/models/assets/*.tflite it uses int8 probe
+#             ones within a stated tolerance; exit 1 otherwise), on seeded random inputs
+#             and, when $CLIP is present, on real inputs recorded from the pipeline on its
+#             first frames (scripts/aarch64/record_inputs.py). Extra args go to run_models.py. Without edgeaffect/models/assets/*.tflite it uses int8 probe
 #             models built by scripts/aarch64/make_probe_model.py (needs tensorflow).
 #   pipeline  the whole pipeline: `edgeaffect run` on a lossless FFV1 cut of the first
 #             $PIPE_FRAMES frames of $CLIP (decoded once on x86), on x86_64 and under qemu for
@@ -132,6 +133,12 @@ proof() {
     if compgen -G "$DIR/probe/*.tflite" >/dev/null; then
       args=(--models "$DIR"/probe/*.tflite)
     fi
+  fi
+  if [[ -f "$CLIP" ]] && [[ " ${args[*]-} " != *" --real-inputs "* ]]; then
+    # real inputs too: the crops, windows and frames the pipeline feeds the networks on the shared clip
+    PYTHONPATH="$REPO" "$PYTHON" "$REPO/scripts/aarch64/make_cut.py" "$CLIP" "$out/cut.mkv" --frames "$PIPE_FRAMES" >/dev/null
+    PYTHONPATH="$REPO" "$PYTHON" "$REPO/scripts/aarch64/record_inputs.py" "$out/cut.mkv" "$out/real_inputs.npz" 2>/dev/null
+    args+=(--real-inputs "$out/real_inputs.npz")
   fi
   log "x86_64 run"
   PYTHONPATH="$REPO" "$PYTHON" "$REPO/scripts/aarch64/run_models.py" --out "$out/x86_64.npz" "${args[@]}"

@@ -64,7 +64,8 @@ def test_similarity_transform_recovers_known_transform():
 def test_normalised_landmarks_invariant_to_similarity():
     a = normalise_landmarks(mean_face())
     b = normalise_landmarks(mean_face(scale=37.0, cx=100, cy=50, angle=0.5))
-    assert np.abs(a - b).max() < 1e-6
+    # up to the alignment's fixed grid (2^-16 linear, 2^-8 px shift: ~1e-4 in these units)
+    assert np.abs(a - b).max() < 1e-4
     assert np.abs(a).max() < 1.5
     assert au_crop_matrix(mean_face()).shape == (2, 3)
 

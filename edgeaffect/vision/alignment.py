@@ -26,10 +26,14 @@ from ..constants import LEFT_EYE, RIGHT_EYE
 #: detector differ between x86_64 and aarch64 by 1e-16..1e-5) no longer moves a crop by one
 #: of OpenCV's 1/32-px interpolation steps, so identical frames give identical crops on both
 #: ISAs except when a value lies within that noise of a grid line (probability ~ noise/step).
-WINDOW_GRID_PX = 1.0 / 16  # window centre and side
-WINDOW_GRID_RAD = 2.0**-12  # window angle (~0.014 deg)
-AFFINE_GRID_LINEAR = 2.0**-24  # 2x2 part of an alignment matrix
-AFFINE_GRID_SHIFT = 2.0**-16  # its translation (px)
+#: The steps are far coarser than that noise (the float16 detector moves a box by ~3e-4 px, the
+#: dynamic-range landmark net a point by ~1e-6 px) and far finer than what matters: the
+#: landmark net is trained on windows jittered by several pixels, and 1/256 px of AU crop
+#: shift is below OpenCV's own 1/1024-px coordinate precision.
+WINDOW_GRID_PX = 1.0 / 4  # window centre and side
+WINDOW_GRID_RAD = 2.0**-9  # window angle (~0.11 deg)
+AFFINE_GRID_LINEAR = 2.0**-16  # 2x2 part of an alignment matrix (~0.002 px over a 112-px crop)
+AFFINE_GRID_SHIFT = 2.0**-8  # its translation (px)
 
 
 def snap(x: float, step: float) -> float:

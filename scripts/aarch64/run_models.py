@@ -40,7 +40,16 @@ def _inputs(details: list[dict], rng: np.random.Generator) -> list[np.ndarray]:
     return xs
 
 
-def run_model(path: Path, mode: str, n_sets: int, seed: int) -> dict[str, np.ndarray]:
+def _module_of(path: Path) -> str | None:
+    """The pipeline module a model file is for (from its manifest's kind), if it has a manifest."""
+    j = path.with_suffix(".json")
+    if not j.exists():
+        return None
+    kind = str(json.loads(j.read_text()).get("kind", ""))
+    return {"au": "au", "temporal": "temporal", "detector": "detector", "landmarks": "landmarks"}.get(kind)
+
+
+def run_model(path: Path, mode: str, n_sets: int, seed: int, real: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     from edgeaffect.runtime.backends import load_backend
 
     b = load_backend()
@@ -66,6 +75,16 @@ def run_model(path: Path, mode: str, n_sets: int, seed: int) -> dict[str, np.nda
         interp.invoke()
         for d in outs:
             out[f"{mode}/{path.stem}/{k}/{d['name']}"] = np.array(interp.get_tensor(d["index"]))
+    module = _module_of(path)
+    if real is not None and module in real and len(ins) == 1:
+        # the recorded inputs are float (what the analyzer passes to ModelRunner.run); float models take them as is
+        for k, x in enumerate(real[module]):
+            if ins[0]["dtype"] != np.float32:
+                break  # an integer-input model is fed through ModelRunner's quantisation: not recorded here
+            interp.set_tensor(ins[0]["index"], x.reshape(ins[0]["shape"]).astype(np.float32))
+            interp.invoke()
+            for d in outs:
+                out[f"{mode}/{path.stem}/real{k}/{d['name']}"] = np.array(interp.get_tensor(d["index"]))
     return out
 
 
@@ -102,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sets", type=int, default=2, help="seeded input sets per model")
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--modes", default="xnnpack,reference")
+    ap.add_argument("--real-inputs", default=None, help="npz of recorded real inputs per module (record_inputs.py)")
     a = ap.parse_args(argv)
     models = [Path(m) for m in a.models] if a.models else sorted((REPO / "edgeaffect/models/assets").glob("*.tflite"))
     models = [m for m in models if not m.stem.endswith("_edgetpu")]  # Edge TPU binaries need the TPU
@@ -110,9 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     b = load_backend()
     res: dict[str, np.ndarray] = {}
     t0 = time.perf_counter()
+    real = dict(np.load(a.real_inputs)) if a.real_inputs else None
     for m in models:
         for mode in a.modes.split(","):
-            res.update(run_model(m, mode, a.sets, a.seed))
+            res.update(run_model(m, mode, a.sets, a.seed, real))
     res.update(run_vision(a.seed))
     meta = {"machine": platform.machine(), "python": platform.python_version(), "backend": f"{b.name} {b.version}",
             "numpy": np.__version__, "models": [m.name for m in models], "variants": _variants(models),
