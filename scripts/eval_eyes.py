@@ -58,7 +58,7 @@ def _stats(pred_ear: np.ndarray, teach_ear: np.ndarray, prob: np.ndarray | None)
         pc = int((pred_closed & sel).sum())
         return {"recall": round(tp / max(int(closed.sum()), 1), 4), "precision": round(tp / pc, 4) if pc else None}
 
-    out["by_ear_below_0.15"] = pr(pred_ear < 0.15)
+    out["by_ear_threshold"] = {"threshold": 0.15, **pr(pred_ear < 0.15)}
     if prob is not None:
         out["by_closed_prob"] = pr(prob > 0.5)
     return out

@@ -495,6 +495,11 @@ def main() -> None:
         model.eye_state_output = not a.no_eye_state
         model.eval()
         export_landmarks_onnx(model, st["mean"], MODELS_SRC / "landmarks" / "landmarks.onnx")
+        tm = MODELS_SRC / "landmarks" / "train_metrics.json"
+        if tm.exists():
+            d = json.loads(tm.read_text())
+            d["final"]["eye_state_output_exported"] = model.eye_state_output
+            tm.write_text(json.dumps(d, indent=1))
         print("exported", MODELS_SRC / "landmarks" / "landmarks.onnx", "eye_closed output:", model.eye_state_output, flush=True)
         return
     if a.eyes or a.qat:
