@@ -289,6 +289,9 @@ FIGURES[AFFECT_EVAL_TITLE] = [
     Figure("real clip, first 100 frames: distinct valence / arousal / AU12 values (goal > 50)", _EA,
            ("real_clip.distinct_valence", "real_clip.distinct_arousal", "real_clip.distinct_au12", "real_clip.frames_with_face"),
            "{0} / {1} / {2} (face on {3} frames)", EVAL_AFFECT),
+    Figure("real clip: mean valence, network / `fer` posterior placed on the circumplex; expression arg-max agreement with fer", _EA,
+           ("real_clip.valence_mean", "real_clip.fer_circumplex_valence_mean", "real_clip.expression_argmax_agreement_with_fer"),
+           "{0:.3f} / {1:.3f}; {2:.3f}", EVAL_AFFECT),
 ]
 
 

@@ -94,15 +94,27 @@ class SequenceComposer:
         w = np.array([self.img_w[k].sum() for k in ids])
         self.ids, self.id_p = ids, w / w.sum()
         self.neutral = EXPRESSIONS.index("neutral")
+        #: probability that a segment's target comes from the dataset label (else the fer posterior)
+        self.label_p = 0.5
 
     def _pick(self, rng: np.random.Generator, ident: str) -> int:
         v, w = self.by_id[ident], self.img_w[ident]
         return int(rng.choice(v, p=w / w.sum()))
 
-    def sample(self, rng: np.random.Generator, t_len: int = T) -> dict[str, np.ndarray]:
+    def sample(self, rng: np.random.Generator, t_len: int = T, still_p: float = 0.0) -> dict[str, np.ndarray]:
         """x [T,F], y [T,2] (training target: one teacher per segment), y_mean [T,2] (soft
-        posterior's circumplex), valid [T], occluded [T], disagreement [T]."""
+        posterior's circumplex), valid [T], occluded [T], disagreement [T]. `still_p`: share of
+        windows filled with one still frame (IMAGE mode)."""
         ident = self.ids[rng.choice(len(self.ids), p=self.id_p)]
+        if still_p > 0 and rng.random() < still_p:  # one still frame filling the window: what IMAGE mode feeds
+            i = self._pick(rng, ident)
+            row = self.rows[i, int(rng.integers(0, 2))]
+            row = row if row.any() else self.rows[i, 0]
+            teacher = self.label_post[i] if rng.random() < self.label_p else self.fer_post[i]
+            return {"x": np.tile(row, (t_len, 1)), "y": np.tile(circumplex(teacher), (t_len, 1)),
+                    "y_mean": np.tile(circumplex(self.soft[i]), (t_len, 1)), "valid": np.ones(t_len, bool),
+                    "occluded": np.zeros(t_len, bool),
+                    "disagreement": np.full(t_len, 0.5 * np.abs(self.label_post[i] - self.fer_post[i]).sum(), np.float32)}
         x = np.zeros((t_len, self.rows.shape[-1]), np.float32)
         y = np.zeros((t_len, 2), np.float32)
         ym = np.zeros((t_len, 2), np.float32)
@@ -117,7 +129,7 @@ class SequenceComposer:
             var = 2 if rng.random() < 0.15 else int(rng.integers(0, 2))
             if not self.rows[i, var].any():
                 var = 0
-            teacher = self.label_post[i] if rng.random() < 0.5 else self.fer_post[i]
+            teacher = self.label_post[i] if rng.random() < self.label_p else self.fer_post[i]
             tgt, tgt_m = circumplex(teacher), circumplex(self.soft[i])
             d = float(0.5 * np.abs(self.label_post[i] - self.fer_post[i]).sum())
             n = int(rng.integers(20, 80))

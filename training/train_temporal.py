@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -171,12 +172,16 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default=str(MODELS_SRC / "affect"), help="where affect.onnx and train_metrics.json go")
+    ap.add_argument("--still", type=float, default=0.0, help="share of windows filled with one still frame (IMAGE mode)")
+    ap.add_argument("--label-p", type=float, default=0.5, help="probability a segment's target comes from the dataset label")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(3)
     fs = load_faceset(split="affect")
     rows, _ = compute_rows(fs)
     train, held = composers(fs, rows)
+    train.label_p = a.label_p
     model = TemporalVANet(TEMPORAL_FEATURES)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=a.steps, pct_start=0.1)
@@ -192,7 +197,7 @@ def main() -> None:
     rng = np.random.default_rng(5 + start)
     t0, agg = time.time(), 0.0
     for step in range(start, a.steps):
-        seqs = [train.sample(rng) for _ in range(a.batch)]
+        seqs = [train.sample(rng, still_p=a.still) for _ in range(a.batch)]
         raw = model(torch.from_numpy(np.stack([q["x"] for q in seqs])))
         loss = nig_loss(raw[:, 32:], torch.from_numpy(np.stack([q["y"] for q in seqs]))[:, 32:])
         opt.zero_grad()
@@ -209,13 +214,13 @@ def main() -> None:
                 "ccc_valence_last_step", "ccc_arousal_last_step", "rmse_leave_n_in", "cumulative_uncertainty_vs_error_spearman")}), flush=True)
             agg = 0.0
             checkpoint.save(ckpt, model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), step=step + 1, history=history)
-    out = MODELS_SRC / "affect"
+    out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.save({"model": model.state_dict()}, work("temporal", "final.pt"))
     export_affect_onnx(model, out / "affect.onnx")
     final = evaluate(model, held, n=600)
     macs, params = count_macs(model, torch.zeros(1, T, TEMPORAL_FEATURES))
-    final.update(macs_per_window=macs, params=params, steps=a.steps, window_frames=T,
+    final.update(macs_per_window=macs, params=params, steps=a.steps, window_frames=T, still_share=a.still, label_p=a.label_p,
                  float_head_macs_per_frame=model.out.in_channels * model.out.out_channels)
     (out / "train_metrics.json").write_text(json.dumps({"final": final, "history": history}, indent=1))
     print(json.dumps(final, indent=1), flush=True)
