@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from edgeaffect.kiosk import KioskConfig, KioskCounter
 from edgeaffect.results import FaceResult, FrameResult
 
 
-def face(tid: int, yaw: float = 0.0, valence: float | None = 0.5, arousal: float | None = -0.2) -> FaceResult:
+def face(tid: int, yaw: float = 0.0, valence: float | None = 0.5, arousal: float | None = -0.2, expression=None) -> FaceResult:
     return FaceResult(track_id=tid, valid=True, validity=0.9, source="tracking", box=(10, 10, 50, 50),
-                      landmarks=None, head_pose={"yaw": yaw, "pitch": 0.0, "roll": 0.0}, valence=valence, arousal=arousal)
+                      landmarks=None, head_pose={"yaw": yaw, "pitch": 0.0, "roll": 0.0}, valence=valence, arousal=arousal,
+                      expression=expression)
+
+
+HAPPY = np.array([0.1, 0.8, 0.02, 0.02, 0.02, 0.02, 0.02])
+NEUTRAL = np.array([0.7, 0.1, 0.05, 0.05, 0.04, 0.03, 0.03])
 
 
 def run(seq, cfg=None):
@@ -33,7 +39,8 @@ def test_two_visitors_dwell_attention_affect_and_count():
         t = i / fps
         fs = []
         if 2.0 <= t < 12.0:  # A: 10 s, facing the screen for the first 4 s only
-            fs.append(face(1, yaw=5.0 if t < 6.0 else 60.0, valence=0.6 if t < 7.0 else -0.4))
+            fs.append(face(1, yaw=5.0 if t < 6.0 else 60.0, valence=0.6 if t < 7.0 else -0.4,
+                           expression=HAPPY if t < 9.0 else NEUTRAL))
         if 5.0 <= t < 30.0:  # B: 25 s, always facing
             fs.append(face(2, yaw=-10.0, valence=None, arousal=None))
         if 20.0 <= t < 20.3:  # C: a 0.3 s flicker is no visitor
@@ -51,8 +58,11 @@ def test_two_visitors_dwell_attention_affect_and_count():
     assert a.data["attention_s"] == pytest.approx(4.0) and a.data["attention_share"] == pytest.approx(0.4)
     assert a.data["mean_valence"] == pytest.approx((0.6 * 5 - 0.4 * 5) / 10)  # time-weighted over the visit
     assert a.data["mean_arousal"] == pytest.approx(-0.2)
+    assert a.data["mean_expression"]["happiness"] == pytest.approx((0.8 * 7 + 0.1 * 3) / 10)  # 7 s happy, 3 s neutral
+    assert a.data["top_expression"] == "happiness"
     b = next(e for e in ends if e.data["track_id"] == 2)
     assert b.data["attention_share"] == pytest.approx(1.0) and b.data["mean_valence"] is None
+    assert b.data["mean_expression"] is None
     assert b.data["dwell_s"] == pytest.approx(25.0)
     assert max(s.people for s in states) == 2
     assert states[-1].visits_total == 2 and states[-1].people == 0

@@ -4,7 +4,7 @@ A *visit* is one track in view: it starts (entry event) once the track has been 
 `min_visit_s` (a flicker is no visitor) and ends (exit event) after `exit_after_s` out of
 view. Per visit: dwell (first seen -> last seen), time in view, time attending (head within a
 cone around the screen direction) and its share of the time in view, and the time-weighted
-mean valence/arousal while in view. Like the driver monitor, time comes only from the frames'
+mean valence/arousal and expression probabilities while in view. Like the driver monitor, time comes only from the frames'
 timestamps and a state observed at one frame holds until the next.
 
 Privacy: only the tracker's per-run numeric id and these aggregates are kept: no landmarks,
@@ -17,6 +17,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from ..constants import EXPRESSIONS
 from ..events import Event, EventBook
 from ..results import FaceResult, FrameResult
 from .config import KioskConfig
@@ -37,7 +40,9 @@ class _Visit:
     va_s: float = 0.0
     val_sum: float = 0.0
     aro_sum: float = 0.0
-    prev: tuple[bool, bool, float | None, float | None] | None = None  # visible, attending, V, A
+    expr_s: float = 0.0
+    expr_sum: Any = None  # time-weighted sum of the expression probabilities
+    prev: tuple[bool, bool, float | None, float | None, Any] | None = None  # visible, attending, V, A, expression
     prev_t: float | None = None
     key: str | None = None  # open event key once the visit has started
 
@@ -58,12 +63,13 @@ class VisitState:
     attention_share: float | None
     mean_valence: float | None
     mean_arousal: float | None
+    top_expression: str | None = None  # the largest time-weighted mean expression probability so far
 
     def to_dict(self) -> dict[str, Any]:
         return {"track_id": self.track_id, "visit_id": self.visit_id, "present": self.present, "attending": self.attending,
                 "dwell_s": _r(self.dwell_s), "visible_s": _r(self.visible_s), "attention_s": _r(self.attention_s),
                 "attention_share": _r(self.attention_share), "mean_valence": _r(self.mean_valence, 4),
-                "mean_arousal": _r(self.mean_arousal, 4)}
+                "mean_arousal": _r(self.mean_arousal, 4), "top_expression": self.top_expression}
 
 
 @dataclass
@@ -106,7 +112,9 @@ class KioskCounter:
         return {"track_id": v.track_id, "dwell_s": _r(v.dwell_s), "visible_s": _r(v.visible_s), "attention_s": _r(v.attention_s),
                 "attention_share": _r(v.attention_s / v.visible_s) if v.visible_s > 0 else None,
                 "mean_valence": _r(v.val_sum / v.va_s, 4) if v.va_s > 0 else None,
-                "mean_arousal": _r(v.aro_sum / v.va_s, 4) if v.va_s > 0 else None}
+                "mean_arousal": _r(v.aro_sum / v.va_s, 4) if v.va_s > 0 else None,
+                "mean_expression": None if v.expr_s <= 0 else {n: _r(p / v.expr_s, 4) for n, p in zip(EXPRESSIONS, v.expr_sum)},
+                "top_expression": None if v.expr_s <= 0 else EXPRESSIONS[int(np.argmax(v.expr_sum))]}
 
     def update(self, result: FrameResult) -> tuple[KioskState, list[Event]]:
         c = self.cfg
@@ -122,7 +130,7 @@ class KioskCounter:
         for v in self._visits.values():
             if v.prev is not None and v.prev_t is not None and t - v.prev_t <= c.max_gap_s:
                 dt = t - v.prev_t
-                vis, att, val, aro = v.prev
+                vis, att, val, aro, expr = v.prev
                 if vis:
                     v.visible_s += dt
                     v.seen_until_s = t
@@ -132,6 +140,9 @@ class KioskCounter:
                         v.va_s += dt
                         v.val_sum += val * dt
                         v.aro_sum += aro * dt
+                    if expr is not None:
+                        v.expr_s += dt
+                        v.expr_sum = (v.expr_sum if v.expr_sum is not None else 0.0) + np.asarray(expr, dtype=np.float64) * dt
         # 2. this frame
         for tid in seen:
             v = self._visits.get(tid)
@@ -140,7 +151,8 @@ class KioskCounter:
             v.last_seen_s = t
         for tid, v in list(self._visits.items()):
             f = seen.get(tid)
-            v.prev = (True, self.attending(f), f.valence, f.arousal) if f is not None else (False, False, None, None)
+            v.prev = ((True, self.attending(f), f.valence, f.arousal, getattr(f, "expression", None)) if f is not None
+                      else (False, False, None, None, None))
             v.prev_t = t
             if f is not None and v.key is None and t - v.first_s >= c.min_visit_s - 1e-9:
                 v.key = f"visit:{tid}:{v.first_s}"
@@ -162,7 +174,7 @@ class KioskCounter:
             tracks.append(VisitState(
                 v.track_id, self.book.id_of(v.key) if v.key else None,
                 v.track_id in seen, bool(v.prev and v.prev[1]), v.dwell_s, v.visible_s, v.attention_s,
-                s["attention_share"], s["mean_valence"], s["mean_arousal"]))
+                s["attention_share"], s["mean_valence"], s["mean_arousal"], s["top_expression"]))
         present = [s for s in tracks if s.present and s.visit_id is not None]
         state = KioskState(ts_ms, len(present), sum(1 for s in present if s.attending), self._total, tracks)
         self._t = t

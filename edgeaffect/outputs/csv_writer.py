@@ -35,6 +35,7 @@ _DRIVER = [
 _KIOSK = [
     "kiosk_people", "kiosk_attending", "kiosk_visits_total", "kiosk_visit_id", "kiosk_attending_now",
     "kiosk_dwell_s", "kiosk_visible_s", "kiosk_attention_s", "kiosk_attention_share", "kiosk_mean_valence", "kiosk_mean_arousal",
+    "kiosk_top_expression",
 ]
 
 
@@ -71,7 +72,8 @@ def _kiosk_rows(k: dict[str, Any] | None) -> tuple[dict[str, Any], dict[int, dic
     per = {t["track_id"]: {"kiosk_visit_id": t.get("visit_id"), "kiosk_attending_now": t.get("attending"),
                            "kiosk_dwell_s": t.get("dwell_s"), "kiosk_visible_s": t.get("visible_s"),
                            "kiosk_attention_s": t.get("attention_s"), "kiosk_attention_share": t.get("attention_share"),
-                           "kiosk_mean_valence": t.get("mean_valence"), "kiosk_mean_arousal": t.get("mean_arousal")}
+                           "kiosk_mean_valence": t.get("mean_valence"), "kiosk_mean_arousal": t.get("mean_arousal"),
+                           "kiosk_top_expression": t.get("top_expression")}
            for t in k.get("tracks") or []}
     return base, per
 
