@@ -55,10 +55,10 @@ CARDS: dict[str, dict[str, str]] = {
     "landmarks": {
         "what": "68-point landmark network with per-point uncertainty and face validity",
         "source": "Trained by this project: `python -m training.train_landmarks` (stage 1), `--finetune-sigma 2` "
-        "(occlusion-aware uncertainty head), then `--eyes 5 --qat 3` (issue 9: eyelids, per-eye closed probability, yaw "
-        "augmentation, more negatives, then quantisation-aware fine-tuning: BN folded, per-channel int8 weights, int8 "
-        "activations, ReLU6). Architecture: `training/models.py::LandmarkNet` (dense residual CNN, 96x96 grey input, two "
-        "stride-4 eye branches; outputs offsets, log_sigma, validity, eye_closed [right, left]).",
+        "(occlusion-aware uncertainty head), then `--no-eyes --eyes 0 --qat 1 --steps 220 --lr 4e-4 --init-onnx <stage-2 ONNX>` "
+        "(ReLU6 activations and one epoch of quantisation-aware fine-tuning: BN folded, per-channel int8 weights, int8 "
+        "activations; `training/qat.py`), so the full-integer file passes the NME gate. Architecture: "
+        "`training/models.py::LandmarkNet` (dense residual CNN, 96x96 grey input).",
         "licence": "Apache-2.0 (weights produced by this project). Training labels came from teachers, see below.",
         "data": "{total_images} images of `../shared/data/expressions` (Apache-2.0) with both teachers succeeding; identities "
         "hashed into train ({train_images}) / held-out ({heldout_images}, {heldout_pct}). Targets: ensemble of dlib's 68-point "

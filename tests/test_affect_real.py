@@ -83,9 +83,10 @@ def test_valence_is_smooth_on_a_real_clip(assets, shared_data):
     cap = cv2.VideoCapture(str(VIDEO))
     v = []
     with Analyzer.create(AnalyzerOptions(running_mode=RunningMode.VIDEO, max_faces=1)) as an:
-        for i in range(100):
+        for i in range(275):  # until 80 valid frames: how many frames are valid depends on the landmark net's validity
             ok, img = cap.read()
-            assert ok
+            if not ok or len(v) >= 80:
+                break
             r = an.process(img, i * 33.37)
             v += [f.valence for f in r.faces if f.valid and f.valence is not None]
     cap.release()

@@ -305,7 +305,7 @@ def sample_weights(fs) -> np.ndarray:
 def plain_state(model: LandmarkNet) -> dict:
     """State dict of a QAT-prepared (BN-folded, baked) net in the plain LandmarkNet layout:
     each BN becomes identity + the conv's folded bias, so LandmarkNet().load_state_dict works."""
-    ref = LandmarkNet()
+    ref = LandmarkNet(eyes=model.eye_closed is not None)
     st = ref.state_dict()
     mods = dict(model.named_modules())
     ref_mods = dict(ref.named_modules())
@@ -338,6 +338,7 @@ def freeze_bn(model: nn.Module) -> None:
 
 
 def _run_epochs(model, mean_t, opt, sched, fs, pool, weights, a, ck, phase: str, epochs: int, history: list, start: int, extra_state: dict) -> None:
+    eyes = model.eye_closed is not None
     train_idx = np.flatnonzero(~fs.heldout)
     p = weights[train_idx] / weights[train_idx].sum()
     steps = a.steps or len(train_idx) // a.batch
@@ -347,14 +348,16 @@ def _run_epochs(model, mean_t, opt, sched, fs, pool, weights, a, ck, phase: str,
         t0, agg = time.time(), np.zeros(5)
         for s in range(steps):
             b = rng.choice(train_idx, a.batch, replace=False, p=p)
-            agg += train_step(model, mean_t, opt, fs, b, rng, pool, a.batch, nll_weight=0.5, eyes=True, closure_p=0.3, yaw_p=0.15)
+            agg += train_step(model, mean_t, opt, fs, b, rng, pool, a.batch, nll_weight=0.5, eyes=eyes,
+                              closure_p=0.3 if eyes else 0.0, yaw_p=0.15 if eyes else 0.0)
             if sched is not None:
                 sched.step()
             if s % 50 == 0:
                 g = agg / (s + 1)
                 print(f"{phase} ep {epoch} step {s}/{steps} nme {g[0]:.4f} nll {g[1]:.3f} val {g[2]:.3f} ear {g[3]:.4f} eye {g[4]:.3f} {time.time() - t0:.0f}s", flush=True)
         m = evaluate(model, fs, mean_t, pool)
-        m.update({f"closure_{k}": v for k, v in evaluate(model, fs, mean_t, pool, seed=321, closure_p=0.5).items() if k.startswith(("eye_", "ear_"))})
+        if eyes:
+            m.update({f"closure_{k}": v for k, v in evaluate(model, fs, mean_t, pool, seed=321, closure_p=0.5).items() if k.startswith(("eye_", "ear_"))})
         m["epoch"] = f"{phase}-{epoch}"
         history.append(m)
         print(json.dumps(m), flush=True)
@@ -371,7 +374,7 @@ def train_eyes_qat(a) -> None:
     weights = sample_weights(fs)
     print(f"{len(fs.names)} usable images, {int((~fs.heldout).sum())} train; oversampled {int((weights > 1).sum())}", flush=True)
     ck_e, ck_q = work("landmarks", "ckpt_eyes.pt"), work("landmarks", "ckpt_qat.pt")
-    model = LandmarkNet()
+    model = LandmarkNet(eyes=not a.no_eyes)
     prev = work("landmarks", "final.pt")
     base_hist: list = []
     if prev.exists() and not a.init_onnx:
@@ -421,7 +424,7 @@ def train_eyes_qat(a) -> None:
         _run_epochs(model, mean_t, opt, sched, fs, pool, weights, a, ck_q, "qat", a.qat, history, start, {"mean": mean})
         model.eval()
         qat.bake(model)
-        plain = LandmarkNet()
+        plain = LandmarkNet(eyes=not a.no_eyes)
         plain.load_state_dict(plain_state(model))
         model = plain
     model.eval()
@@ -482,6 +485,8 @@ def main() -> None:
     ap.add_argument("--init-onnx", default=None, help="stage 3: warm start from this landmark ONNX instead of work/landmarks/final.pt")
     ap.add_argument("--steps", type=int, default=0, help="steps per epoch (default: one pass over the training images)")
     ap.add_argument("--lr", type=float, default=6e-4)
+    ap.add_argument("--no-eyes", action="store_true", help="stage 3 without the eye branches/head and without closure/yaw "
+                    "augmentation: ReLU6 + quantisation-aware fine-tuning of the shipped network only")
     ap.add_argument("--export", action="store_true", help="only re-export models/landmarks/landmarks.onnx from work/landmarks/final.pt")
     ap.add_argument("--no-eye-state", action="store_true",
                     help="with --export: leave the eye_closed output out (when its held-out check failed; the eye branches still feed the points)")
