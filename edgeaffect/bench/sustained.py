@@ -250,6 +250,11 @@ def sustained_plot(s: dict[str, Any], label: str, path: Path) -> str | None:
     ax.set_ylabel("latency ms")
     ax.set_title(f"{label}: sustained run, per {s['summary'].get('interval_s')} s interval")
     ax.legend(loc="upper left")
+    load = col("loadavg_1min")
+    if not np.isnan(load).all():  # other work on the machine explains latency a thermal reading cannot
+        axl = ax.twinx()
+        axl.plot(t, load, "--", color="#7f7f7f", lw=1)
+        axl.set_ylabel("load avg 1 min (dashed)", color="#7f7f7f")
     temp, clock = col("temp_c"), col("clock_mhz")
     axes[1].plot(t, temp, color="#ff7f0e")
     axes[1].set_ylabel("temp C")
