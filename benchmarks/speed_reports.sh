@@ -11,9 +11,10 @@ VIDEO="${VIDEO:-../shared/data/video/short_hamilton_clip.mp4}"
 PREFIX="${PREFIX:-$(uname -m)}"
 OUT="${OUT:-benchmarks/results}"
 N="nice -n ${NICE:-10}"
+PY="${PY:-python}"; export PY   # the interpreter of the venv with edgeaffect (+ mediapipe) installed
 FORCE="${FORCE:-1}" LABEL="$PREFIX-dev" OUT="$OUT" VIDEO="$VIDEO" $N benchmarks/snapshot.sh --mp-rounds 7
-$N python -m edgeaffect.cli bench mediapipe --source "$VIDEO" --rounds 3 --au-every 2 --affect-every 2 \
+$N "$PY" -m edgeaffect.cli bench mediapipe --source "$VIDEO" --rounds 3 --au-every 2 --affect-every 2 \
     --label "$PREFIX-dev-au2-va2" --out "$OUT"
-$N python -m edgeaffect.cli bench run-vs --source "$VIDEO" --loop --max-frames 1100 --pairs 5 --label "$PREFIX-run-vs" --out "$OUT"
-$N python -m edgeaffect.cli bench sustained --source "$VIDEO" --duration 120 --interval 10 --label "$PREFIX-sustained" --out "$OUT"
-$N python benchmarks/profile_frame.py --source "$VIDEO" --frames 1100 --out "$OUT/profile-$PREFIX.txt" > /dev/null
+$N "$PY" -m edgeaffect.cli bench run-vs --source "$VIDEO" --loop --max-frames 1100 --pairs 5 --label "$PREFIX-run-vs" --out "$OUT"
+$N "$PY" -m edgeaffect.cli bench sustained --source "$VIDEO" --duration 120 --interval 10 --label "$PREFIX-sustained" --out "$OUT"
+$N "$PY" benchmarks/profile_frame.py --source "$VIDEO" --frames 1100 --out "$OUT/profile-$PREFIX.txt" > /dev/null

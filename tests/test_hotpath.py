@@ -58,3 +58,14 @@ def test_eye_aspect_ratio_equals_norm_formula():
             assert eye_aspect_ratio(p, eye) == ref
     flat = np.zeros((68, 2), np.float32)
     assert eye_aspect_ratio(flat, RIGHT_EYE) == 0.0
+
+
+def test_au_hold_inverse_matches_the_3x3_inverse():
+    """_hold_affine's inverse (cv2, no BLAS/LAPACK threads) equals the homogeneous 3x3 inverse."""
+    from edgeaffect.vision.alignment import invert_affine
+
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        m = np.hstack([rng.normal(0, 2, (2, 2)) + np.eye(2) * 3, rng.uniform(-300, 300, (2, 1))])
+        ref = np.linalg.inv(np.vstack([m, [0.0, 0.0, 1.0]]))[:2]
+        np.testing.assert_allclose(invert_affine(m), ref, rtol=1e-10, atol=1e-9)

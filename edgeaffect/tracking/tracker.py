@@ -36,7 +36,7 @@ import numpy as np
 
 from ..models.detector import Detection, iou
 from ..models.landmarks import LandmarkResult
-from ..vision.alignment import FaceWindow, apply_affine, au_crop_matrix, window_from_landmarks
+from ..vision.alignment import FaceWindow, apply_affine, au_crop_matrix, invert_affine, window_from_landmarks
 from .tracks import Track, TrackedFace
 from .windows import detection_inside, window_from_detection
 
@@ -230,5 +230,7 @@ def _hold_affine(old: np.ndarray | None, new: np.ndarray, deadzone_px: float) ->
     if old is None or deadzone_px <= 0:
         return new
     corners = np.array([[0.0, 0.0], [112.0, 0.0], [0.0, 112.0], [112.0, 112.0]])
-    in_frame = apply_affine(np.linalg.inv(np.vstack([new, [0.0, 0.0, 1.0]]))[:2], corners)
+    # invert_affine (cv2.invertAffineTransform), not np.linalg.inv: a 3x3 through the multi-threaded
+    # BLAS/LAPACK cost ~1 ms of CPU per frame on a loaded machine (more than all the networks together)
+    in_frame = apply_affine(invert_affine(np.ascontiguousarray(new, np.float64)), corners)
     return old if float(np.abs(apply_affine(old, in_frame) - corners).max()) <= deadzone_px else new
