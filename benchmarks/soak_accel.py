@@ -438,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     from edgeaffect.outputs.run_outputs import add_output_args
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--source", required=True)
+    ap.add_argument("--source", default=None, help="video file to loop (required unless --from-report)")
     ap.add_argument("--frames", type=int, default=1_000_000)
     ap.add_argument("--duration", type=float, default=None, help="also stop after this many seconds (reported INCOMPLETE)")
     ap.add_argument("--pace", type=float, default=None,
@@ -467,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if a.from_report:
         return reanalyse(a)
-    if not Path(a.source).exists():
+    if not a.source or not Path(a.source).exists():
         print(f"soak_accel: error: --source {a.source} does not exist", file=sys.stderr)
         return 2
     if a.warmup_frames >= a.frames:
