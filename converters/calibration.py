@@ -27,7 +27,7 @@ import numpy as np
 from .errors import CalibrationError
 
 PIPELINE_KINDS = ("landmarks", "au", "temporal", "detector")
-KINDS = (*PIPELINE_KINDS, "generic")
+KINDS = (*PIPELINE_KINDS, "eyes", "generic")
 VIDEO_EXT = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".h264", ".mjpeg", ".mpg"}
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".pgm", ".ppm", ".tif", ".tiff"}
 MIN_HOLDOUT = 8

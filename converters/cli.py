@@ -12,7 +12,7 @@ import sys
 
 from edgeaffect.errors import EdgeAffectError
 
-KINDS = ("landmarks", "au", "temporal", "detector", "generic")
+KINDS = ("landmarks", "au", "temporal", "detector", "eyes", "generic")
 
 
 def _floats(s: str) -> tuple[float, float]:

@@ -29,6 +29,7 @@ from .errors import EdgeAffectError, FrameFormatError, ModelError
 from .models.affect import AffectModel, frame_features
 from .models.aus import AUModel
 from .models.detector import FaceDetector
+from .models.eyes import EyeStateModel
 from .models.landmarks import LandmarkModel
 from .registry import MODULES, STAGE_MODULES, optional_stage
 from .results import FaceResult, FrameResult
@@ -67,6 +68,7 @@ class AnalyzerOptions:
     detect_small_faces: bool = True  # nothing found on the whole frame -> detect on square tiles too
     max_lost_frames: int = 45  # frames a lost face keeps its id and window (not listed meanwhile)
     enable_aus: bool = True  # run the AU network
+    enable_eyes: bool = True  # run the eye-state network (when the models dir has one): per-eye closed probability
     enable_affect: bool = True  # run the temporal valence/arousal network
     au_every: int = 1  # run the AU net every k-th frame (hold between)
     affect_every: int = 1  # run the temporal net every k-th frame (hold between)
@@ -130,12 +132,21 @@ class Analyzer:
 
         self.detector = FaceDetector(runner("detector"), min(options.detector_keep, options.detector_score_threshold))
         self.landmarks = LandmarkModel(runner("landmarks"), options.validity_threshold)
+        self.eyes = EyeStateModel(runner("eyes")) if options.enable_eyes and self._has_model("eyes") else None
         self.aus = AUModel(runner("au")) if options.enable_aus else None
         self.affect = AffectModel(runner("temporal")) if options.enable_affect else None
         self.tracker = Tracker(self.detector, self.landmarks, _tracker_config(options))
         self._frames = 0
         self._last_ts: float | None = None
         self._live: _LiveWorker | None = None
+
+    def _has_model(self, module: str) -> bool:
+        """An optional module added later (registry `required=False`) is off when the models dir lacks it."""
+        try:
+            self.runner_factory.model_path(module)
+        except ModelError:
+            return False
+        return True
 
     @classmethod
     def create(cls, options: AnalyzerOptions | None = None, **kw: Any) -> Analyzer:
@@ -155,7 +166,7 @@ class Analyzer:
     @property
     def runners(self) -> dict[str, Any]:
         """Module -> the runner in use (in registry order; disabled modules absent)."""
-        models = {"detector": self.detector, "landmarks": self.landmarks, "au": self.aus, "temporal": self.affect}
+        models = {"detector": self.detector, "landmarks": self.landmarks, "eyes": self.eyes, "au": self.aus, "temporal": self.affect}
         return {m: models[m].runner for m in MODULES if models[m] is not None}
 
     @property
@@ -244,10 +255,11 @@ class Analyzer:
                 assert f.lm is not None
                 pts = f.lm.points
                 pose = estimate_head_pose(pts, (w, h))
+                closed = self.eyes.run(gray, pts) if self.eyes is not None else f.lm.eye_closed
                 f.face = FaceResult(
                     track_id=f.track.id, valid=True, validity=f.lm.validity, source=f.source,
                     box=f.track.last_box, landmarks=pts, landmark_sigma=f.lm.sigma,
-                    head_pose=pose.as_dict() if pose else None, eyes=f.track.eyes.update(pts, f.lm.eye_closed).as_dict(),
+                    head_pose=pose.as_dict() if pose else None, eyes=f.track.eyes.update(pts, closed).as_dict(),
                     detector_score=f.detector_score,
                 )
             # a lost track is not listed (f.face stays None): its id waits for re-acquisition

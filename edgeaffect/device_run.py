@@ -21,7 +21,7 @@ from .analyzer import AnalyzerOptions
 from .capture.config import CameraConfig
 from .capture.factory import with_camera
 from .profiles import DeviceProfile, load_profile
-from .registry import MODULES
+from .registry import MODULES, lookup
 from .runtime.factory import BaseOptions, RunnerFactory
 from .scheduler.executor import PipelineExecutor
 from .scheduler.plan import RuntimePlan, plan_runtime
@@ -42,6 +42,16 @@ class DeviceSetup:
     def header(self) -> dict[str, Any]:
         """What run.json records about the device setup."""
         return {"profile": self.profile.name, "placement": self.plan.to_dict()}
+
+
+def _has_model(locate: Any, module: str) -> bool:
+    from .errors import ModelError
+
+    try:
+        locate(module)
+    except ModelError:
+        return False
+    return True
 
 
 def prepare(
@@ -68,7 +78,8 @@ def prepare(
         opts.redetect_every = prof.rates.detector
     locate = RunnerFactory(base, warn=False).model_path
     # warn=False: every fallback is listed once, by plan.describe() below (not also logged and warned)
-    plan = plan_runtime(prof, {m: locate(m) for m in MODULES}, base=base, threads=threads, warn=False)
+    plan = plan_runtime(prof, {m: locate(m) for m in MODULES if lookup(m).required or _has_model(locate, m)},
+                        base=base, threads=threads, warn=False)
     camera = with_camera(prof.camera, source)
     if nir_enhance:
         camera = replace(camera, nir=replace(camera.nir, enabled=True, clahe=True))

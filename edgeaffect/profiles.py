@@ -30,7 +30,7 @@ from .dms.config import DmsConfig
 from .errors import ModelError, ProfileError
 from .kiosk.config import KioskConfig
 from .models import DETECTOR_RANGES, find_detector_model
-from .registry import MODULES
+from .registry import MODULES, REQUIRED_MODULES
 from .runtime.delegates import (
     CPU_KINDS,
     DEFAULT_LIBRARIES,
@@ -211,12 +211,15 @@ def _placement(v: Reader, raw: Any, units: dict[str, ComputeUnit]) -> dict[str, 
         return "auto"
     pl = v.table(raw, "placement")
     v.known(pl, "placement.", MODULES)
-    missing = [m for m in MODULES if m not in pl]
+    missing = [m for m in REQUIRED_MODULES if m not in pl]
     if missing:
         raise v.fail("placement", f"static placement must place every module; missing {', '.join(missing)} "
                                   f"(or use placement = \"auto\")")
     placement = {}
     for m in MODULES:
+        if m not in pl:  # a module added later (eyes): runs on the landmark network's unit
+            placement[m] = placement["landmarks"]
+            continue
         u = v.get(pl, "placement.", m, str)
         if u not in units:
             raise v.fail(f"placement.{m}", f"names undefined unit {u!r} (units: {', '.join(units)})")

@@ -26,6 +26,9 @@ class ModuleSpec:
     kind: str  # manifest "kind" the runtime checks before using a file for this module
     optional: bool  # may be switched off (AnalyzerOptions.enable_*) and skipped under overload
     summary: str  # one line: what the network computes
+    #: False: a module added after model dirs and profiles were written (the eye-state net):
+    #: a models dir or a static placement without it still loads, and the module is off.
+    required: bool = True
 
     @property
     def aliases(self) -> tuple[str, ...]:
@@ -35,6 +38,7 @@ class ModuleSpec:
 REGISTRY: tuple[ModuleSpec, ...] = (
     ModuleSpec("detector", "track", "detector", "detector", False, "BlazeFace-style face boxes + 6 keypoints"),
     ModuleSpec("landmarks", "track", "landmarks", "landmarks", False, "68 landmarks, per-point sigma, validity"),
+    ModuleSpec("eyes", "track", "eyes", "eyes", True, "per-eye closed probability from two eye patches", required=False),
     ModuleSpec("au", "au", "aus", "au", True, "15 action-unit intensities in [0, 5]"),
     ModuleSpec("temporal", "affect", "affect", "temporal", True, "valence/arousal + uncertainty from a window"),
 )
@@ -45,6 +49,8 @@ MODULES: tuple[str, ...] = tuple(m.name for m in REGISTRY)
 STAGE_NAMES: tuple[str, ...] = tuple(dict.fromkeys(m.stage for m in REGISTRY))
 #: Which modules each stage runs.
 STAGE_MODULES: dict[str, tuple[str, ...]] = {s: tuple(m.name for m in REGISTRY if m.stage == s) for s in STAGE_NAMES}
+#: Modules every models dir / static placement must provide.
+REQUIRED_MODULES: tuple[str, ...] = tuple(m.name for m in REGISTRY if m.required)
 #: Asset file prefix per module (models/assets/<prefix>_<variant>.tflite).
 ASSET_PREFIXES: dict[str, str] = {m.name: m.asset_prefix for m in REGISTRY}
 

@@ -10,7 +10,8 @@ then scripts/write_model_cards.py writes the cards.
 
 Float ONNX sources: models/detector/detector.onnx (scripts/build_detector_onnx.py),
 models/landmarks/landmarks.onnx (training.train_landmarks), models/aus/aus.onnx
-(training.train_aus), models/affect/affect.onnx (training.train_temporal).
+(training.train_aus), models/affect/affect.onnx (training.train_temporal), models/eyes/eyes.onnx
+(training.train_eyes; calibrated on held-out real eye patches, EDGEAFFECT_WORK/eyes/calib_heldout.npy).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from edgeaffect.registry import REGISTRY  # noqa: E402
 #: asset prefix -> (manifest kind, float ONNX source); from the one module registry.
 NETWORKS = {m.asset_prefix: (m.kind, REPO / "models" / m.asset_prefix / f"{m.asset_prefix}.onnx") for m in REGISTRY}
 DEFAULT_CALIB = REPO.parent / "shared" / "data" / "video" / "short_hamilton_clip.mp4"
+#: Networks calibrated on their own real inputs instead of the video: the eye-state net on
+#: held-out identities' eye patches (python -m training.train_eyes writes them).
+OWN_CALIB = {"eyes": "eyes/calib_heldout.npy"}
 
 
 def main() -> int:
@@ -51,9 +55,14 @@ def main() -> int:
         if out.exists():
             shutil.rmtree(out)
         print(f"== {name} ({kind}) from {onnx.relative_to(REPO)}", flush=True)
+        calib = a.calib
+        if name in OWN_CALIB:
+            from training.paths import work
+
+            calib = str(work(*OWN_CALIB[name].split("/")))
         res = convert(
-            onnx, kind, a.calib, out, variants=("float32", "float16", "dynamic_range", "int8"), name=name, nir_variant=True,
-            pipeline_models=pipeline_models, max_samples=400,
+            onnx, kind, calib, out, variants=("float32", "float16", "dynamic_range", "int8"), name=name, nir_variant=True,
+            pipeline_models=pipeline_models, max_samples=600 if name in OWN_CALIB else 400,
         )
         dest = REPO / "models" / name
         for f in ("fidelity_report.json", "fidelity_report.md"):

@@ -15,6 +15,11 @@ The network sees the crop the tracker would give it: the window from the teacher
 runtime's own LandmarkModel. Reports Pearson r of EAR (network vs MediaPipe), closed-eye
 recall/precision of the closed probability (> 0.5) and of EAR < 0.15 alone.
 
+The eye-state network (edgeaffect.models.eyes, shipped eyes_<variant>.tflite) is run as the
+runtime runs it: on the two eye patches cut by the landmark NETWORK's corners (not the
+teacher's). Reported as `by_eye_net` (closed when its per-eye probability > 0.5) with the
+ROC AUC of closed vs open eyes, next to the AUC of EAR alone (`ear_auc`, -EAR as the score).
+
 Also writes a small fixture (names + teacher EAR of a few held-out closed- and open-eye
 photos) that tests/test_eye_state_real.py runs on.
 """
@@ -30,7 +35,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from edgeaffect.errors import ModelError  # noqa: E402
 from edgeaffect.models import ASSETS, find_model  # noqa: E402
+from edgeaffect.models.eyes import EyeStateModel  # noqa: E402
 from edgeaffect.models.landmarks import LandmarkModel  # noqa: E402
 from edgeaffect.runtime.runner import ModelRunner  # noqa: E402
 from edgeaffect.vision.alignment import window_from_landmarks  # noqa: E402
@@ -40,7 +47,18 @@ from training.paths import REPO, expressions_dir, work  # noqa: E402
 from training.targets import teacher_target  # noqa: E402
 
 
-def _stats(pred_ear: np.ndarray, teach_ear: np.ndarray, prob: np.ndarray | None) -> dict:
+def _auc(score: np.ndarray, pos: np.ndarray) -> float | None:
+    """ROC AUC (Mann-Whitney, ties averaged) of `score` separating pos from ~pos."""
+    from scipy.stats import rankdata
+
+    npos, nneg = int(pos.sum()), int((~pos).sum())
+    if not npos or not nneg:
+        return None
+    r = rankdata(score)
+    return round(float((r[pos].sum() - npos * (npos + 1) / 2) / (npos * nneg)), 4)
+
+
+def _stats(pred_ear: np.ndarray, teach_ear: np.ndarray, prob: np.ndarray | None, eye_net: np.ndarray | None = None) -> dict:
     closed, opened = teach_ear < EAR_CLOSED, teach_ear > EAR_OPEN
     sel = closed | opened
     out = {
@@ -59,8 +77,13 @@ def _stats(pred_ear: np.ndarray, teach_ear: np.ndarray, prob: np.ndarray | None)
         return {"recall": round(tp / max(int(closed.sum()), 1), 4), "precision": round(tp / pc, 4) if pc else None}
 
     out["by_ear_threshold"] = {"threshold": 0.15, **pr(pred_ear < 0.15)}
+    out["ear_auc"] = _auc(-pred_ear[sel], closed[sel])
     if prob is not None:
         out["by_closed_prob"] = pr(prob > 0.5)
+    if eye_net is not None:
+        out["by_eye_net"] = {**pr(eye_net > 0.5), "auc": _auc(eye_net[sel], closed[sel]),
+                             "median_prob_closed": round(float(np.median(eye_net[closed])), 4) if closed.any() else None,
+                             "median_prob_open": round(float(np.median(eye_net[opened])), 4) if opened.any() else None}
     return out
 
 
@@ -81,22 +104,30 @@ def main() -> None:
     idx = np.unique(np.concatenate([closed_idx, open_idx]))
     model_path = find_model(ASSETS, "landmarks")
     lm = LandmarkModel(ModelRunner(model_path, num_threads=1))
+    try:
+        eye_path = find_model(ASSETS, "eyes")
+        eyes: EyeStateModel | None = EyeStateModel(ModelRunner(eye_path, num_threads=1))
+    except ModelError:
+        eye_path, eyes = None, None
     img_dir = expressions_dir() / "images"
-    pred, prob, rows = [], [], []
+    pred, prob, rows, enet = [], [], [], []
     for i in idx:
         gray = cv2.imread(str(img_dir / names[i]), cv2.IMREAD_GRAYSCALE)
         t = teacher_target(dl[i], mp[i], offsets)
         r = lm.run(gray, window_from_landmarks(t))
         pred.append(eye_aspect_ratios(r.points))
         prob.append(r.eye_closed if r.eye_closed is not None else np.full(2, np.nan))
+        enet.append(eyes.run(gray, r.points) if eyes is not None else np.full(2, np.nan))
         rows.append(i)
-    pred_a, prob_a, rows_a = np.array(pred), np.array(prob), np.array(rows)
+    pred_a, prob_a, rows_a, enet_a = np.array(pred), np.array(prob), np.array(rows), np.array(enet)
     has_prob = not np.isnan(prob_a).any()
-    report = {"model": model_path.name, "reference": "MediaPipe Face Mesh refine_landmarks=True eyelids (EAR), teacher cache",
+    report = {"model": model_path.name, "eye_model": None if eye_path is None else eye_path.name,
+              "eye_model_sha256": None if eye_path is None else json.loads(eye_path.read_text()).get("sha256"), "reference": "MediaPipe Face Mesh refine_landmarks=True eyelids (EAR), teacher cache",
               "closed_below": EAR_CLOSED, "open_above": EAR_OPEN,
               "photos": int(len(rows_a)), "photos_heldout_identities": int(held[rows_a].sum())}
     for label, m in (("heldout_identities", held[rows_a]), ("all_identities", np.ones(len(rows_a), bool))):
-        report[label] = _stats(pred_a[m].ravel(), teach[rows_a][m].ravel(), prob_a[m].ravel() if has_prob else None)
+        report[label] = _stats(pred_a[m].ravel(), teach[rows_a][m].ravel(), prob_a[m].ravel() if has_prob else None,
+                               enet_a[m].ravel() if eyes is not None else None)
     out = REPO / "models" / "landmarks" / "eval_eyes.json"
     out.write_text(json.dumps(report, indent=1))
     # fixture for the real-data test: held-out photos with both eyes clearly shut / open

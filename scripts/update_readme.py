@@ -217,6 +217,13 @@ FIGURES: dict[str, list[Figure]] = {
         Figure("eye state, held-out identities: closed-eye recall / precision (closed prob > 0.5)", "models/landmarks/eval_eyes.json",
                ("heldout_identities.by_closed_prob.recall", "heldout_identities.by_closed_prob.precision", "heldout_identities.closed_eyes"),
                lambda r, p, n: f"{_pct(r)} / {_pct(p)} ({n} closed eyes)", EYES),
+        Figure("eye state, held-out identities: eye-state network (eyes_*.tflite, on the landmark net's eye corners) closed-eye "
+               "recall / precision (p > 0.5), ROC AUC closed vs open", "models/landmarks/eval_eyes.json",
+               ("heldout_identities.by_eye_net.recall", "heldout_identities.by_eye_net.precision", "heldout_identities.by_eye_net.auc",
+                "heldout_identities.closed_eyes"),
+               lambda r, p, a, n: f"{_pct(r)} / {_pct(p)}, AUC {a:.3f} ({n} closed eyes)", EYES),
+        Figure("eye state, held-out identities: ROC AUC closed vs open from the landmark net's EAR alone", "models/landmarks/eval_eyes.json",
+               ("heldout_identities.ear_auc",), "{0:.3f}", EYES),
         Figure("eye state, held-out identities: closed-eye recall / precision from EAR < 0.15 alone", "models/landmarks/eval_eyes.json",
                ("heldout_identities.by_ear_threshold.recall", "heldout_identities.by_ear_threshold.precision", "heldout_identities.closed_eyes"),
                lambda r, p, n: f"{_pct(r)} / {_pct(p)} ({n} closed eyes)", EYES),

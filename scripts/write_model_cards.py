@@ -75,6 +75,30 @@ CARDS: dict[str, dict[str, str]] = {
         "(yaw beyond ~45 deg comes only from a 2-D cylinder warp, not from real profile photos). "
         "{shipped_because} {validity_unseen}",
     },
+    "eyes": {
+        "what": "Eye-state network: per-eye closed probability",
+        "source": "Trained by this project: `python -m training.train_eyes` (MediaPipe-teacher soft targets, a few minutes on "
+        "one CPU thread). Architecture: `training/train_eyes.py::EyeNet`, five 3x3 conv+BN+ReLU6 layers, global mean, one "
+        "linear logit. Input: a {patch} grey eye patch cut by the landmark network's two eye corners "
+        "(`edgeaffect/vision/eyes.py::eye_patches`, similarity-aligned, the subject's left eye mirrored so one network serves "
+        "both eyes), normalised per patch. The sigmoid runs in numpy on the dequantised logit (`edgeaffect/models/eyes.py`), "
+        "so the probability is smooth under int8. Runs on both eyes of every valid face, every frame; fills "
+        "`eyes.closed_prob_left/right` (blinks, PERCLOS, the driver monitor).",
+        "licence": "Apache-2.0 (weights produced by this project). Teacher used for the targets: MediaPipe Face Mesh with "
+        "refine_landmarks=True (Apache-2.0), used only to label training patches, not shipped.",
+        "data": "Images of `../shared/data/expressions` (Apache-2.0), identities split by `training.data.is_heldout` (the "
+        "landmark network's split; held-out identities never trained on). Target per eye: sigmoid((0.14 - EAR) / 0.02) of "
+        "MediaPipe's refined-eyelid eye aspect ratio (teacher cache `work/teachers/expressions.npz`). Patches cut by both "
+        "teachers' eye corners (MediaPipe and dlib), corners jittered by 4 % of the eye width, closed eyes (EAR < 0.16) "
+        "oversampled 16x; gamma, NIR-like contrast compression, blur and noise. {train_patches} training patches. The logit "
+        "offset that undoes the oversampling is chosen on validation identities from the training side (best F1; "
+        "`logit_offset_from_validation` below), never on the held-out ones. "
+        "Calibration: {calibration_samples} held-out identities' real eye patches (every eye with EAR < 0.18 plus open ones).",
+        "not": "Not a drowsiness detector on its own, and not validated on video of real drivers: the photos are mostly frontal, "
+        "well lit, without glasses glare, and only a few hundred images show shut eyes (laughing, crying, blinks), so the "
+        "held-out closed-eye figures rest on few eyes (counts below). A squint (EAR 0.10-0.18) is left out of recall/precision. "
+        "Its input depends on the landmark network's eye corners: corners off the eye give a meaningless probability.",
+    },
     "aus": {
         "what": "Action Unit intensity network, {n_aus} AUs + {n_expressions}-class expression head",
         "source": "Trained by this project: `python -m training.train_aus` (fine-tuned from the previous AU network). "
@@ -209,6 +233,8 @@ def facts(name: str, man: dict[str, Any], train: dict[str, Any], fid: dict[str, 
         "n_aus": str(au_shape[-1]) if au_shape else str(len(_meta_list(man, "edgeaffect.au_names")) or "n/a"),
         "n_expressions": str(len(_meta_list(man, "edgeaffect.expressions")) or "n/a"),
         "sampling": str(train.get("sampling", "n/a")),
+        "train_patches": _n(train.get("train_patches")),
+        "patch": "x".join(str(v) for v in _meta_list(man, "edgeaffect.patch")) or "n/a",
         "window_frames": _n(train.get("window_frames")),
         "meta_source": str((man.get("metadata") or {}).get("edgeaffect.source", "n/a")),
         "meta_licence": str((man.get("metadata") or {}).get("edgeaffect.licence", "n/a")),
@@ -311,6 +337,8 @@ def card(name: str, repo: Path = REPO) -> tuple[str, dict[str, Any]]:
 #: Further report files shown on a card: file in models/<name>/ -> section title (with the command that writes it).
 EXTRA_REPORTS = {
     "landmarks": {"eval_eyes.json": "Eye state on real closed/open-eye photos vs MediaPipe (`scripts/eval_eyes.py`, shipped model)"},
+    "eyes": {"../landmarks/eval_eyes.json": "Eye state on real closed/open-eye photos of held-out identities vs MediaPipe, "
+             "on the landmark network's eye corners (`scripts/eval_eyes.py`; `by_eye_net` rows are this network)"},
     "detector_full": {"eval_far_faces.json": "Recall by face size, full range vs short range (`scripts/build_detector_full.py --eval`)"},
 }
 

@@ -41,28 +41,49 @@ def _run(model, item: dict):
     return r, ear
 
 
-@pytest.mark.xfail(reason="issue 9 item 1 not reached: the shipped landmark net's eyelids barely follow closure "
-                   "(median EAR on held-out closed-eye photos vs open ones, and MediaPipe's: models/landmarks/eval_eyes.json)",
+@pytest.mark.xfail(reason="issue 9 item 1, landmark part, not reached: the shipped landmark net's eyelids barely follow "
+                   "closure (median EAR on held-out closed-eye photos vs open ones, and MediaPipe's: models/landmarks/eval_eyes.json); "
+                   "closed eyes are seen by the eye-state network instead (test_the_eye_net_sees_closed_eyes)",
                    strict=False)
-def test_closed_eyes_are_seen(landmark_model):
+def test_closed_eyes_bring_the_landmark_eyelids_together(landmark_model):
     """Held-out identities whose eyes the refined MediaPipe mesh sees shut (EAR < 0.10): the
-    network's eyelids come together (EAR well below the open-eye photos'), and, when the model
-    has the eye-state output, its per-eye closed probability rises."""
+    landmark network's eyelids come together (EAR well below the open-eye photos')."""
     fr = _eye_frames()
     assert len(fr["closed"]) >= 3 and len(fr["open"]) >= 3
     closed = [_run(landmark_model, it) for it in fr["closed"]]
     opened = [_run(landmark_model, it) for it in fr["open"]]
     assert np.median([e for _, e in closed]) < 0.75 * np.median([e for _, e in opened])
-    if landmark_model.has_eyes:
-        p_closed = np.array([r.eye_closed.mean() for r, _ in closed])
-        p_open = np.array([r.eye_closed.mean() for r, _ in opened])
-        assert (p_closed > 0.5).mean() >= 0.7, p_closed
-        assert (p_open < 0.5).mean() >= 0.8, p_open
+
+
+def test_the_eye_net_sees_closed_eyes(landmark_model, assets):
+    """The same held-out photos through the runtime path: the landmark network's points, then the
+    eye-state network on the two eye patches its corners cut. Shut eyes get a high closed
+    probability, open eyes a low one."""
+    from edgeaffect.models import find_model
+    from edgeaffect.models.eyes import EyeStateModel
+    from edgeaffect.runtime.runner import ModelRunner
+
+    eyes = EyeStateModel(ModelRunner(find_model(assets, "eyes"), num_threads=1))
+    fr = _eye_frames()
+    assert len(fr["closed"]) >= 3 and len(fr["open"]) >= 3
+
+    def probs(items: list) -> np.ndarray:
+        out = []
+        for it in items:
+            r, _ = _run(landmark_model, it)
+            gray = cv2.imread(str(SHARED / "expressions" / "images" / it["image"]), cv2.IMREAD_GRAYSCALE)
+            out.append(eyes.run(gray, r.points).mean())
+        return np.array(out)
+
+    p_closed, p_open = probs(fr["closed"]), probs(fr["open"])
+    assert (p_closed > 0.5).mean() >= 0.7, p_closed
+    assert (p_open < 0.5).mean() >= 0.8, p_open
+    assert np.median(p_closed) > np.median(p_open) + 0.4, (p_closed, p_open)
 
 
 def test_eye_state_reaches_the_result(assets, shared_data):
     """closed_prob_left/right are in the per-face result (JSON line) of a real photo: probabilities
-    when the shipped landmark model has the eye-state output, None when it has not."""
+    when an eye-state network is shipped (or the landmark model has the output), None otherwise."""
     from edgeaffect import Analyzer, AnalyzerOptions, RunningMode
 
     img = cv2.imread(str(SHARED / "faces" / "obama.jpg"), cv2.IMREAD_COLOR)
@@ -75,7 +96,8 @@ def test_eye_state_reaches_the_result(assets, shared_data):
     face = next(f for f in res.faces if f.valid)
     eyes = face.to_dict()["eyes"]
     assert "closed_prob_left" in eyes and "closed_prob_right" in eyes
-    if not LandmarkModel(ModelRunner(find_model(assets, "landmarks"))).has_eyes:
+    has_eye_net = any(f.name.startswith("eyes_") and f.suffix == ".json" for f in assets.iterdir())
+    if not has_eye_net and not LandmarkModel(ModelRunner(find_model(assets, "landmarks"))).has_eyes:
         assert eyes["closed_prob_left"] is None and eyes["closed_prob_right"] is None  # no output, no invented number
         return
     assert 0.0 <= eyes["closed_prob_left"] <= 1.0 and 0.0 <= eyes["closed_prob_right"] <= 1.0

@@ -51,7 +51,8 @@ def test_shipped_profiles_all_load():
         assert p.name == n and p.description and p.path == REPO / "firmware_configs" / f"{n}.toml"
         assert p.units and p.scheduler.target_fps > 0 and p.thermal.critical_c > p.thermal.throttle_c
         if isinstance(p.placement, dict):
-            assert set(p.placement) == {"detector", "landmarks", "au", "temporal"}
+            assert set(p.placement) == {"detector", "landmarks", "eyes", "au", "temporal"}
+            assert p.placement["eyes"] == p.placement["landmarks"]  # not listed: on the landmark net's unit
 
 
 def _toml_leaves(d: dict, path: tuple[str, ...] = ()):

@@ -26,13 +26,13 @@ def test_lookup_accepts_every_name_of_a_module(alias: str, module: str) -> None:
 
 
 def test_lookup_rejects_unknown_names_with_the_choices() -> None:
-    with pytest.raises(ValueError, match="choose from detector, landmarks, au, temporal"):
+    with pytest.raises(ValueError, match="choose from detector, landmarks, eyes, au, temporal"):
         registry.lookup("va")
 
 
 def test_stages_are_derived_from_the_registry() -> None:
     assert registry.STAGE_NAMES == ("track", "au", "affect")
-    assert registry.STAGE_MODULES == {"track": ("detector", "landmarks"), "au": ("au",), "affect": ("temporal",)}
+    assert registry.STAGE_MODULES == {"track": ("detector", "landmarks", "eyes"), "au": ("au",), "affect": ("temporal",)}
     assert not registry.optional_stage("track") and registry.optional_stage("au") and registry.optional_stage("affect")
 
 

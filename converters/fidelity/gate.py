@@ -26,6 +26,8 @@ class Budget:
     det_precision: float = 0.97  # detector: quantised detections the float model also reports
     det_iou: float = 0.90  # detector: mean IoU of matched decoded boxes
     det_score_mae: float = 0.05  # detector: mean |score float - score quantised| of matched detections
+    eyes_agreement: float = 0.97  # eyes: closed decisions (sigmoid(logit) > 0.5) equal to float's
+    eyes_prob_mae: float = 0.03  # eyes: mean |p float - p quantised| of the closed probability
     min_rank_corr: float | None = None  # uncertainty Spearman (log_sigma, temporal ch 2..7); None = report only
     layer_jump_db: float = 10.0  # localisation: an SNR drop this large between matched layers is "a jump"
     layer_floor_db: float = 20.0  # localisation: the first matched layer below this is "the first large error"
@@ -147,6 +149,20 @@ def task_metrics(kind: str, ref: dict[str, np.ndarray], got: dict[str, np.ndarra
                 fails.append(f"output {out}: uncertainty channel {ci} Spearman {rho if rho is None else round(rho, 4)} < {budget.min_rank_corr}")
         if unc:
             m["uncertainty_spearman"] = unc
+    elif kind == "eyes":
+        # a classifier: one logit per patch; the sigmoid runs in numpy at runtime (smooth probability)
+        out = _find_output(names, per, ("closed_logit", "logit", "closed"), 1)
+        if out is None:
+            return {"error": "no output with 1 value"}, ["eyes: no output with one closed logit to score"]
+        pr = 1.0 / (1.0 + np.exp(-np.clip(ref[out].astype(np.float64).ravel(), -30, 30)))
+        pg = 1.0 / (1.0 + np.exp(-np.clip(got[out].astype(np.float64).ravel(), -30, 30)))
+        agree, mae = float(np.mean((pr > 0.5) == (pg > 0.5))), float(np.abs(pr - pg).mean())
+        m["closed_decision_agreement"] = {"value": _r(agree, 4), "float_closed": int((pr > 0.5).sum()), "samples": int(len(pr)), "output": out}
+        m["closed_prob_mae"] = {"value": _r(mae, 5), "max": _r(float(np.abs(pr - pg).max()), 4), "output": out}
+        if agree < budget.eyes_agreement:
+            fails.append(f"output {out}: closed-decision agreement {agree:.4f} < {budget.eyes_agreement}")
+        if mae > budget.eyes_prob_mae:
+            fails.append(f"output {out}: closed-probability MAE {mae:.4f} > {budget.eyes_prob_mae}")
     elif kind == "detector":
         from ..detector_gate import anchor_gate
 

@@ -72,6 +72,8 @@ def model_paths(models_dir: str | Path | None = None, model_files: dict[str, str
             try:
                 p = find_model(base, m)
             except ModelError:
+                if modules is None and not lookup(m).required:
+                    continue  # an optional module this (older) models dir lacks: nothing to benchmark
                 p = base / f"{DEFAULT_MODELS[m]}_int8.json"  # missing: errors later, naming it
         out[m] = p.with_suffix(".json") if p.suffix == ".tflite" else p
     return out

@@ -45,7 +45,8 @@ class RatesConfig:
             det = max(1.0 / self.detector, self.expected_redetect_ratio)
         else:
             det = self.expected_redetect_ratio
-        return {"detector": det, "landmarks": 1.0, "au": 1.0 / self.au_every, "temporal": 1.0 / self.affect_every}
+        # eyes: two patches (both eyes) per face per frame
+        return {"detector": det, "landmarks": 1.0, "eyes": 2.0, "au": 1.0 / self.au_every, "temporal": 1.0 / self.affect_every}
 
     @classmethod
     def from_table(cls, r: Reader, table: Any, section: str = "rates") -> RatesConfig:

@@ -1,9 +1,10 @@
-"""Eye openness, blinks and PERCLOS from the landmarks (no extra network).
+"""Eye openness, blinks and PERCLOS from the landmarks, and the eye-state network's eye patches.
 
 Eye aspect ratio (Soukupova & Cech 2016): EAR = (|p2-p6| + |p3-p5|) / (2 |p1-p4|).
 Openness is EAR relative to the person's own open-eye baseline (a slow running upper
 percentile), because absolute EAR differs between people and halves behind some glasses.
-When the landmark network has an eye-state output, its per-eye closed probability
+When the eye-state network (edgeaffect.models.eyes; patches cut here by `eye_patches`) or
+a landmark network with an eye-state output runs, its per-eye closed probability
 (openpilot's `eyesClosedProb`) is reported too and counts as a second, baseline-free
 witness: an eye is closed for blinks/PERCLOS when the EAR says so or when the mean closed
 probability exceeds CLOSED_PROB (openpilot's eye threshold, 0.65).
@@ -17,6 +18,48 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..constants import LEFT_EYE, RIGHT_EYE
+
+#: Eye patch of the eye-state network (edgeaffect.models.eyes): width x height, grey. The eye's
+#: two corners land on a horizontal line through the centre, EYE_SPAN of the width apart.
+EYE_PATCH_W, EYE_PATCH_H, EYE_SPAN = 40, 24, 0.6
+
+
+def eye_patch_matrix(a: np.ndarray, b: np.ndarray, w: int = EYE_PATCH_W, h: int = EYE_PATCH_H) -> np.ndarray:
+    """[2, 3] similarity (frame -> patch) that puts corner `a` left and `b` right, level."""
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    d = b - a
+    dist = max(float(np.hypot(d[0], d[1])), 1e-3)
+    s = EYE_SPAN * w / dist
+    c, sn = d[0] / dist * s, d[1] / dist * s
+    mid = 0.5 * (a + b)
+    m = np.array([[c, sn, 0.0], [-sn, c, 0.0]])
+    m[:, 2] = np.array([w / 2.0, h / 2.0]) - m[:, :2] @ mid
+    return m
+
+
+def eye_patches(gray: np.ndarray, points68: np.ndarray) -> np.ndarray:
+    """[2, H, W] uint8: the subject's right eye (iBUG 36 -> 39) and left eye (42 -> 45, then
+    mirrored so both look like a right eye: outer corner left, inner corner right)."""
+    import cv2
+
+    p = np.asarray(points68, np.float64)
+    out = np.empty((2, EYE_PATCH_H, EYE_PATCH_W), np.uint8)
+    for k, (i, j) in enumerate(((36, 39), (42, 45))):
+        m = eye_patch_matrix(p[i], p[j])
+        out[k] = cv2.warpAffine(gray, m, (EYE_PATCH_W, EYE_PATCH_H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    out[1] = out[1, :, ::-1]
+    return out
+
+
+def normalise_eye_patches(patches: np.ndarray) -> np.ndarray:
+    """[N, H, W] uint8 -> float32 in [-1, 1]: per-patch mean/std (lighting- and NIR-gain-free),
+    clipped at 3 std. The eye network's input; training uses this very function."""
+    x = np.asarray(patches, np.float32)
+    mu = x.mean(axis=(1, 2), keepdims=True)
+    sd = np.maximum(x.std(axis=(1, 2), keepdims=True), 4.0)
+    return np.clip((x - mu) / (3.0 * sd), -1.0, 1.0).astype(np.float32)
+
 
 #: Mean per-eye closed probability above which the eyes count as closed (openpilot: 0.65).
 CLOSED_PROB = 0.65
@@ -43,7 +86,7 @@ class EyeState:
     blink: bool  # a blink ended on this frame
     blinks_total: int
     perclos: float  # fraction of the recent window with closed eyes (openness < 0.2 or closed prob > CLOSED_PROB; PERCLOS P80)
-    closed_prob_left: float | None = None  # subject's left eye (iBUG 42-47), from the landmark net
+    closed_prob_left: float | None = None  # subject's left eye (iBUG 42-47), from the eye-state net
     closed_prob_right: float | None = None  # subject's right eye (iBUG 36-41)
 
     def as_dict(self) -> dict[str, float | bool | int | None]:

@@ -46,7 +46,7 @@ def _module_of(path: Path) -> str | None:
     if not j.exists():
         return None
     kind = str(json.loads(j.read_text()).get("kind", ""))
-    return {"au": "au", "temporal": "temporal", "detector": "detector", "landmarks": "landmarks"}.get(kind)
+    return {"au": "au", "temporal": "temporal", "detector": "detector", "landmarks": "landmarks", "eyes": "eyes"}.get(kind)
 
 
 def run_model(path: Path, mode: str, n_sets: int, seed: int, real: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
