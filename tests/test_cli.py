@@ -39,7 +39,7 @@ def test_run_on_the_shared_video_writes_275_lines(assets, shared_data, tmp_path)
     assert len(lines) == 275
     assert all(json.loads(x)["frame_index"] == i for i, x in enumerate(lines))
     run_meta = json.loads((tmp_path / "o" / "run.json").read_text())
-    assert set(run_meta["models"]) == {"detector", "landmarks", "au", "temporal"}
+    assert set(run_meta["models"]) == {"detector", "landmarks", "eyes", "au", "temporal"}
 
 
 def test_unreadable_video_is_a_one_line_error(assets, tmp_path):

@@ -28,7 +28,7 @@ def stem(d, module: str) -> str:
 
 
 def test_shipped_models_load_and_run(assets):
-    for module in ("detector", "landmarks", "au", "temporal"):
+    for module in ("detector", "landmarks", "eyes", "au", "temporal"):
         r = ModelRunner(find_model(assets, module))
         outs = r.run(*[np.zeros(s, np.float32) for s in r.input_shapes])
         assert outs and all(np.isfinite(v).all() for v in outs.values())

@@ -58,7 +58,7 @@ def test_timing_and_recording_wrappers_observe_the_real_analyzer(assets, frames)
         results = [an.process(f, (i + 1) * 33.3) for i, f in enumerate(frames)]
         counter = InvocationCounter(an)
         # every runner is timed (the recorder sits outside the timer for the modules it records)
-        assert set(counter.timers) == {"detector", "landmarks", "au", "temporal"}
+        assert set(counter.timers) == {"detector", "landmarks", "eyes", "au", "temporal"}
         lm = an.runners["landmarks"]
     assert sum(r.status == "ok" for r in results) >= 8
     n_lm = timings.count["landmarks"]

@@ -7,8 +7,10 @@
 Teacher: MediaPipe Face Mesh refine_landmarks=True (work/teachers/expressions.npz, `mp`, the
 refined eyelid points mapped to iBUG-68), per-eye EAR; soft target sigmoid((0.14 - EAR) / 0.02).
 Patches: edgeaffect.vision.eyes.eye_patches geometry from the eye corners (iBUG 36/39, 42/45)
-of BOTH teachers (MediaPipe and dlib), with the corners jittered by ~4 % of the eye width
-(at runtime the corners come from the project's own landmark network), the left eye mirrored.
+of BOTH teachers (MediaPipe and dlib) and of the shipped landmark network (at runtime the
+corners come from it), jittered by ~4 % of the eye width, the left eye mirrored. The logit
+offset that undoes the closed-eye oversampling is chosen on validation identities (training
+side) with the landmark network's corners.
 Photometric augmentation: gamma, blur, noise, contrast compression (NIR-like); the input is
 normalised by edgeaffect.vision.eyes.normalise_eye_patches, exactly as at runtime.
 Closed patches are oversampled. Identities held out by training.data.is_heldout are never seen.
@@ -61,7 +63,8 @@ def cut(gray: np.ndarray, a: np.ndarray, b: np.ndarray, mirror: bool) -> np.ndar
     return p[:, ::-1] if mirror else p
 
 
-def build_bank(idx: np.ndarray, names, mp, dl, ear: np.ndarray, rng: np.random.Generator, jitter: float, n_open: int, n_closed: int):
+def build_bank(idx: np.ndarray, names, mp, dl, ear: np.ndarray, rng: np.random.Generator, jitter: float, n_open: int, n_closed: int,
+               net: np.ndarray | None = None):
     """(patches uint8 [N,H,W], targets [N], teacher EAR [N], image index [N])."""
     img_dir = expressions_dir() / "images"
     xs, ts, es, ii = [], [], [], []
@@ -74,7 +77,8 @@ def build_bank(idx: np.ndarray, names, mp, dl, ear: np.ndarray, rng: np.random.G
             if not math.isfinite(e):
                 continue
             n = n_closed if e < 0.16 else n_open
-            sets = [s for s in (mp[i], dl[i]) if not np.isnan(s[[ca, cb]]).any()]
+            cand = (mp[i], dl[i]) if net is None else (mp[i], dl[i], net[i])
+            sets = [s for s in cand if not np.isnan(s[[ca, cb]]).any()]
             off = int(rng.integers(len(sets)))
             for r in range(n):
                 pts = sets[(r + off) % len(sets)]
@@ -88,6 +92,33 @@ def build_bank(idx: np.ndarray, names, mp, dl, ear: np.ndarray, rng: np.random.G
                 es.append(e)
                 ii.append(i)
     return np.stack(xs), np.array(ts, np.float32), np.array(es, np.float32), np.array(ii)
+
+
+def net_points(names, mp, dl) -> np.ndarray:
+    """[N, 68, 2] the shipped landmark network's points on every image (NaN where a teacher is
+    missing), from the crop the tracker would give it (as scripts/eval_eyes.py): at runtime the
+    eye corners come from this network, so training sees its corner errors too. Cached."""
+    cache = work("eyes", "net_points.npy")
+    if cache.exists():
+        return np.load(cache)
+    from edgeaffect.models import ASSETS, find_model
+    from edgeaffect.models.landmarks import LandmarkModel
+    from edgeaffect.runtime.runner import ModelRunner
+    from edgeaffect.vision.alignment import window_from_landmarks
+    from training.targets import teacher_target
+
+    offsets = np.array(json.loads((REPO / "tests" / "fixtures" / "mediapipe_offsets.json").read_text())["offsets"])
+    lm = LandmarkModel(ModelRunner(find_model(ASSETS, "landmarks"), num_threads=1))
+    out = np.full((len(names), 68, 2), np.nan, np.float32)
+    img_dir = expressions_dir() / "images"
+    for i in range(len(names)):
+        if np.isnan(mp[i]).any() or np.isnan(dl[i]).any():
+            continue
+        gray = cv2.imread(str(img_dir / names[i]), cv2.IMREAD_GRAYSCALE)
+        if gray is not None:
+            out[i] = lm.run(gray, window_from_landmarks(teacher_target(dl[i], mp[i], offsets))).points
+    np.save(cache, out)
+    return out
 
 
 def photometric(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -131,15 +162,18 @@ def main() -> None:
     t0 = time.time()
     # validation identities (from the training side, never the held-out ones): choose the logit offset
     val = np.array([is_heldout(n, 0.1, salt="eyes-val:") for n in names]) & ~held
-    cache = work("eyes", f"bank_v2_{a.seed}.npz")
+    net = net_points(names, mp, dl)  # the landmark network's own corners: a third corner set
+    cache = work("eyes", f"bank_v3_{a.seed}.npz")
     if cache.exists():
         c = np.load(cache)
         xtr, ytr, xva, eva, xte, ete, ite = c["xtr"], c["ytr"], c["xva"], c["eva"], c["xte"], c["ete"], c["ite"]
     else:
         tr = np.flatnonzero(have & ~held & ~val)
-        xtr, ytr, _, _ = build_bank(tr, names, mp, dl, ear, rng, 0.04, 1, OVERSAMPLE)
-        # validation and held-out: MediaPipe's corners, no jitter, one patch per eye (the natural mix)
-        xva, _, eva, _ = build_bank(np.flatnonzero(have & val), names, mp, mp, ear, rng, 0.0, 1, 1)
+        xtr, ytr, _, _ = build_bank(tr, names, mp, dl, ear, rng, 0.04, 1, OVERSAMPLE, net)
+        # validation: the landmark network's corners (the runtime's input), no jitter, one patch per
+        # eye (the natural mix); held-out: MediaPipe's corners (scripts/eval_eyes.py runs the runtime path)
+        hv = have & val & ~np.isnan(net).any((1, 2))
+        xva, _, eva, _ = build_bank(np.flatnonzero(hv), names, net, net, ear, rng, 0.0, 1, 1)
         xte, _, ete, ite = build_bank(np.flatnonzero(have & held), names, mp, mp, ear, rng, 0.0, 1, 1)
         np.savez(cache, xtr=xtr, ytr=ytr, xva=xva, eva=eva, xte=xte, ete=ete, ite=ite)
     if a.calib_only:
