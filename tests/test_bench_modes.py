@@ -208,7 +208,7 @@ def test_run_vs_cli_report_has_fingerprint_and_models(tmp_path, monkeypatch):
                        "--no-plots", "-q"]) == 0
     d = report.load(tmp_path / "rv.json")
     assert d["kind"] == "run-vs" and seen["cpu"] is None and seen["pairs"] == 1
-    assert set(d["fingerprint"]["models"]) == {"detector", "landmarks", "au", "temporal"}
+    assert set(d["fingerprint"]["models"]) == {"detector", "landmarks", "eyes", "au", "temporal"}
     assert d["fingerprint"]["cpu"]["int8_isa"]
 
 

@@ -79,7 +79,7 @@ def _module_args(p: argparse.ArgumentParser, prefix: str = "") -> None:
     p.add_argument(f"--{prefix}warmup-runs", dest="mod_warm_runs", type=int, default=1)
     p.add_argument(f"--{prefix}warmup-seconds", dest="mod_warm_s", type=float, default=0.5)
     p.add_argument("--benchmark-model", default=None, help="LiteRT benchmark_model binary for a per-op profile (default: PATH lookup)")
-    p.add_argument("--modules", default=None, help="comma-separated subset of detector,landmarks,au,temporal")
+    p.add_argument("--modules", default=None, help="comma-separated subset of detector,landmarks,eyes,au,temporal")
     p.add_argument("--model", action="append", default=[], metavar="MODULE=PATH", help="override one module's manifest/tflite")
 
 
@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--warmup-runs", dest="mod_warm_runs", type=int, default=1)
     m.add_argument("--warmup-seconds", dest="mod_warm_s", type=float, default=0.5)
     m.add_argument("--benchmark-model", default=None, help="LiteRT benchmark_model binary for a per-op profile (default: PATH lookup)")
-    m.add_argument("--modules", default=None, help="comma-separated subset of detector,landmarks,au,temporal")
+    m.add_argument("--modules", default=None, help="comma-separated subset of detector,landmarks,eyes,au,temporal")
     m.add_argument("--model", action="append", default=[], metavar="MODULE=PATH", help="override one module's manifest/tflite")
     _common(m)
 
@@ -428,7 +428,15 @@ def cmd_run_vs(a: argparse.Namespace, argv: list[str]) -> int:
         from ..runtime.manifest import load_manifest
 
         fac = RunnerFactory(BaseOptions(models_dir=Path(a.models_dir) if a.models_dir else None), warn=False)
-        manifests = {m: load_manifest(fac.model_path(m)) for m in ("detector", "landmarks", "au", "temporal")}
+        from ..errors import ModelError
+        from ..registry import REGISTRY
+
+        for spec in REGISTRY:
+            try:
+                manifests[spec.name] = load_manifest(fac.model_path(spec.name))
+            except ModelError:
+                if spec.required:
+                    raise  # an optional module (eyes) an older models dir lacks is not run either
     except Exception as e:  # the fingerprint is best effort; the runs report their own errors
         say(f"model manifests not readable for the fingerprint: {e}")
     res = run_vs(a.source, pairs=a.pairs, max_frames=a.max_frames, loop=a.loop, cpu=cpu, models_dir=a.models_dir,
