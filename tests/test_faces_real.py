@@ -141,7 +141,7 @@ def test_full_range_detector_finds_a_far_face(shared_data):
     from edgeaffect.models.detector import iou
     from edgeaffect.runtime.runner import ModelRunner
 
-    man = next((p for v in ("int8", "float16", "float32") if (p := ASSETS / f"detector_full_{v}.json").exists()), None)
+    man = next((p for v in ("int8", "dynamic_range", "float16", "float32") if (p := ASSETS / f"detector_full_{v}.json").exists()), None)
     if man is None:
         pytest.skip("no detector_full asset (python scripts/build_detector_full.py)")
     runner = ModelRunner(man, num_threads=1)

@@ -77,9 +77,12 @@ def run_model(path: Path, mode: str, n_sets: int, seed: int, real: dict[str, np.
             out[f"{mode}/{path.stem}/{k}/{d['name']}"] = np.array(interp.get_tensor(d["index"]))
     module = _module_of(path)
     if real is not None and module in real and len(ins) == 1:
-        # the recorded inputs are float (what the analyzer passes to ModelRunner.run); float models take them as is
+        # the recorded inputs are float (what the analyzer passes to ModelRunner.run); float models take them as is.
+        # They were recorded for the module's active model: another file of the same kind with another input
+        # size (e.g. the full-range detector, 192x192, beside the short-range 128x128 one) is checked on the
+        # seeded inputs only.
         for k, x in enumerate(real[module]):
-            if ins[0]["dtype"] != np.float32:
+            if ins[0]["dtype"] != np.float32 or x.size != int(np.prod(ins[0]["shape"])):
                 break  # an integer-input model is fed through ModelRunner's quantisation: not recorded here
             interp.set_tensor(ins[0]["index"], x.reshape(ins[0]["shape"]).astype(np.float32))
             interp.invoke()
