@@ -94,14 +94,51 @@ def build_bank(idx: np.ndarray, names, mp, dl, ear: np.ndarray, rng: np.random.G
     return np.stack(xs), np.array(ts, np.float32), np.array(es, np.float32), np.array(ii)
 
 
+def synthetic_bank(idx: np.ndarray, names, mp, dl, net, ear: np.ndarray, rng: np.random.Generator, jitter: float, n: int):
+    """Synthetic closure (training.augment.close_eyes: the upper lid warped onto the lower one
+    along MediaPipe's points) of `n` open-eye training images, so identities never seen with
+    their eyes shut are; target from the warped points' EAR. Corners are not moved by the warp."""
+    from training.augment import close_eyes, random_closure
+
+    img_dir = expressions_dir() / "images"
+    xs, ts = [], []
+    pick = rng.choice(idx, min(n, len(idx)), replace=False)
+    for i in pick:
+        gray = cv2.imread(str(img_dir / names[i]), cv2.IMREAD_GRAYSCALE)
+        if gray is None:
+            continue
+        amt = random_closure(mp[i], rng)
+        if max(amt) <= 0:
+            continue
+        warped, pts = close_eyes(gray, mp[i], amt, rng)
+        e2 = eye_aspect_ratios(pts)
+        for k, (ca, cb) in enumerate(CORNERS):
+            sets = [s for s in (mp[i], dl[i], net[i]) if not np.isnan(s[[ca, cb]]).any()]
+            src = sets[int(rng.integers(len(sets)))]
+            a, b = src[ca].astype(np.float64), src[cb].astype(np.float64)
+            w = np.linalg.norm(b - a)
+            a, b = a + rng.normal(0, jitter * w, 2), b + rng.normal(0, jitter * w, 2)
+            xs.append(cut(warped, a, b, mirror=k == 1))
+            ts.append(soft_target(e2[k]))
+    return np.stack(xs), np.array(ts, np.float32)
+
+
+def landmark_model_tag() -> str:
+    """First 12 hex digits of the shipped landmark model's sha256 (names the caches built with it)."""
+    from edgeaffect.models import ASSETS, find_model
+
+    return str(json.loads(find_model(ASSETS, "landmarks").read_text()).get("sha256", ""))[:12]
+
+
 def net_points(names, mp, dl) -> np.ndarray:
     """[N, 68, 2] the shipped landmark network's points on every image (NaN where a teacher is
     missing), from the crop the tracker would give it (as scripts/eval_eyes.py): at runtime the
     eye corners come from this network, so training sees its corner errors too. Cached."""
-    cache = work("eyes", "net_points.npy")
+    from edgeaffect.models import ASSETS, find_model
+
+    cache = work("eyes", f"net_points_{landmark_model_tag()}.npy")  # per landmark model file
     if cache.exists():
         return np.load(cache)
-    from edgeaffect.models import ASSETS, find_model
     from edgeaffect.models.landmarks import LandmarkModel
     from edgeaffect.runtime.runner import ModelRunner
     from edgeaffect.vision.alignment import window_from_landmarks
@@ -148,6 +185,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--synthetic", type=int, default=0, help="open-eye training images also shown synthetically closed")
     ap.add_argument("--calib-only", action="store_true", help="only (re)write work/eyes/calib_heldout.npy from the cached patches")
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -163,7 +201,7 @@ def main() -> None:
     # validation identities (from the training side, never the held-out ones): choose the logit offset
     val = np.array([is_heldout(n, 0.1, salt="eyes-val:") for n in names]) & ~held
     net = net_points(names, mp, dl)  # the landmark network's own corners: a third corner set
-    cache = work("eyes", f"bank_v3_{a.seed}.npz")
+    cache = work("eyes", f"bank_v3_{a.seed}_{landmark_model_tag()}.npz")
     if cache.exists():
         c = np.load(cache)
         xtr, ytr, xva, eva, xte, ete, ite = c["xtr"], c["ytr"], c["xva"], c["eva"], c["xte"], c["ete"], c["ite"]
@@ -179,6 +217,11 @@ def main() -> None:
     if a.calib_only:
         write_calibration(xte, ete, rng)
         return
+    if a.synthetic:
+        opened = np.flatnonzero(have & ~held & ~val & (np.nan_to_num(ear, nan=0.0) > 0.18).all(1))
+        xs, ys = synthetic_bank(opened, names, mp, dl, net, ear, np.random.default_rng(a.seed + 1), 0.04, a.synthetic)
+        xtr, ytr = np.concatenate([xtr, xs]), np.concatenate([ytr, ys])
+        print(f"synthetic closure: {len(xs)} patches ({(ys > 0.5).sum()} closed)", flush=True)
     print(f"bank: train {len(xtr)} ({(ytr > 0.5).sum()} closed), held-out {len(xte)} ({(ete < 0.10).sum()} closed) in {time.time() - t0:.0f}s", flush=True)
     net = EyeNet()
     macs, params = count_macs(net, torch.zeros(1, 1, EYE_PATCH_H, EYE_PATCH_W))
@@ -224,7 +267,8 @@ def main() -> None:
     sel = closed | opened
     tp = int(((p > 0.5) & closed).sum())
     metrics = {
-        "produced_by": "python -m training.train_eyes", "epochs": a.epochs, "closed_oversampling": OVERSAMPLE,
+        "produced_by": "python -m training.train_eyes" + (f" --synthetic {a.synthetic}" if a.synthetic else ""), "epochs": a.epochs,
+        "synthetic_closure_images": a.synthetic, "closed_oversampling": OVERSAMPLE,
         "logit_offset_from_validation": offset, "validation_f1": round(best[0], 4),
         "validation_closed_eyes": int(vc.sum()), "validation_open_eyes": int(vo.sum()), "macs": int(macs), "params": int(params),
         "train_patches": int(len(xtr)), "heldout_patches": int(len(xte)),
