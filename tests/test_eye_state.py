@@ -63,3 +63,21 @@ def test_models_dir_without_the_eye_net_still_loads(assets, tmp_path) -> None:
     b = Analyzer.create(AnalyzerOptions(running_mode=RunningMode.IMAGE, max_faces=1))
     assert b.eyes is not None and "eyes" in b.runners
     assert Analyzer.create(AnalyzerOptions(running_mode=RunningMode.IMAGE, enable_eyes=False)).eyes is None
+
+
+def test_closed_probability_drives_blinks_and_perclos_without_the_ear() -> None:
+    """Landmarks that never close (the shipped landmark net's eyelids) plus the eye net's
+    probabilities: a 10-frame closure is one blink and counts in PERCLOS."""
+    from edgeaffect.vision.eyes import EyeStateTracker
+
+    pts = np.zeros((68, 2), np.float32)
+    for e in (range(36, 42), range(42, 48)):  # open eyes, EAR 0.3
+        x0 = 100.0 if e.start == 36 else 200.0
+        p = np.array([[0, 0], [10, -6], [20, -6], [30, 0], [20, 6], [10, 6]], np.float32) + [x0, 100]
+        pts[list(e)] = p
+    t = EyeStateTracker(window=100)
+    probs = [0.02] * 40 + [0.9] * 10 + [0.05] * 50
+    states = [t.update(pts, np.array([p, p], np.float32)) for p in probs]
+    assert states[-1].blinks_total == 1 and sum(s.blink for s in states) == 1
+    assert states[-1].perclos == pytest.approx(10 / 100)
+    assert states[45].closed_prob_left == pytest.approx(0.9) and states[0].openness > 0.9

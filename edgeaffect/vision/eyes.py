@@ -7,7 +7,7 @@ When the eye-state network (edgeaffect.models.eyes; patches cut here by `eye_pat
 a landmark network with an eye-state output runs, its per-eye closed probability
 (openpilot's `eyesClosedProb`) is reported too and counts as a second, baseline-free
 witness: an eye is closed for blinks/PERCLOS when the EAR says so or when the mean closed
-probability exceeds CLOSED_PROB (openpilot's eye threshold, 0.65).
+probability exceeds CLOSED_PROB (0.5, the eye-state network's decision threshold).
 """
 
 from __future__ import annotations
@@ -61,8 +61,12 @@ def normalise_eye_patches(patches: np.ndarray) -> np.ndarray:
     return np.clip((x - mu) / (3.0 * sd), -1.0, 1.0).astype(np.float32)
 
 
-#: Mean per-eye closed probability above which the eyes count as closed (openpilot: 0.65).
-CLOSED_PROB = 0.65
+#: Mean per-eye closed probability above which the eyes count as closed: the eye-state
+#: network's decision threshold (its logit offset is chosen for the best closed-eye F1 at 0.5 on
+#: validation identities, training/train_eyes.py; openpilot uses 0.65 for its own network).
+CLOSED_PROB = 0.5
+#: ... and below which they count as open again after a closure (blink hysteresis).
+OPEN_PROB = 0.35
 
 
 #: EAR's three distances |p2-p6|, |p3-p5|, |p1-p4| as one vectorised difference (runs twice per frame)
@@ -129,7 +133,7 @@ class EyeStateTracker:
         openness = float(np.clip(ear / baseline, 0.0, 1.0))
         prob = None if closed_prob is None else float(np.mean(closed_prob))
         shut = prob is not None and prob > CLOSED_PROB
-        opened = prob is None or prob < 1.0 - CLOSED_PROB
+        opened = prob is None or prob < OPEN_PROB
         blink = False
         if (openness < 0.55 or shut) and not self._closed:
             self._closed = True
