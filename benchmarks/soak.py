@@ -44,41 +44,12 @@ sys.path.insert(0, str(REPO))
 from edgeaffect.bench import fingerprint  # noqa: E402
 from edgeaffect.bench.e2e_bench import ClipFrames, E2EConfig, FrameRecord, frame_loop, make_analyzer  # noqa: E402
 from edgeaffect.bench.report import save_png, write_json  # noqa: E402
-from edgeaffect.bench.stats import percentile, summarize, windows  # noqa: E402
+from edgeaffect.bench.stats import DecimatingSeries, percentile, summarize, windows  # noqa: E402
 from edgeaffect.bench.sysmon import cpu_mhz, peak_rss_mb, rss_mb  # noqa: E402
 
 SCHEMA = "edgeaffect.soak/1"
 _SAMPLE_COLS = ("t_s", "rss_mb", "frames", "fps", "p50_ms", "p90_ms", "max_ms", "cpu_p90_ms", "temp_c", "throttled",
                 "cpu_mhz", "load1", "load5", "load15", "warm")
-
-
-class _Frames:
-    """Post-warm-up (t, latency, CPU) per frame in a pre-touched buffer; halves its resolution when full."""
-
-    def __init__(self, capacity: int) -> None:
-        self.buf = np.zeros((max(capacity, 1024), 3), np.float64)
-        self.buf.fill(0.0)  # commit the pages now: growth during the run would read as a leak
-        self.n = 0
-        self.stride = 1
-        self._seen = 0
-
-    def append(self, t: float, lat: float, cpu: float) -> None:
-        self._seen += 1
-        if self._seen % self.stride:
-            return
-        if self.n == len(self.buf):
-            half = self.buf[: self.n : 2].copy()
-            self.buf[: len(half)] = half
-            self.n = len(half)
-            self.stride *= 2
-        self.buf[self.n] = (t, lat, cpu)
-        self.n += 1
-
-    def __len__(self) -> int:
-        return self.n
-
-    def col(self, j: int) -> np.ndarray:
-        return self.buf[: self.n, j]
 
 
 def _nan(v: object) -> float:
@@ -108,7 +79,7 @@ def run(a: argparse.Namespace) -> dict:
 
     old = {s: signal.signal(s, on_sig) for s in (signal.SIGINT, signal.SIGTERM)}
     rate = a.pace or 400.0
-    post = _Frames(int((a.duration - a.warmup) * rate * 1.1) + 1000)  # post-warm-up frames
+    post = DecimatingSeries(max(int((a.duration - a.warmup) * rate * 1.1) + 1000, 1024))  # post-warm-up frames
     win: dict = {"lat": array("f"), "cpu": array("f"), "n": 0, "t0": 0.0}
     status: Counter[str] = Counter()
     table = np.full((int(a.duration / a.interval) + 64, len(_SAMPLE_COLS)), np.nan)  # interval samples, preallocated
@@ -139,7 +110,7 @@ def run(a: argparse.Namespace) -> dict:
         if r.t_s >= a.warmup:
             if state["warm_rss"] is None:
                 state["warm_rss"], state["warm_t"] = rss_mb(), r.t_s
-            post.append(r.t_s, r.latency_ms, r.cpu_ms)
+            post.add(r.t_s, r.latency_ms, r.cpu_ms)
         if r.t_s >= state["next"]:
             sample(r.t_s)
             state["next"] += a.interval

@@ -50,6 +50,7 @@ sys.path.insert(0, str(REPO))
 from edgeaffect.bench import fingerprint  # noqa: E402
 from edgeaffect.bench.e2e_bench import ClipFrames  # noqa: E402
 from edgeaffect.bench.report import save_png, write_json  # noqa: E402
+from edgeaffect.bench.stats import DecimatingSeries  # noqa: E402
 from edgeaffect.bench.sysmon import peak_rss_mb, rss_mb  # noqa: E402
 from edgeaffect.capture.base import Frame, FrameSource  # noqa: E402
 
@@ -101,32 +102,6 @@ class LoopedClip(FrameSource):
         pass
 
 
-class Series:
-    """Per-frame values in a fixed, pre-touched buffer; halves its resolution when full (O(1) memory)."""
-
-    def __init__(self, capacity: int) -> None:
-        self.buf = np.zeros((capacity, 3), np.float32)  # frame, latency ms, thread-CPU ms
-        self.buf.fill(0.0)  # touch every page now, before the warm-up ends
-        self.n = 0
-        self.stride = 1
-        self._seen = 0
-
-    def add(self, frame: int, lat: float, cpu: float) -> None:
-        self._seen += 1
-        if self._seen % self.stride:
-            return
-        if self.n == len(self.buf):
-            half = self.buf[: self.n : 2].copy()
-            self.buf[: len(half)] = half
-            self.n = len(half)
-            self.stride *= 2
-        self.buf[self.n] = (frame, lat, cpu)
-        self.n += 1
-
-    def view(self) -> np.ndarray:
-        return self.buf[: self.n]
-
-
 def _top_growth(first: tracemalloc.Snapshot, last: tracemalloc.Snapshot, n: int = 15) -> list[dict[str, Any]]:
     out = []
     for st in last.compare_to(first, "traceback")[:n]:
@@ -150,7 +125,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     wdir = Path(a.write_dir)
     if wdir.exists():
         shutil.rmtree(wdir)
-    series = Series(a.series_capacity)
+    series = DecimatingSeries(a.series_capacity, dtype=np.float32)  # frame, latency ms, thread-CPU ms
     samples: list[dict[str, Any]] = []
     snaps: list[dict[str, Any]] = []
     state: dict[str, Any] = {"n": 0, "t_last": None, "c_last": None, "first_snap": None, "last_snap": None,

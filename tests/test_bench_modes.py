@@ -9,6 +9,7 @@ import pytest
 
 from edgeaffect.bench import fingerprint, report
 from edgeaffect.errors import EdgeAffectError
+from edgeaffect.jsonsafe import json_safe
 
 WRITER = ("import json, pathlib, sys; d = pathlib.Path(sys.argv[1]); d.mkdir(parents=True, exist_ok=True); "
           "n = int(sys.argv[2]); ok = int(sys.argv[3]); f = open(d / 'results.jsonl', 'w'); "
@@ -40,7 +41,7 @@ def test_run_vs_alternates_pairs_and_reports_medians(tmp_path):
     assert report.validate(rep) == []
     md = report.render_markdown(rep)
     assert "Whole process" in md and "CPU-time ratio" in md
-    json.dumps(report._clean(rep))
+    json.dumps(json_safe(rep, drop_private=True))
 
 
 def test_run_vs_failed_run_is_a_clear_error(tmp_path):
@@ -232,3 +233,15 @@ def test_mediapipe_run_script_writes_one_line_per_frame(tmp_path):
     face = next(d for d in lines if d["status"] == "ok")["faces"][0]
     assert len(face["landmarks"]) == 468 and len(face["landmarks"][0]) == 2
     assert "mediapipe_run: 6 frames" in r.stderr
+
+
+def test_json_safe_is_strict_json_for_reports_and_payloads():
+    import math
+    from pathlib import Path
+
+    import numpy as np
+
+    d = {"a": float("nan"), "b": np.float32(1.5), "c": [np.int64(3), math.inf], "p": Path("/x"), "_path": "skip", 4: (1, 2)}
+    assert json.dumps(json_safe(d), allow_nan=False)
+    assert json_safe(d) == {"a": None, "b": 1.5, "c": [3, None], "p": "/x", "_path": "skip", "4": [1, 2]}
+    assert "_path" not in json_safe(d, drop_private=True)

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EdgeAffectError
+from ..jsonsafe import json_safe
 from .fingerprint import short_name
 from .stats import PERCENTILE_METHOD
 
@@ -100,29 +101,11 @@ def load(path: str | Path) -> dict[str, Any]:
     return d
 
 
-def _clean(o: Any) -> Any:
-    """JSON-safe: NaN/inf -> None, numpy scalars -> Python."""
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items() if not str(k).startswith("_")}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
-    if hasattr(o, "item") and not isinstance(o, (str, bytes)):
-        try:
-            return _clean(o.item())
-        except (TypeError, ValueError):
-            return str(o)
-    if isinstance(o, Path):
-        return str(o)
-    return o
-
-
 def write_json(d: dict[str, Any], path: str | Path) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_suffix(p.suffix + ".tmp")
-    tmp.write_text(json.dumps(_clean(d), indent=1, allow_nan=False))
+    tmp.write_text(json.dumps(json_safe(d, drop_private=True), indent=1, allow_nan=False))
     tmp.replace(p)
     return p
 

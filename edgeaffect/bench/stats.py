@@ -63,3 +63,37 @@ def drift_ratio(values: Sequence[float] | np.ndarray, fraction: float = 0.1, q: 
     first, last = windows(values, fraction)
     a, b = percentile(first, q), percentile(last, q)
     return b / a if a and math.isfinite(a) and math.isfinite(b) else math.nan
+
+
+class DecimatingSeries:
+    """Per-frame rows (e.g. time or frame, latency, CPU) in a fixed buffer touched up front; when
+    full it keeps every second row and then records every second frame, so memory stays constant
+    however long a soak runs (growth during the run would read as a leak)."""
+
+    def __init__(self, capacity: int, width: int = 3, dtype: Any = np.float64) -> None:
+        self.buf = np.zeros((max(int(capacity), 2), width), dtype)
+        self.buf.fill(0.0)  # commit the pages now, before the warm-up ends
+        self.n = 0
+        self.stride = 1
+        self._seen = 0
+
+    def add(self, *row: float) -> None:
+        self._seen += 1
+        if self._seen % self.stride:
+            return
+        if self.n == len(self.buf):
+            half = self.buf[: self.n : 2].copy()
+            self.buf[: len(half)] = half
+            self.n = len(half)
+            self.stride *= 2
+        self.buf[self.n] = row
+        self.n += 1
+
+    def __len__(self) -> int:
+        return self.n
+
+    def view(self) -> np.ndarray:
+        return self.buf[: self.n]
+
+    def col(self, j: int) -> np.ndarray:
+        return self.buf[: self.n, j]

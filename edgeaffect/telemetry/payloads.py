@@ -15,26 +15,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 from typing import Any
+
+from ..jsonsafe import json_safe
 
 MQTT_SCHEMA = "edgeaffect.mqtt/1"
 TYPES = ("frame", "event", "driver", "kiosk", "stats", "info", "bench")
-
-
-def _clean(o: Any) -> Any:
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    if isinstance(o, float):
-        return o if math.isfinite(o) else None
-    if hasattr(o, "item") and not isinstance(o, (str, bytes)):
-        try:
-            return _clean(o.item())
-        except (TypeError, ValueError):
-            return str(o)
-    return o
 
 
 def wall_utc() -> str:
@@ -43,7 +29,7 @@ def wall_utc() -> str:
 
 def envelope(type_: str, device: str, run: str, seq: int, data: dict[str, Any]) -> str:
     return json.dumps({"schema": MQTT_SCHEMA, "type": type_, "device": device, "run": run, "seq": seq,
-                       "wall_utc": wall_utc(), "data": _clean(data)}, separators=(",", ":"), allow_nan=False)
+                       "wall_utc": wall_utc(), "data": json_safe(data)}, separators=(",", ":"), allow_nan=False)
 
 
 def parse(payload: bytes | str) -> dict[str, Any] | None:
