@@ -25,14 +25,20 @@ from typing import Any
 
 import numpy as np
 
+# One anchor generator and one set of layouts for the runtime and its gate (converters imports
+# edgeaffect, never the reverse).
+from edgeaffect.models.detector import FULL_RANGE, SHORT_RANGE, ssd_anchors
+
 #: Hysteresis on the score threshold when matching (see the module docstring).
 DET_MARGIN = 0.1
 MATCH_IOU = 0.5
 
 KNOWN_ANCHORS = {
-    896: {"input_size": 128, "strides": [8, 16, 16, 16], "anchors_per_stride": 2, "score_threshold": 0.5},
-    2304: {"input_size": 192, "strides": [4], "anchors_per_stride": 1, "score_threshold": 0.6},
+    896: {**SHORT_RANGE, "score_threshold": 0.5},
+    2304: {**FULL_RANGE, "score_threshold": 0.6},
 }
+
+__all__ = ["DET_MARGIN", "KNOWN_ANCHORS", "MATCH_IOU", "anchor_config", "anchor_gate", "decode", "ssd_anchors"]
 
 
 def anchor_config(metadata: dict[str, Any], n_anchors: int) -> dict[str, Any] | None:
@@ -45,24 +51,6 @@ def anchor_config(metadata: dict[str, Any], n_anchors: int) -> dict[str, Any] | 
     if isinstance(cfg, dict):
         return cfg
     return KNOWN_ANCHORS.get(n_anchors)
-
-
-def ssd_anchors(input_size: int, strides: list[int], anchors_per_stride: int) -> np.ndarray:
-    """[A, 2] anchor centres in [0, 1], MediaPipe SsdAnchorsCalculator order (fixed anchor size):
-    consecutive equal strides share one grid with their anchors stacked per cell."""
-    out = []
-    i = 0
-    while i < len(strides):
-        s = strides[i]
-        n = 0
-        while i < len(strides) and strides[i] == s:
-            n += anchors_per_stride
-            i += 1
-        g = int(np.ceil(input_size / s))
-        ys, xs = np.meshgrid((np.arange(g) + 0.5) / g, (np.arange(g) + 0.5) / g, indexing="ij")
-        cells = np.stack([xs.ravel(), ys.ravel()], 1)
-        out.append(np.repeat(cells, n, axis=0))
-    return np.concatenate(out).astype(np.float64)
 
 
 def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

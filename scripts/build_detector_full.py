@@ -146,7 +146,8 @@ def _found(dets: list[tuple[float, float, float, float]], box: tuple[float, floa
 
 
 def evaluate() -> dict:
-    from converters.detector_gate import anchor_config, decode, ssd_anchors
+    from edgeaffect_converters.detector_gate import anchor_config, decode, ssd_anchors
+
     from edgeaffect.models import find_model
     from edgeaffect.models.detector import FaceDetector
     from edgeaffect.runtime.runner import ModelRunner
