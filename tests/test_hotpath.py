@@ -69,3 +69,152 @@ def test_au_hold_inverse_matches_the_3x3_inverse():
         m = np.hstack([rng.normal(0, 2, (2, 2)) + np.eye(2) * 3, rng.uniform(-300, 300, (2, 1))])
         ref = np.linalg.inv(np.vstack([m, [0.0, 0.0, 1.0]]))[:2]
         np.testing.assert_allclose(invert_affine(m), ref, rtol=1e-10, atol=1e-9)
+
+
+# --- second pass (issue 12: the per-frame Python path) -------------------------------------
+
+
+def _snap_numpy(m: np.ndarray) -> np.ndarray:
+    from edgeaffect.vision.alignment import AFFINE_GRID_LINEAR, AFFINE_GRID_SHIFT
+
+    out = np.asarray(m, np.float64).copy()
+    out[:, :2] = np.round(out[:, :2] / AFFINE_GRID_LINEAR) * AFFINE_GRID_LINEAR
+    out[:, 2] = np.round(out[:, 2] / AFFINE_GRID_SHIFT) * AFFINE_GRID_SHIFT
+    return out
+
+
+def test_snap_affine_in_python_floats_equals_the_numpy_version():
+    from edgeaffect.vision.alignment import snap_affine
+
+    rng = np.random.default_rng(2)
+    for scale in (0.01, 1.0, 100.0, 1000.0):
+        for _ in range(500):
+            m = rng.normal(size=(2, 3)) * scale
+            np.testing.assert_array_equal(snap_affine(m), _snap_numpy(m))
+    halfway = np.array([[0.5 * 2.0**-16, 1.5 * 2.0**-16, 2.5 * 2.0**-8], [-0.5 * 2.0**-16, 3.0, -2.5 * 2.0**-8]])
+    np.testing.assert_array_equal(snap_affine(halfway), _snap_numpy(halfway))  # half to even, as np.round
+
+
+def test_au_crop_matrix_equals_the_numpy_fit_it_replaced():
+    from edgeaffect.vision.alignment import AU_TEMPLATE_5, au_crop_matrix
+
+    rng = np.random.default_rng(3)
+    for i in range(400):
+        pts = rng.uniform(0, 640, (68, 2)).astype(np.float32 if i % 2 else np.float64)
+        for size in (96, 112):
+            ref = _snap_numpy(similarity_transform(five_points(np.asarray(pts, np.float64)), AU_TEMPLATE_5 * (size / 112.0)))
+            np.testing.assert_allclose(au_crop_matrix(pts, size), ref, rtol=0, atol=1e-12)
+
+
+def _window_numpy(points: np.ndarray, margin: float) -> tuple[float, float, float, float]:
+    from edgeaffect.constants import LEFT_EYE, RIGHT_EYE
+
+    points = np.asarray(points, np.float64)
+    re, le = points[list(RIGHT_EYE)].mean(0), points[list(LEFT_EYE)].mean(0)
+    angle = np.arctan2(le[1] - re[1], le[0] - re[0])
+    centroid = points.mean(0)
+    c, s = np.cos(-angle), np.sin(-angle)
+    rot = np.array([[c, -s], [s, c]])
+    levelled = (points - centroid) @ rot.T
+    lo, hi = levelled.min(0), levelled.max(0)
+    centre = centroid + ((lo + hi) / 2) @ rot
+    return float(centre[0]), float(centre[1]), max(float((hi - lo).max()) * margin, 8.0), float(angle)
+
+
+def test_window_from_landmarks_equals_the_rotation_matrix_version():
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        pts = rng.uniform(50, 400, (68, 2))
+        w = window_from_landmarks(pts, 1.35)
+        np.testing.assert_allclose((w.cx, w.cy, w.size, w.angle), _window_numpy(pts, 1.35), rtol=0, atol=1e-9)
+
+
+def test_crop_inside_the_image_equals_the_replicate_border_warp():
+    """The constant-border fast path is taken only where no border pixel is read, so it gives
+    the replicate-border pixels exactly; crops over the edge still replicate."""
+    import cv2
+
+    from edgeaffect.vision.alignment import _samples_inside, crop
+
+    rng = np.random.default_rng(5)
+    inside = outside = 0
+    for _ in range(1500):
+        h, w = int(rng.integers(40, 300)), int(rng.integers(40, 500))
+        img = rng.integers(0, 256, (h, w), np.uint8)
+        ang, sc, out = rng.uniform(-3.2, 3.2), rng.uniform(0.2, 3.0), int(rng.choice([24, 40, 96]))
+        cx, cy = rng.uniform(-20, w + 20), rng.uniform(-20, h + 20)
+        m = np.array([[np.cos(ang) * sc, -np.sin(ang) * sc, 0.0], [np.sin(ang) * sc, np.cos(ang) * sc, 0.0]])
+        m[:, 2] = np.array([out / 2, out / 2]) - m[:, :2] @ [cx, cy]
+        ref = cv2.warpAffine(img, m, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        np.testing.assert_array_equal(crop(img, m, out), ref)
+        if _samples_inside(m, out, out, w, h):
+            inside += 1
+        else:
+            outside += 1
+    assert inside > 100 and outside > 100  # both paths exercised
+
+
+def test_affect_estimate_in_python_floats_equals_decode_nig():
+    from edgeaffect.models.affect import decode_nig, estimate_from_raw, uncertainty_from_var
+
+    rng = np.random.default_rng(6)
+    for _ in range(2000):
+        raw = rng.normal(0, 4, 8)
+        d = decode_nig(raw)
+        ref = (d["mean"][0], d["mean"][1], uncertainty_from_var(d["epistemic"]).mean(),
+               uncertainty_from_var(d["aleatoric"]).mean(), uncertainty_from_var(d["aleatoric"] + d["epistemic"]).mean())
+        e = estimate_from_raw(raw)
+        np.testing.assert_allclose((e.valence, e.arousal, e.epistemic, e.aleatoric, e.cumulative), ref, rtol=0, atol=1e-12)
+
+
+def test_vectorised_weighted_nms_equals_pairwise_groups():
+    from edgeaffect.models.detector import iou, iou_many
+
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        boxes = np.c_[rng.uniform(0, 100, (12, 2)), rng.uniform(0, 40, (12, 2))]
+        boxes[rng.integers(0, 12)] = [5.0, 5.0, 0.0, 0.0]  # a degenerate box: iou 0 with everything
+        a = boxes[rng.integers(0, 12)]
+        np.testing.assert_array_equal(iou_many(a, boxes), [iou(tuple(a), tuple(b)) for b in boxes])
+
+
+def _nms_pairwise(boxes, kps, scores, thr, max_faces):
+    """The pair-by-pair weighted NMS the vectorised one replaced."""
+    from edgeaffect.models.detector import iou
+
+    order = np.argsort(-scores, kind="stable")
+    out = []
+    used = np.zeros(len(order), bool)
+    for oi, i in enumerate(order):
+        if used[oi]:
+            continue
+        group = [j for oj, j in enumerate(order) if not used[oj] and iou(tuple(boxes[i]), tuple(boxes[j])) > thr]
+        for oj, j in enumerate(order):
+            if j in group:
+                used[oj] = True
+        wts = scores[group][:, None]
+        out.append(((boxes[group] * wts).sum(0) / wts.sum(), float(scores[i]), (kps[group] * wts[:, :, None]).sum(0) / wts.sum()))
+        if len(out) >= max_faces:
+            break
+    return out
+
+
+def test_weighted_nms_gives_the_pairwise_groups():
+    from edgeaffect.models.detector import FaceDetector
+
+    det = FaceDetector.__new__(FaceDetector)
+    det.nms_threshold = 0.3
+    rng = np.random.default_rng(8)
+    for _ in range(300):
+        n = int(rng.integers(1, 25))
+        centres = rng.uniform(0, 200, (3, 2))[rng.integers(0, 3, n)] + rng.normal(0, 6, (n, 2))
+        boxes = np.c_[centres, rng.uniform(20, 40, (n, 2))]
+        kps = rng.uniform(0, 200, (n, 6, 2))
+        scores = rng.uniform(0.5, 1.0, n)
+        got = det._weighted_nms(boxes, kps, scores, 4)
+        ref = _nms_pairwise(boxes, kps, scores, 0.3, 4)
+        assert len(got) == len(ref)
+        for d, (box, score, kp) in zip(got, ref):
+            np.testing.assert_array_equal(d.box, box)
+            assert d.score == score
+            np.testing.assert_array_equal(d.keypoints, kp)

@@ -72,6 +72,18 @@ def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, floa
     return inter / union if union > 0 else 0.0
 
 
+def iou_many(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`iou(a, b_k)` for every row of `b` ([N, 4] x, y, w, h), with the same float64 operations in
+    the same order as `iou` (so the same values, bit for bit)."""
+    iw = np.maximum(0.0, np.minimum(a[0] + a[2], b[:, 0] + b[:, 2]) - np.maximum(a[0], b[:, 0]))
+    ih = np.maximum(0.0, np.minimum(a[1] + a[3], b[:, 1] + b[:, 3]) - np.maximum(a[1], b[:, 1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[:, 2] * b[:, 3] - inter
+    out = np.zeros(len(b), np.float64)
+    np.divide(inter, union, out=out, where=union > 0)
+    return out
+
+
 def anchor_layout(manifest: Any, size: int, n_anchors: int) -> dict[str, Any]:
     """The model's SSD anchor layout: its manifest's `edgeaffect.anchors` metadata when present,
     else MediaPipe's short- or full-range layout recognised from input size and anchor count."""
@@ -177,16 +189,19 @@ class FaceDetector:
         return self._weighted_nms(boxes, kps, scores[keep], max_faces)
 
     def _weighted_nms(self, boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, max_faces: int) -> list[Detection]:
+        """MediaPipe's weighted NMS: each group (the best remaining box and every remaining box
+        overlapping it by more than `nms_threshold`) becomes one score-weighted mean box. The
+        overlaps are computed for a whole group at once (`iou_many`: the same float64 operations
+        as `iou`, so the same groups), not pair by pair in Python."""
         order = np.argsort(-scores, kind="stable")
         dets: list[Detection] = []
-        used = np.zeros(len(order), bool)
-        for oi, i in enumerate(order):
-            if used[oi]:
-                continue
-            group = [j for oj, j in enumerate(order) if not used[oj] and iou(tuple(boxes[i]), tuple(boxes[j])) > self.nms_threshold]
-            for oj, j in enumerate(order):
-                if j in group:
-                    used[oj] = True
+        remaining = order
+        while remaining.size:
+            i = remaining[0]
+            overlap = iou_many(boxes[i], boxes[remaining]) > self.nms_threshold
+            overlap[0] = True  # the box itself (iou 1, or 0 for a degenerate box: it still leads its group)
+            group = remaining[overlap]
+            remaining = remaining[~overlap]
             wts = scores[group][:, None]
             box = (boxes[group] * wts).sum(0) / wts.sum()
             kp = (kps[group] * wts[:, :, None]).sum(0) / wts.sum()

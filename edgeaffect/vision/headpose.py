@@ -10,6 +10,7 @@ metrology tool.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -43,12 +44,20 @@ class HeadPose:
         return {"yaw": round(self.yaw, 2), "pitch": round(self.pitch, 2), "roll": round(self.roll, 2)}
 
 
-def estimate_head_pose(points68: np.ndarray, frame_size: tuple[int, int]) -> HeadPose | None:
-    """frame_size = (width, height). Returns None when PnP does not converge."""
-    w, h = frame_size
+@functools.lru_cache(maxsize=8)
+def _camera(w: int, h: int) -> np.ndarray:
+    """Pinhole camera for a w x h frame (focal length = width, centre = frame centre). Cached:
+    it is the same every frame; solvePnP only reads it."""
     f = float(w)
     cam = np.array([[f, 0, w / 2.0], [0, f, h / 2.0], [0, 0, 1]], dtype=np.float64)
-    img = points68[_IDX].astype(np.float64)
+    cam.setflags(write=False)
+    return cam
+
+
+def estimate_head_pose(points68: np.ndarray, frame_size: tuple[int, int]) -> HeadPose | None:
+    """frame_size = (width, height). Returns None when PnP does not converge."""
+    cam = _camera(*frame_size)
+    img = np.array(points68[_IDX], np.float64)
     ok, rvec, _ = cv2.solvePnP(_MODEL_3D_CAM, img, cam, None, flags=cv2.SOLVEPNP_SQPNP)
     if not ok:
         return None
