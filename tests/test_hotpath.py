@@ -218,3 +218,30 @@ def test_weighted_nms_gives_the_pairwise_groups():
             np.testing.assert_array_equal(d.box, box)
             assert d.score == score
             np.testing.assert_array_equal(d.keypoints, kp)
+
+
+def test_eye_patch_normalisation_equals_numpy_mean_std():
+    from edgeaffect.vision.eyes import normalise_eye_patches
+
+    rng = np.random.default_rng(9)
+    for k in range(300):
+        p = rng.integers(0, 256, (2, 24, 40), np.uint8) if k % 3 else np.full((2, 24, 40), rng.integers(0, 256), np.uint8)
+        x = p.astype(np.float32)
+        mu = x.mean(axis=(1, 2), keepdims=True)
+        sd = np.maximum(x.std(axis=(1, 2), keepdims=True), 4.0)
+        ref = np.clip((x - mu) / (3.0 * sd), -1.0, 1.0).astype(np.float32)
+        got = normalise_eye_patches(p)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, ref)
+
+
+def test_percentile90_equals_numpy():
+    from collections import deque
+
+    from edgeaffect.vision.eyes import percentile90
+
+    rng = np.random.default_rng(10)
+    for n in list(range(1, 40)) + [149, 150]:
+        for _ in range(30):
+            v = deque(rng.uniform(0.0, 0.4, n).tolist(), maxlen=150)
+            assert percentile90(v) == float(np.percentile(v, 90))

@@ -12,7 +12,9 @@ probability exceeds CLOSED_PROB (0.5, the eye-state network's decision threshold
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,10 +57,14 @@ def eye_patches(gray: np.ndarray, points68: np.ndarray) -> np.ndarray:
 def normalise_eye_patches(patches: np.ndarray) -> np.ndarray:
     """[N, H, W] uint8 -> float32 in [-1, 1]: per-patch mean/std (lighting- and NIR-gain-free),
     clipped at 3 std. The eye network's input; training uses this very function."""
+    # numpy's mean/std, spelled out with the same ufunc calls (same float32 values, bit for bit;
+    # tested): their Python wrappers cost more than the arithmetic on two 40x24 patches
     x = np.asarray(patches, np.float32)
-    mu = x.mean(axis=(1, 2), keepdims=True)
-    sd = np.maximum(x.std(axis=(1, 2), keepdims=True), 4.0)
-    return np.clip((x - mu) / (3.0 * sd), -1.0, 1.0).astype(np.float32)
+    n = x.shape[1] * x.shape[2]
+    d = x - np.add.reduce(x, axis=(1, 2), keepdims=True) / n
+    sd = np.maximum(np.sqrt(np.add.reduce(d * d, axis=(1, 2), keepdims=True) / n), 4.0)
+    d /= 3.0 * sd
+    return np.clip(d, -1.0, 1.0, out=d)
 
 
 #: Mean per-eye closed probability above which the eyes count as closed: the eye-state
@@ -80,6 +86,21 @@ def eye_aspect_ratio(points68: np.ndarray, eye: tuple[int, ...]) -> float:
     if n[2] < 1e-6:
         return 0.0
     return float((n[0] + n[1]) / (2.0 * n[2]))
+
+
+def percentile90(values: Iterable[float]) -> float:
+    """`np.percentile(values, 90)` (linear method, numpy's index and lerp formulas, so the same
+    float64 value) on a sorted Python list: ~7x cheaper for the 5-150 EARs of the baseline,
+    which a new track refreshes on every one of its first 30 frames."""
+    s = sorted(values)
+    n = len(s)
+    q = 0.9
+    v = (n - 1) * q  # numpy's virtual index for the linear method
+    i = min(max(math.floor(v), 0), n - 1)
+    g = v - i
+    a, b = s[i], s[min(i + 1, n - 1)]
+    diff = b - a
+    return float(b - diff * (1 - g) if g >= 0.5 else a + diff * g)  # numpy's _lerp
 
 
 @dataclass
@@ -128,7 +149,7 @@ class EyeStateTracker:
         if len(self._ears) < 5:
             self._baseline = 0.28
         elif self._n % 10 == 0 or len(self._ears) < 30:  # a slow statistic: refresh every 10 frames
-            self._baseline = max(float(np.percentile(self._ears, 90)), 0.18)
+            self._baseline = max(percentile90(self._ears), 0.18)
         baseline = self._baseline
         openness = float(np.clip(ear / baseline, 0.0, 1.0))
         prob = None if closed_prob is None else float(np.mean(closed_prob))
