@@ -418,6 +418,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"faults: error: unknown fault(s) {unknown}; choose from {', '.join(FAULTS)}", file=sys.stderr)
         return 2
+    from edgeaffect.bench.fingerprint import collect
+
+    cmd = "python benchmarks/faults.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    # first line: what machine and code these results belong to (the README's generator reads it)
+    print("# fingerprint: " + json.dumps({"command": cmd, "fingerprint": collect()}), flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="edgeaffect-faults-"))
     failed = 0
     try:

@@ -4,7 +4,7 @@
 #     benchmarks/speed_reports.sh                 # shared clip, label prefix $(uname -m)
 #     VIDEO=clip.mp4 PREFIX=rpi5 benchmarks/speed_reports.sh
 #
-# ~12 minutes. Run niced on a shared machine (NICE=10, the default); the reports record the load.
+# ~13 minutes. Run niced on a shared machine (NICE=10, the default); the reports record the load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VIDEO="${VIDEO:-../shared/data/video/short_hamilton_clip.mp4}"
@@ -18,3 +18,4 @@ $N "$PY" -m edgeaffect.cli bench mediapipe --source "$VIDEO" --rounds 3 --au-eve
 $N "$PY" -m edgeaffect.cli bench run-vs --source "$VIDEO" --loop --max-frames 1100 --pairs 5 --label "$PREFIX-run-vs" --out "$OUT"
 $N "$PY" -m edgeaffect.cli bench sustained --source "$VIDEO" --duration 120 --interval 10 --label "$PREFIX-sustained" --out "$OUT"
 $N "$PY" benchmarks/profile_frame.py --source "$VIDEO" --frames 1100 --out "$OUT/profile-$PREFIX.txt" > /dev/null
+$N "$PY" benchmarks/pipeline_gain.py --source "$VIDEO" --out "$OUT/pipeline_gain.json" > /dev/null

@@ -23,6 +23,7 @@ missing is left out, so a figure never shows up stale or invented.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
@@ -634,9 +635,17 @@ def section_robustness(r: Reports) -> list[str]:
     L: list[str] = []
     faults_rel = "benchmarks/results/faults.txt"
     lines = r.text(faults_rel).strip().splitlines()
+    head: dict[str, Any] = {}
+    if lines and lines[0].startswith("# fingerprint: "):
+        with contextlib.suppress(ValueError):
+            head = json.loads(lines[0][len("# fingerprint: "):])
+        lines = lines[1:]
+    lines = [x for x in lines if x.startswith(("PASS ", "FAIL ")) or x.endswith("faults passed")]
     if lines:
-        L.append(f"- fault injection (`python benchmarks/faults.py --source VIDEO > {faults_rel}`; `{faults_rel}`, no fingerprint "
-                 f"in the file): {lines[-1]}: "
+        tag = r.machine_tag(head) if head else ""
+        where = f"`{faults_rel}` [{tag}]" if tag else f"`{faults_rel}`, no fingerprint in the file"
+        cmd = head.get("command") or "python benchmarks/faults.py --source VIDEO"
+        L.append(f"- fault injection (`{cmd} > {faults_rel}`; {where}): {lines[-1]}: "
                  + "; ".join(x.split(":")[0].replace("PASS ", "").replace("FAIL ", "FAIL:") for x in lines[:-1]))
     for p in sorted((r.repo / "benchmarks" / "results").glob("soak*.json")):
         rel = p.relative_to(r.repo).as_posix()
