@@ -171,3 +171,18 @@ def test_eye_openness_and_blink():
 
 def test_face_window_box():
     assert FaceWindow(10, 20, 8, 0).box() == (6, 16, 8, 8)
+
+
+def test_float_frames_are_zero_to_one_by_contract_never_scaled_by_their_peak():
+    """A float frame is [0, 1]: the same float value is the same 8-bit value whatever the
+    brightest pixel; 0-255 floats (or HDR) are refused with a clear error, not guessed."""
+    from edgeaffect.errors import FrameFormatError
+
+    dark = np.full((64, 64), 0.2, np.float32)
+    bright = dark.copy()
+    bright[0, 0] = 1.0
+    assert normalise_frame(dark).gray[5, 5] == normalise_frame(bright).gray[5, 5] == 51
+    assert normalise_frame(np.full((64, 64), 1.005, np.float32)).gray.max() == 255  # small overshoot clips
+    for bad in (np.full((64, 64), 200.0, np.float32), np.full((64, 64), -0.5, np.float64)):
+        with pytest.raises(FrameFormatError, match=r"\[0, 1\]"):
+            normalise_frame(bad)

@@ -56,12 +56,18 @@ class Frame:
         return cls(image, float(timestamp_ms), index, fmt, bit_depth=bit_depth)
 
 
+#: float frames may overshoot [0, 1] by this much (resampling ringing, colour conversion) and are clipped
+FLOAT_RANGE_TOLERANCE = 0.01
+
+
 def to_uint8(image: np.ndarray, bit_depth: int | None = None) -> np.ndarray:
     """Scale a frame's samples to 8 bits by their declared depth (never by the frame's content).
 
     uint8: unchanged. uint16: `bit_depth` significant bits (default 16) -> the top 8 of them,
-    values above the declared range saturate at 255. float: [0, 1] -> [0, 255] (a float frame
-    whose maximum exceeds 1 is taken as already 0-255).
+    values above the declared range saturate at 255. float: [0, 1] -> [0, 255], by contract
+    (MediaPipe's and OpenCV's float-image convention). A float frame outside [0, 1] (e.g. 0-255
+    floats) is refused with a clear error instead of being scaled by its own brightest pixel,
+    which would make a dark 0-255 frame (peak <= 1) 255x brighter than a bright one.
     """
     if image.dtype == np.uint8:
         return image
@@ -74,9 +80,12 @@ def to_uint8(image: np.ndarray, bit_depth: int | None = None) -> np.ndarray:
     if image.dtype in (np.float32, np.float64, np.float16):
         if not np.all(np.isfinite(image)):
             raise FrameFormatError("frame contains NaN or infinite values")
-        peak = float(image.max()) if image.size else 0.0
-        scale = 255.0 if peak <= 1.0 + 1e-6 else 1.0
-        return np.clip(image * scale + 0.5, 0, 255).astype(np.uint8)
+        lo, hi = (float(image.min()), float(image.max())) if image.size else (0.0, 0.0)
+        if lo < -FLOAT_RANGE_TOLERANCE or hi > 1.0 + FLOAT_RANGE_TOLERANCE:
+            raise FrameFormatError(
+                f"float frames must hold values in [0, 1]; this one spans {lo:g}..{hi:g} "
+                "(for 0-255 floats divide by 255 or pass uint8)")
+        return np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
     raise FrameFormatError(
         f"unsupported frame dtype {image.dtype}; expected uint8, uint16 (mono 10-16 bit) or float in [0, 1]"
     )
