@@ -66,6 +66,7 @@ class AnalyzerOptions:
     validity_acquire: float = 0.8  # hysteresis: landmark validity a new track needs (one face, one id)
     redetect_every: int = 30  # frames between looks for new faces while tracking < max_faces (0: never)
     detect_small_faces: bool = True  # nothing found on the whole frame -> detect on square tiles too
+    small_face_px: float | None = None  # smallest face (frame px) the tiled search is sized for; None: the detector's default (full range 40)
     max_lost_frames: int = 45  # frames a lost face keeps its id and window (not listed meanwhile)
     enable_aus: bool = True  # run the AU network
     enable_eyes: bool = True  # run the eye-state network (when the models dir has one): per-eye closed probability
@@ -130,7 +131,8 @@ class Analyzer:
         self.backend = self.runner_factory.backend
         runner = self.runner_factory.runner
 
-        self.detector = FaceDetector(runner("detector"), min(options.detector_keep, options.detector_score_threshold))
+        self.detector = FaceDetector(runner("detector"), min(options.detector_keep, options.detector_score_threshold),
+                                     small_face_px=options.small_face_px)
         self.landmarks = LandmarkModel(runner("landmarks"), options.validity_threshold)
         self.eyes = EyeStateModel(runner("eyes")) if options.enable_eyes and self._has_model("eyes") else None
         self.aus = AUModel(runner("au")) if options.enable_aus else None

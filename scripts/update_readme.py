@@ -243,10 +243,17 @@ FIGURES: dict[str, list[Figure]] = {
         Figure("full-range detector int8 vs float, decoded boxes: recall / precision / mean IoU", "models/detector_full/fidelity_report.json",
                ("variants.int8.task.anchor_gate.recall", "variants.int8.task.anchor_gate.precision",
                 "variants.int8.task.anchor_gate.mean_iou", "variants.int8.status"), "{0} / {1} / {2}: {3}", FULL),
-        *[Figure(f"far faces {b}: recall full range / short range / short range tiled", "models/detector_full/eval_far_faces.json",
-                 (f"by_face_width.{b}.full_range_recall", f"by_face_width.{b}.short_range_recall", f"by_face_width.{b}.short_range_tiled_recall",
-                  f"by_face_width.{b}.faces"), lambda a, b_, c, n: f"{_pct(a)} / {_pct(b_)} / {_pct(c)} ({n} faces)", FULL + " --eval")
+        *[Figure(f"far faces {b}: recall full range whole frame at score 0.6 / at 0.5 / + 40-px tile search; short range + tile search",
+                 "models/detector_full/eval_far_faces.json",
+                 (f"by_face_width.{b}.full_range_recall", f"by_face_width.{b}.full_range_whole_recall",
+                  f"by_face_width.{b}.full_range_search_recall", f"by_face_width.{b}.short_range_search_recall", f"by_face_width.{b}.faces"),
+                 lambda a, b_, s_, c, n: f"{_pct(a)} / {_pct(b_)} / {_pct(s_)}; {_pct(c)} ({n} faces)", FULL + " --eval")
           for b in ("40-60px", "60-80px", "80-120px", "120-180px", "180-260px")],
+        Figure("face-free frames with a detection: full range whole / + tile search; short range whole / + tile search",
+               "models/detector_full/eval_far_faces.json",
+               ("face_free_frames.full_range_whole.rate", "face_free_frames.full_range_search.rate", "face_free_frames.short_range.rate",
+                "face_free_frames.short_range_search.rate", "face_free_frames.frames"),
+               lambda a, b_, c, d, n: f"{_pct(a)} / {_pct(b_)}; {_pct(c)} / {_pct(d)} ({n} frames)", FULL + " --eval"),
     ],
     "Valence / arousal (sequences composed from held-out labelled images)": [
         Figure("CCC at the last step: valence / arousal", "models/affect/train_metrics.json",

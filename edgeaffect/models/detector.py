@@ -23,6 +23,14 @@ from ..runtime.runner import ModelRunner
 from ._meta import meta
 
 INPUT_SIZE = 128  # short range
+#: Face width (model-input pixels) from which BlazeFace finds faces reliably: on the far-face
+#: composites (models/detector_full/eval_far_faces.json) both models find >= 90 % of faces that
+#: reach ~18 px at their input, and lose most below ~10 px. The small-face search sizes its tiles
+#: so that the smallest face it is asked for reaches this width.
+RELIABLE_FACE_PX = 18.0
+#: Smallest face (frame pixels) the full-range model's small-face search is sized for by default
+#: (issue 9: kiosks, lecterns: faces of ~40 px and up). Short range keeps its short-side tiles.
+FULL_RANGE_SMALL_FACE_PX = 40.0
 
 #: MediaPipe's SSD anchor layouts (face_detection_{short,full}_range graphs).
 SHORT_RANGE = {"input_size": 128, "strides": [8, 16, 16, 16], "anchors_per_stride": 2}
@@ -99,7 +107,10 @@ def anchor_layout(manifest: Any, size: int, n_anchors: int) -> dict[str, Any]:
 
 
 class FaceDetector:
-    def __init__(self, runner: ModelRunner, score_threshold: float = 0.5, nms_threshold: float = 0.3) -> None:
+    def __init__(self, runner: ModelRunner, score_threshold: float = 0.5, nms_threshold: float = 0.3,
+                 small_face_px: float | None = None) -> None:
+        """`small_face_px`: the smallest face (frame pixels) `detect_tiled` is sized for; None: the
+        model's default (full range FULL_RANGE_SMALL_FACE_PX; short range its short-side tiles)."""
         self.runner = runner
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
@@ -117,6 +128,9 @@ class FaceDetector:
         if len(self.anchors) != n_anchors:
             raise ModelError(f"{runner.manifest.file}: {n_anchors} anchors in the output, but the anchor layout "
                              f"{self.layout} gives {len(self.anchors)}")
+        if small_face_px is not None and not small_face_px > 0:
+            raise ModelError(f"small_face_px must be > 0 (frame pixels), got {small_face_px}")
+        self.small_face_px = small_face_px if small_face_px is not None else (FULL_RANGE_SMALL_FACE_PX if self.full_range else None)
 
     @property
     def full_range(self) -> bool:
@@ -141,31 +155,50 @@ class FaceDetector:
         out = self.runner.run(x)
         return self.decode(out[self._reg][0], out[self._cls][0, :, 0], scale, px, py, max_faces)
 
-    def detect_tiled(self, bgr: np.ndarray, max_faces: int = 8) -> list[Detection]:
-        """Detection on overlapping square tiles along the frame's long side.
+    def tiles(self, h: int, w: int) -> list[tuple[int, int, int]]:
+        """(x0, y0, side) of the square tiles `detect_tiled` runs on for an h x w frame.
 
-        The short-range model sees the whole frame at 128 px, so a face under ~1/8 of the
-        frame side (a speaker on a stage, a driver far from a wide-angle camera) is too
-        small for it. Square tiles of the short side halve or third the downscale; used
-        only when the whole-frame pass finds nothing (it costs one detector run per tile).
+        Without `small_face_px`: tiles of the short side along the long one (a near-square frame:
+        a 2x2 grid of 0.6 x the short side). With it: tiles of side
+        input_size * small_face_px / RELIABLE_FACE_PX (so such a face reaches the model's reliable
+        width), never below the input size nor above the short side, overlapping by at least
+        1.5 small faces so a face on a tile border is whole in one tile.
         """
-        h, w = bgr.shape[:2]
         short, long_side = min(h, w), max(h, w)
         side = short if long_side >= 1.2 * short else int(0.6 * short)  # near-square: a 2x2 grid
+        overlap = 0.0
+        if self.small_face_px is not None:
+            want = int(round(self.size * self.small_face_px / RELIABLE_FACE_PX))
+            side = max(min(want, side), min(self.size, short))
+            overlap = min(1.5 * self.small_face_px, side / 2)
 
         def starts(dim: int) -> np.ndarray:
-            n = 1 if dim <= side else int(np.ceil(dim / side))  # linspace spreads the overlap
-            return np.linspace(0, dim - side, n).astype(int)
+            if dim <= side:
+                return np.zeros(1, int)
+            n = int(np.ceil((dim - overlap) / (side - overlap)))
+            return np.linspace(0, dim - side, max(n, 2)).astype(int)  # linspace spreads the overlap
 
+        return [(int(x0), int(y0), side) for y0 in starts(h) for x0 in starts(w)]
+
+    def detect_tiled(self, bgr: np.ndarray, max_faces: int = 8) -> list[Detection]:
+        """Detection on overlapping square tiles (see `tiles`).
+
+        The model sees the whole frame at its input size (128 or 192 px), so a face under ~1/8
+        (short range) or ~1/12 (full range) of the frame side - a speaker on a stage, a kiosk
+        user 2-3 m away - is too small for it. Tiles shrink the downscale; used only while
+        searching (nothing tracked), since it costs one detector run per tile.
+        """
+        h, w = bgr.shape[:2]
+        pool: list[Detection] = []
+        for x0, y0, side in self.tiles(h, w):
+            off = np.array([x0, y0], np.float64)
+            for d in self.detect(bgr[y0 : y0 + side, x0 : x0 + side], max_faces):
+                pool.append(Detection((d.box[0] + float(x0), d.box[1] + float(y0), d.box[2], d.box[3]), d.score, d.keypoints + off))
+        pool.sort(key=lambda d: -d.score)  # stable: equal scores keep tile order
         found: list[Detection] = []
-        for y0 in starts(h):
-            for x0 in starts(w):
-                off = np.array([x0, y0], np.float64)
-                for d in self.detect(bgr[y0 : y0 + side, x0 : x0 + side], max_faces):
-                    box = (d.box[0] + float(x0), d.box[1] + float(y0), d.box[2], d.box[3])
-                    if all(iou(box, f.box) < self.nms_threshold for f in found):
-                        found.append(Detection(box, d.score, d.keypoints + off))
-        found.sort(key=lambda d: -d.score)
+        for d in pool:  # a face seen by two overlapping tiles: the stronger hit
+            if all(iou(d.box, f.box) < self.nms_threshold for f in found):
+                found.append(d)
         return found[:max_faces]
 
     def decode(self, reg: np.ndarray, logits: np.ndarray, scale: float, px: float, py: float, max_faces: int) -> list[Detection]:
