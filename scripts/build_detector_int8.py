@@ -1,0 +1,119 @@
+"""Full-int8 BlazeFace: convert the quantisation-aware fine-tuned ONNX and gate it twice.
+
+    python scripts/build_detector_int8.py --range short [--onnx models/detector/detector_qat.onnx] [--install]
+
+The ONNX comes from `python -m training.train_detector_qat --range short` (MediaPipe's
+weights, cross-layer equalised and fine-tuned with the converter's int8 arithmetic simulated;
+the graph is unchanged). This script runs the project's converter on it (onnx2tf, per-channel
+int8 weights, int8 activations calibrated on real frames, float I/O) and gates the int8 file
+with the anchor-level detector gate (converters/detector_gate.py, Budget.det_*):
+
+1. the converter's own gate: int8 vs the fine-tuned float ONNX on held-out frames;
+2. the same gate against MediaPipe's original float model (models/<name>/<name>.onnx), so the
+   shipped int8 file is measured against what the float16 asset computes, not only against the
+   fine-tuned intermediate.
+
+Frames (training.detector_qat.synth_frames, letterboxed exactly as FaceDetector.preprocess does):
+calibration = 400 frames of seed 0 from the training identities (shared expression photos pasted
+at many scales into scenes, zoomed shared photos, video frames 0-219, face-free scenes);
+held-out = 300 frames of seed 1 from the other expression identities and video frames 220+.
+Writes models/<name>/int8_gate.json (both gates) and the converter's fidelity report
+(models/<name>/fidelity_report_int8.*). With --install and both gates passed, the int8 file
+replaces the float16 asset (then run scripts/write_model_cards.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+ASSETS = REPO / "edgeaffect" / "models" / "assets"
+NAMES = {"short": ("detector", 128), "full": ("detector_full", 192)}
+
+
+def main() -> int:
+    import onnxruntime as ort
+    from edgeaffect_converters.api import convert
+    from edgeaffect_converters.detector_gate import anchor_gate
+    from edgeaffect_converters.fidelity import Budget
+
+    from edgeaffect.runtime.runner import ModelRunner
+    from training.detector_qat import synth_frames, to_input
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--range", choices=sorted(NAMES), default="short")
+    ap.add_argument("--onnx", default=None, help="default: models/<name>/<name>_qat.onnx")
+    ap.add_argument("--calib", type=int, default=400)
+    ap.add_argument("--held", type=int, default=300)
+    ap.add_argument("--install", action="store_true", help="install the int8 file when both gates pass")
+    a = ap.parse_args()
+    name, size = NAMES[a.range]
+    src = Path(a.onnx) if a.onnx else REPO / "models" / name / f"{name}_qat.onnx"
+    orig = REPO / "models" / name / f"{name}.onnx"
+    cal = to_input(synth_frames(size, a.calib, seed=0))
+    held = to_input(synth_frames(size, a.held, seed=1, heldout=True))
+    out = REPO / "work" / "convert" / f"{name}_int8"
+    if out.exists():
+        shutil.rmtree(out)
+    res = convert(src, "detector", cal, out, variants=("float32", "int8"), name=name, holdout=held, max_samples=1000,
+                  report_name="fidelity_report_int8")
+    dest = REPO / "models" / name
+    for f in ("fidelity_report_int8.json", "fidelity_report_int8.md"):
+        if (out / f).exists():
+            shutil.copy(out / f, dest / f)
+    tfl = res.files.get("int8")
+    if tfl is None:
+        print(f"no int8 file: {res.failures}", flush=True)
+        return 1
+    # gate 2: int8 vs MediaPipe's original float model, same held-out frames
+    sess = ort.InferenceSession(str(orig), providers=["CPUExecutionProvider"])
+    iname = sess.get_inputs()[0].name
+    onames = [o.name for o in sess.get_outputs()]
+    ref: dict[str, list[np.ndarray]] = {n: [] for n in onames}
+    got: dict[str, list[np.ndarray]] = {n: [] for n in onames}
+    runner = ModelRunner(res.manifests["int8"], num_threads=1)
+    for x in held:
+        for n, v in zip(onames, sess.run(None, {iname: x.transpose(2, 0, 1)[None]}), strict=True):
+            ref[n].append(v)
+        o = runner.run(x[None])
+        for n in onames:
+            got[n].append(np.asarray(o[n], np.float64))
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(orig)).metadata_props}
+    m2, fails2 = anchor_gate({n: np.concatenate(v) for n, v in ref.items()}, {n: np.concatenate(v) for n, v in got.items()}, meta, Budget())
+    rep = json.loads((out / "fidelity_report_int8.json").read_text())
+    v8 = rep.get("variants", {}).get("int8", {})
+    gate1 = v8.get("task", {}).get("anchor_gate")
+    passed = "int8" not in res.failed_variants and not fails2
+    report = {
+        "source_onnx": str(src.relative_to(REPO)), "original_onnx": str(orig.relative_to(REPO)),
+        "calibration_frames": int(len(cal)), "held_out_frames": int(len(held)),
+        "frames": "training.detector_qat.synth_frames: calibration seed 0 (training identities, video 0-219), held-out seed 1 "
+                  "(other expression identities, video 220+)",
+        "vs_finetuned_float": {"anchor_gate": gate1, "status": v8.get("status"), "failures": [f for f in res.failures if f.startswith("int8")]},
+        "vs_mediapipe_float": {**m2, "failures": fails2},
+        "lint": v8.get("lint"), "size_bytes": v8.get("size_bytes"),
+        "passed": passed,
+    }
+    (dest / "int8_gate.json").write_text(json.dumps(report, indent=1, default=str))
+    print(json.dumps({k: report[k] for k in ("vs_finetuned_float", "vs_mediapipe_float", "passed")}, indent=1, default=str), flush=True)
+    if passed and a.install:
+        for v in ("int8", "dynamic_range", "float16", "float32"):
+            for ext in (".tflite", ".json", ".md"):
+                (ASSETS / f"{name}_{v}{ext}").unlink(missing_ok=True)
+        shutil.copy(res.files["int8"], ASSETS / f"{name}_int8.tflite")
+        shutil.copy(res.manifests["int8"], ASSETS / f"{name}_int8.json")
+        print(f"installed {name}_int8 (run scripts/write_model_cards.py)", flush=True)
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
