@@ -53,6 +53,7 @@ from edgeaffect.bench.report import save_png, write_json  # noqa: E402
 from edgeaffect.bench.stats import DecimatingSeries  # noqa: E402
 from edgeaffect.bench.sysmon import peak_rss_mb, rss_mb  # noqa: E402
 from edgeaffect.capture.base import Frame, FrameSource  # noqa: E402
+from edgeaffect.malloc_policy import mallinfo, proc_rss  # noqa: E402
 
 SCHEMA = "edgeaffect.soak-accel/1"
 FRAMES_PER_HOUR = 30 * 3600
@@ -102,6 +103,17 @@ class LoopedClip(FrameSource):
         pass
 
 
+def _segments_started(d: Path) -> int | None:
+    """Segments started so far in the run's directory (the highest SEQ in a segment name; retention deletes old ones)."""
+    from edgeaffect.outputs.segments import _NAME
+
+    try:
+        seqs = [int(m["seq"]) for p in d.iterdir() if (m := _NAME.match(p.name))]
+    except OSError:
+        return None
+    return max(seqs, default=0)
+
+
 def _top_growth(first: tracemalloc.Snapshot, last: tracemalloc.Snapshot, n: int = 15) -> list[dict[str, Any]]:
     out = []
     for st in last.compare_to(first, "traceback")[:n]:
@@ -142,11 +154,16 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
                         "fps": None if fps is None else round(fps, 1),
                         "p50_ms": round(float(np.percentile(win, 50)), 3) if len(win) else None,
                         "p90_ms": round(float(np.percentile(win, 90)), 3) if len(win) else None,
-                        "warm": n >= a.warmup_frames, "loadavg": fingerprint.loadavg()})
+                        "warm": n >= a.warmup_frames, "loadavg": fingerprint.loadavg(),
+                        "mem": {**(proc_rss() or {}), **(mallinfo() or {}), "py_blocks": sys.getallocatedblocks(),
+                                "segments": _segments_started(wdir)}})
         if a.verbose:
             s = samples[-1]
-            print(f"[soak-accel] {n:>8d} frames  {t:7.0f} s  RSS {s['rss_mb']:.2f} MB  {s['fps']} fps  p90 {s['p90_ms']} ms",
-                  flush=True)
+            m = s["mem"]
+            print(f"[soak-accel] {n:>8d} frames  {t:7.0f} s  RSS {s['rss_mb']:.2f} MB  {s['fps']} fps  p90 {s['p90_ms']} ms  "
+                  f"anon {m.get('anon_mb')} file {m.get('file_mb')} arena {m.get('arena_mb')} mmap {m.get('mmap_mb')} "
+                  f"in-use {m.get('in_use_mb')} free {m.get('free_mb')} top {m.get('top_mb')} thr {m.get('threads')} blocks {m.get('py_blocks')} "
+                  f"seg {m.get('segments')}", flush=True)
 
     def snapshot(n: int) -> None:
         gc.collect()
@@ -317,7 +334,8 @@ def render_md(res: dict[str, Any]) -> str:
         L += ["", f"Output writes per hour-equivalent (policy {res['output_policy']}): **{ph['mb']} MB in "
                   f"{ph['write_calls']} write() calls, {ph['fsyncs']} fsyncs** (per wall-clock hour of this run: {pw.get('mb')} MB, "
                   f"{pw.get('write_calls')} write() calls, {pw.get('fsyncs')} fsyncs; time-based batching and fsyncs scale with "
-                  "wall time, so an unpaced run packs more frames per write than a 30 fps camera: `--pace 30` measures that); totals {w.get('bytes_written')} bytes, "
+                  "wall time, so an unpaced run packs more frames per write than a 30 fps camera: `--pace 30` measures that); "
+                  f"totals {w.get('bytes_written')} bytes, "
                   f"{w.get('write_calls')} writes, {w.get('rotations')} rotations, {w.get('deleted_segments')} segments "
                   f"deleted by retention; output directory at the end {w['output_dir_bytes_at_end'] / 2**20:.1f} MB."]
     if res.get("tracemalloc_top_growth"):

@@ -40,6 +40,8 @@ def _add_run_args(p: argparse.ArgumentParser, *, out_default: str, overlay_defau
                    help="write overlay.mp4: landmarks, AU bars and the V/A dial drawn on the video "
                    f"(default: {'on' if overlay_default else 'off'})")
     p.add_argument("--no-csv", action="store_true", help="skip results.csv")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a previous run's results.* in --out (default: they are moved to previous-STARTUTC/)")
     p.add_argument("--max-faces", type=positive_int, default=None, help="faces to track (driver monitor: 1)")
     p.add_argument("--threads", type=positive_int, default=None, help="interpreter threads per model (default 1)")
     p.add_argument("--max-frames", type=positive_int, default=None, help="stop after this many frames")
@@ -127,7 +129,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     out = output_dir(a.out or (prof.output_dir if prof else None), RUN_OUT)
     from .observers import observers_from_args
 
-    common = {"overlay": a.overlay, "max_frames": a.max_frames, "outputs": output_config(a, prof.outputs if prof else None)}
+    common = {"overlay": a.overlay, "max_frames": a.max_frames, "outputs": output_config(a, prof.outputs if prof else None),
+              "overwrite": a.overwrite}
     forever = {"retry_forever": True} if a.retry_forever else {}
     if a.profile:
         from .device_run import prepare
@@ -164,7 +167,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
     nir = _nir(a)
     with progress_bar(a, src, "demo") as bar:
         summary = run_source(ConditionedSource(src, nir) if nir else src, out, _options(a), overlay=a.overlay,
-                             max_frames=a.max_frames, on_progress=bar.on_progress, outputs=output_config(a))
+                             max_frames=a.max_frames, on_progress=bar.on_progress, outputs=output_config(a),
+                             overwrite=a.overwrite)
     _print_outputs(summary)
     return exit_code(summary)
 

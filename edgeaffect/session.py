@@ -25,7 +25,7 @@ from .capture.base import Frame, FrameSource
 from .capture.reconnect import set_source_hooks
 from .errors import EdgeAffectError, SourceError
 from .outputs import OverlayVideoWriter
-from .outputs.run_outputs import OutputConfig, OutputSet
+from .outputs.run_outputs import OutputConfig, OutputSet, set_aside_previous_run
 from .outputs.segments import iso_utc
 from .results import FrameResult
 from .runtime.factory import RunnerFactory
@@ -142,6 +142,7 @@ def run_source(
     observers: Any = None,
     outputs: OutputConfig | None = None,
     notifier: SdNotifier | None = None,
+    overwrite: bool = False,
 ) -> RunSummary:
     """Analyse every frame of `source`; write run.json, results.jsonl, summary.json (+ results.csv, overlay.mp4).
 
@@ -159,6 +160,8 @@ def run_source(
     policy (outputs/run_outputs.py; default: results.jsonl + results.csv unless write_csv=False).
     `notifier` speaks systemd's sd_notify (default: from $NOTIFY_SOCKET; a no-op outside systemd):
     READY once set up, WATCHDOG after frames and while a camera is being retried, STOPPING.
+    A previous plain run's files in `out_dir` are moved to previous-STARTUTC/ first (a restart loses
+    nothing; run_outputs.set_aside_previous_run) unless `overwrite`.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -179,10 +182,15 @@ def run_source(
     if outputs is None:
         outputs = OutputConfig(formats=("jsonl", "csv") if write_csv else ("jsonl",))
     sd = notifier or SdNotifier()
+    previous = None if overwrite else set_aside_previous_run(out)
+    if previous is not None:
+        log.warning("the previous run's files in %s were moved to %s (--overwrite replaces them instead)", out, previous)
     # Run metadata goes to run.json so that results.jsonl holds one line per frame (+ event/status lines).
     (out / "run.json").write_text(json.dumps(header, indent=1))
     outs = OutputSet(out, outputs)
     summary = RunSummary(outputs={**outs.outputs(), "run": str(out / "run.json"), "summary": str(out / "summary.json")})
+    if previous is not None:
+        summary.outputs["previous_run"] = str(previous)
     fps = getattr(source, "fps", None) or 30.0
     vid = OverlayVideoWriter(out / "overlay.mp4", fps=fps) if overlay else None
     if vid:

@@ -1,5 +1,6 @@
 """Supervised by the OS: sd_notify over a real AF_UNIX socket, camera retry-forever with status lines."""
 
+import os
 import socket
 import threading
 import time
@@ -165,3 +166,78 @@ def test_run_reports_the_outage_and_pings_the_watchdog(assets, tmp_path, notify_
     assert [d["frame_index"] for d in frames] == sorted(d["frame_index"] for d in frames)
     assert sd.failed == 0 and msgs[0].startswith("READY=1") and msgs[-1] == "STOPPING=1"
     assert msgs.count("WATCHDOG=1") >= 8 + 6  # from every frame, and from every back-off wait
+
+
+# --------------------------------------------------------------------------- a restart keeps the last run's files
+def test_set_aside_moves_a_previous_plain_run_and_leaves_segments_alone(tmp_path):
+    import os
+
+    from edgeaffect.outputs.run_outputs import set_aside_previous_run
+
+    assert set_aside_previous_run(tmp_path) is None  # empty: nothing to move
+    (tmp_path / "results-000001-20261130T100000Z-f0-f9.jsonl").write_text('{"frame_index": 0}\n')
+    (tmp_path / "index.json").write_text("{}")
+    (tmp_path / "run.json").write_text("{}")
+    assert set_aside_previous_run(tmp_path) is None  # a segmented run's directory: its files are not plain results
+    for name, text in (("results.jsonl", '{"frame_index": 0}\n'), ("results.csv", "frame_index\n0\n"),
+                       ("summary.json", '{"frames": 1}')):
+        (tmp_path / name).write_text(text)
+    started = 1_800_000_000.0  # the previous run began when it wrote run.json
+    os.utime(tmp_path / "run.json", (started, started))
+    moved = set_aside_previous_run(tmp_path)
+    assert moved == tmp_path / "previous-20270115T080000Z"
+    assert sorted(p.name for p in moved.iterdir()) == ["results.csv", "results.jsonl", "run.json", "summary.json"]
+    assert (moved / "results.jsonl").read_text() == '{"frame_index": 0}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.json", "previous-20270115T080000Z",
+                                                        "results-000001-20261130T100000Z-f0-f9.jsonl"]
+    (tmp_path / "results.jsonl").write_text("x\n")  # a third run's predecessor without run.json: same start second -> -2
+    os.utime(tmp_path / "results.jsonl", (started, started))
+    assert set_aside_previous_run(tmp_path) == tmp_path / "previous-20270115T080000Z-2"
+
+
+def test_set_aside_that_cannot_move_is_one_clear_error_and_overwrites_nothing(tmp_path, monkeypatch):
+    from edgeaffect.errors import OutputError
+    from edgeaffect.outputs import run_outputs
+
+    (tmp_path / "results.jsonl").write_text("kept\n")
+    (tmp_path / "results.csv").write_text("kept too\n")
+    real, calls = os.replace, []
+
+    def replace(a, b):  # the second file cannot be moved (e.g. a read-only mount half-way through)
+        calls.append(a)
+        if len(calls) == 2:
+            raise PermissionError(13, "Permission denied")
+        real(a, b)
+
+    monkeypatch.setattr(run_outputs.os, "replace", replace)
+    with pytest.raises(OutputError, match="could not be moved.*Permission denied.*nothing was overwritten.*--overwrite"):
+        run_outputs.set_aside_previous_run(tmp_path)
+    assert (tmp_path / "results.csv").read_text() == "kept too\n"  # not moved: still in place, whole
+    assert [p.read_text() for p in tmp_path.glob("previous-*/results.jsonl")] == ["kept\n"]  # moved before the failure
+
+
+def test_a_restarted_plain_run_keeps_the_previous_runs_results(assets, tmp_path):
+    """systemd's Restart=on-failure (or a second `edgeaffect run --out DIR`): the first run's lines survive."""
+    from edgeaffect.session import run_source
+
+    def cam(first: int):
+        return [Frame(np.full((96, 128, 3), 40 + i, np.uint8), (first + i) * 33.3, first + i) for i in range(3)]
+
+    def stamps(p):
+        return [round(d["timestamp_ms"]) for d in read_jsonl(p)]
+
+    out = tmp_path / "out"
+    s1 = run_source(cam(0), out, write_csv=True)
+    first = (out / "results.jsonl").read_bytes()
+    s2 = run_source(cam(100), out, write_csv=True)
+    assert s1.frames == s2.frames == 3 and "previous_run" not in s1.outputs
+    prev = Path(s2.outputs["previous_run"])
+    assert prev.parent == out and prev.name.startswith("previous-")
+    assert (prev / "results.jsonl").read_bytes() == first and stamps(prev / "results.jsonl") == [0, 33, 67]
+    assert len((prev / "results.csv").read_text().splitlines()) == 1 + 3
+    assert (prev / "run.json").is_file() and (prev / "summary.json").is_file()
+    assert stamps(out / "results.jsonl") == [3330, 3363, 3397]
+    s3 = run_source(cam(200), out, write_csv=False, overwrite=True)  # asked for: replaced, nothing new set aside
+    assert "previous_run" not in s3.outputs
+    assert stamps(out / "results.jsonl") == [6660, 6693, 6727]
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [prev.name]

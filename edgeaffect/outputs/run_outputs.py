@@ -15,6 +15,7 @@ run rotates, else one file) and `outs.on_event` (callbacks that see every status
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from ..results import FrameResult
 from ._safe import SafeAppender
 from .csv_writer import CsvWriter, csv_columns, header_row
 from .jsonl import JsonlWriter
-from .segments import SegmentPolicy, SegmentStore, Sink, iso_utc, parse_duration
+from .segments import SegmentPolicy, SegmentStore, Sink, iso_utc, parse_duration, utc_stamp
 from .summary import SecondSummary, summary_columns
 
 FORMATS = ("jsonl", "csv")
@@ -140,6 +141,44 @@ def _build(fmts: Any, records: Any, rotate_mb: Any, rotate_every: Any, retain_mb
         policy=p,
     )
     return cfg.validate()
+
+
+# --------------------------------------------------------------------------- a previous run in the directory
+#: What a plain (non-segmented) run writes under fixed names: a new run in the same directory would replace them.
+PLAIN_RESULTS = ("results.jsonl", "results.csv", "summary.jsonl", "summary.csv", "overlay.mp4")
+RUN_FILES = ("run.json", "summary.json")
+
+
+def set_aside_previous_run(out_dir: str | Path) -> Path | None:
+    """Move a previous plain run's files out of the way before a new run writes the same names.
+
+    A restart (systemd `Restart=on-failure`, a second `edgeaffect run --out DIR`) must not destroy
+    what the last run wrote. When DIR holds any of PLAIN_RESULTS, they and that run's run.json /
+    summary.json move to DIR/previous-STARTUTC/ (STARTUTC: when that run began, from its run.json,
+    else the oldest of its files; -2, -3 ... if the name is taken). Segments, index.json and the
+    MQTT spool stay where they are (a segmented run continues in new segments by itself).
+    Returns the folder, or None when there was nothing to move. A move that fails is one clear
+    OutputError before anything new is written (what was moved already is in the folder)."""
+    d = Path(out_dir)
+    found = [d / n for n in PLAIN_RESULTS if (d / n).is_file()]
+    if not found:
+        return None
+    files = found + [d / n for n in RUN_FILES if (d / n).is_file()]
+    run_json = d / "run.json"
+    started = (run_json if run_json.is_file() else min(files, key=lambda p: p.stat().st_mtime)).stat().st_mtime
+    base = f"previous-{utc_stamp(started)}"
+    dest, k = d / base, 1
+    while dest.exists():
+        k += 1
+        dest = d / f"{base}-{k}"
+    try:
+        dest.mkdir()
+        for f in files:
+            os.replace(f, dest / f.name)
+    except OSError as e:
+        raise OutputError(f"{d} holds a previous run's files and they could not be moved to {dest} ({e.strerror or e}); "
+                          "nothing was overwritten: free the directory or pass --overwrite") from None
+    return dest
 
 
 # --------------------------------------------------------------------------- the run's outputs
