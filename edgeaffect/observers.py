@@ -94,6 +94,15 @@ class ResultObservers:
         except Exception as e:  # noqa: BLE001 - telemetry never ends a run
             log.warning("MQTT sink: %s: %s", type(e).__name__, e)
 
+    def on_status(self, d: dict[str, Any]) -> None:
+        """A status line of the run (camera_lost / camera_retry / camera_restored): to MQTT `events` / `stats`."""
+        if self.sink is None:
+            return
+        try:
+            self.sink.on_status(d)
+        except Exception as e:  # noqa: BLE001 - telemetry never ends a run (nor a reconnect loop)
+            log.warning("MQTT sink: %s: %s", type(e).__name__, e)
+
     def finish(self) -> list[dict[str, Any]]:
         """End every open event (the run is over); they are also published."""
         events = []

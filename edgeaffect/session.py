@@ -201,6 +201,7 @@ def run_source(
     try:
         if observers is not None:
             observers.start(header, out)
+            outs.on_event.append(observers.on_status)  # camera outages also reach MQTT
         with StopFlag() as stop:
             # camera outages become status lines; waiting for a camera pings the watchdog; SIGTERM ends the wait
             set_source_hooks(source, on_event=lambda kind, f: outs.event(kind, **f), heartbeat=sd.ping,

@@ -241,3 +241,100 @@ def test_a_restarted_plain_run_keeps_the_previous_runs_results(assets, tmp_path)
     assert "previous_run" not in s3.outputs
     assert stamps(out / "results.jsonl") == [6660, 6693, 6727]
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [prev.name]
+
+
+# --------------------------------------------------------------------------- camera outages over MQTT
+def test_camera_outages_reach_mqtt_stats_and_events(assets, tmp_path):
+    """retry_forever with --mqtt: `availability` stays the connection's; `stats` carries the source state and
+    `events` the camera_lost / camera_restored lines, against a real Mosquitto."""
+    pytest.importorskip("paho.mqtt.client")
+    from edgeaffect.observers import ResultObservers
+    from edgeaffect.session import run_source
+    from edgeaffect.telemetry import MqttConfig, parse
+    from tests.mosquitto import Broker, Subscriber, mosquitto_binary
+
+    if mosquitto_binary() is None:
+        pytest.skip("mosquitto not installed (apt-get install -y mosquitto mosquitto-clients)")
+    b = Broker(tmp_path / "broker").start()
+    sub = Subscriber(b.port, client_id="s-outage", persistent=False)
+    try:
+        sub.wait_subscribed()
+        plan = {"opens": 0, "fail_opens": 3, "frames": 5}  # missing at start (3 attempts), lost after 5 frames
+        src = ReconnectingSource(lambda: ReturningCamera(plan), backoff=(0.01, 0.02), retry_forever=True)
+        seen = {"k": 0}
+
+        def on_result(_r):
+            seen["k"] += 1
+            if seen["k"] == 5:  # the re-open fails twice more
+                plan["fail_opens"] = plan["opens"] + 2
+
+        cfg = MqttConfig(host="127.0.0.1", port=b.port, device="kiosk-1", frames_hz=0.0, stats_every_s=3600.0,
+                         reconnect_min_s=0.1, reconnect_max_s=0.5)
+        summary = run_source(src, tmp_path / "out", max_frames=8, on_result=on_result,
+                             observers=ResultObservers(mqtt=cfg, spool_dir=tmp_path / "spool"))
+        assert summary.frames == 8 and not summary.error
+        top = "edgeaffect/kiosk-1/"
+
+        def done(msgs):
+            return any(t == top + "availability" and p == b"offline" for t, p, _ in msgs)
+
+        assert sub.wait_for(done), "the clean close publishes offline"
+        msgs = list(sub.messages)
+    finally:
+        sub.close()
+        b.stop()
+    events = [parse(p)["data"] for t, p, _ in msgs if t == top + "events"]
+    assert [e["event"] for e in events] == ["camera_lost", "camera_restored", "camera_lost", "camera_restored"]
+    assert events[0]["phase"] == "open" and events[2]["phase"] == "read" and events[3]["attempts"] == 3
+    stats = sorted((parse(p) for t, p, _ in msgs if t == top + "stats"), key=lambda d: d["seq"])
+    states = [(s["data"]["source"], s["data"]["source_outages"]) for s in stats]
+    # one stats message as each outage starts and ends (retained), and the last one at the close
+    assert states == [("outage", 1), ("ok", 1), ("outage", 2), ("ok", 2), ("ok", 2)]
+    during = stats[2]["data"]
+    assert during["source_outage_current_s"] is not None and during["source_retry_attempts"] == 0
+    assert during["source_last_error"] == "unplugged again"
+    last = stats[-1]["data"]
+    assert last["source_outage_current_s"] is None and last["source_outage_s"] > 0 and last["frames"] == 8
+    assert last["source_outage_s"] >= stats[1]["data"]["source_outage_s"] > 0  # seconds lost add up across outages
+    assert [p for t, p, _ in msgs if t == top + "availability"] == [b"online", b"offline"]  # connection-level only
+
+
+def test_stats_keep_coming_during_an_outage_from_the_retries():
+    """No frames arrive while the camera is away: the reconnect loop's retries send `stats` every stats_every_s
+    (a recording publisher stands in for the broker; the broker path is the test above)."""
+    from edgeaffect.telemetry import MqttConfig, parse
+    from edgeaffect.telemetry.sink import TelemetrySink
+
+    class Recorder:
+        def __init__(self):
+            self.sent = []
+
+        def publish(self, leaf, payload, retain=False):
+            self.sent.append((leaf, parse(payload)))
+
+        def status(self):
+            return {"connected": True}
+
+        def close(self, drain_s):
+            pass
+
+    t = {"now": 0.0}
+    pub = Recorder()
+    sink = TelemetrySink(pub, MqttConfig(host="x", device="d", stats_every_s=10.0), {}, clock=lambda: t["now"])
+
+    def stats():
+        return [d["data"] for leaf, d in pub.sent if leaf == "stats"]
+
+    sink.on_status({"event": "camera_lost", "reason": "unplugged", "phase": "read"})
+    for now, attempt in ((5.0, 1), (12.0, 2), (17.0, 3), (23.0, 4)):
+        t["now"] = now
+        sink.on_status({"event": "camera_retry", "attempt": attempt, "error": "no such device"})
+    assert [(s["source"], s["source_retry_attempts"], s["source_outage_current_s"]) for s in stats()] == [
+        ("outage", 0, 0.0), ("outage", 2, 12.0), ("outage", 4, 23.0)]
+    t["now"] = 30.0
+    sink.on_status({"event": "camera_restored", "attempts": 5, "outage_s": 30.0})
+    last = stats()[-1]
+    assert (last["source"], last["source_outages"], last["source_outage_s"], last["source_outage_current_s"]) == ("ok", 1, 30.0, None)
+    assert [d["data"]["event"] for leaf, d in pub.sent if leaf == "events"] == ["camera_lost", "camera_restored"]
+    sink.on_status({"event": "something_else"})  # other status lines: ignored
+    assert len(stats()) == 4

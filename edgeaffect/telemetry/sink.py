@@ -11,7 +11,13 @@ Topics (`<prefix>/<device>/...`, QoS 1, payloads in payloads.py):
   processing latency p50/p90/p99 (the pipelined executor's
   per-frame latency when it runs, else the sum of the frame's top-level stage timings), dropped frames (gaps in
   the source's frame indices), bad frames, temperature and throttling, RSS, model sha256s,
-  spool / connection state;
+  spool / connection state, and the camera/source state: `source` "ok" | "outage",
+  `source_outages` (count), `source_outage_s` (seconds lost so far, the current outage included),
+  `source_outage_current_s` (None when ok), `source_retry_attempts` (in the current outage),
+  `source_last_error`; during an outage (no frames) stats still go out, from the reconnect loop's
+  retries at most every `stats_every_s`, and at once when an outage starts or ends;
+- `events` also carries the camera's `camera_lost` / `camera_restored` status lines
+  (edgeaffect.event/1, the same dicts the JSONL gets; `camera_retry` only updates stats);
 - `info` (retained, once): models, backend, profile, device fingerprint;
 - `availability` (retained): `online` / last will `offline` (mqtt.py).
 """
@@ -19,6 +25,7 @@ Topics (`<prefix>/<device>/...`, QoS 1, payloads in payloads.py):
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -69,16 +76,66 @@ class TelemetrySink:
         self._win_t0 = self._t0
         self._win_frames = 0
         self._cpu0 = os.times()
+        # the reconnect loop reports from the capture thread (or the run thread while it waits): one lock for both
+        self._lock = threading.RLock()
+        self.source_state = "ok"
+        self.source_outages = 0
+        self._outage_s_closed = 0.0
+        self._outage_t0: float | None = None
+        self.source_retry_attempts = 0
+        self.source_last_error: str | None = None
         info = {"models": self.models, "backend": header.get("backend"), "profile": header.get("profile"),
                 "max_faces": header.get("max_faces"), "fingerprint": _fingerprint()}
         self._send("info", "info", info, retain=True)
 
     def _send(self, leaf: str, type_: str, data: dict[str, Any], retain: bool = False) -> None:
-        seq = self._seq[leaf]
-        self._seq[leaf] += 1
-        self.pub.publish(leaf, envelope(type_, self.cfg.device, self.run, seq, data), retain=retain)
+        with self._lock:
+            seq = self._seq[leaf]
+            self._seq[leaf] += 1
+            self.pub.publish(leaf, envelope(type_, self.cfg.device, self.run, seq, data), retain=retain)
+
+    def on_status(self, d: dict[str, Any]) -> None:
+        """A status line of the run (OutputSet.event): camera outages change `stats` and go to `events`."""
+        kind = d.get("event")
+        with self._lock:
+            now = self.clock()
+            if kind == "camera_lost":
+                if self._outage_t0 is None:
+                    self._outage_t0 = now
+                    self.source_outages += 1
+                self.source_state = "outage"
+                self.source_retry_attempts = 0
+                self.source_last_error = d.get("reason")
+            elif kind == "camera_retry":
+                self.source_retry_attempts = int(d.get("attempt") or self.source_retry_attempts + 1)
+                self.source_last_error = d.get("error") or self.source_last_error
+            elif kind == "camera_restored":
+                if self._outage_t0 is not None:
+                    self._outage_s_closed += now - self._outage_t0
+                    self._outage_t0 = None
+                self.source_state = "ok"
+                self.source_retry_attempts = 0
+            else:
+                return
+            if kind != "camera_retry":
+                self._send("events", "event", d)
+                self.send_stats()  # retained: a dashboard sees the outage (or its end) at once
+            elif now - self._win_t0 >= self.cfg.stats_every_s:
+                self.send_stats()  # no frames arrive during an outage: the retries keep stats going
+
+    def source_stats(self) -> dict[str, Any]:
+        with self._lock:
+            cur = None if self._outage_t0 is None else self.clock() - self._outage_t0
+            return {"source": self.source_state, "source_outages": self.source_outages,
+                    "source_outage_s": round(self._outage_s_closed + (cur or 0.0), 3),
+                    "source_outage_current_s": None if cur is None else round(cur, 3),
+                    "source_retry_attempts": self.source_retry_attempts, "source_last_error": self.source_last_error}
 
     def on_result(self, frame: Any, result: FrameResult, events: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._on_result(frame, result, events)
+
+    def _on_result(self, frame: Any, result: FrameResult, events: list[dict[str, Any]]) -> None:
         self.frames += 1
         self._win_frames += 1
         self.bad += int(result.status == "bad_frame")
@@ -144,19 +201,21 @@ class TelemetrySink:
             "temperature_c": None if th is None or th.temp_c is None else round(th.temp_c, 1),
             "throttled": None if th is None else th.throttled, "rss_mb": _round(rss_mb(), 1),
             "cpu_cores": round(cpu_s / win, 3), "loadavg": load, "models": self.models,
-            "mqtt": self.pub.status(),
+            "mqtt": self.pub.status(), **self.source_stats(),
         }
 
     def send_stats(self) -> None:
-        self._send("stats", "stats", {**self.stats(), "run": self.run}, retain=True)
-        self._win_t0 = self.clock()
-        self._win_frames = 0
-        self._lat = []
-        self._cpu0 = os.times()
+        with self._lock:
+            self._send("stats", "stats", {**self.stats(), "run": self.run}, retain=True)
+            self._win_t0 = self.clock()
+            self._win_frames = 0
+            self._lat = []
+            self._cpu0 = os.times()
 
     def close(self, drain_s: float = 10.0) -> None:
-        if self._win_frames:
-            self.send_stats()
+        with self._lock:
+            if self._win_frames or self._outage_t0 is not None:
+                self.send_stats()
         self.pub.close(drain_s)
 
 
