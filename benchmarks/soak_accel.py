@@ -14,8 +14,11 @@ default here: rotate 16 MB, retain 256 MB, flush every 1 s, so the disk stays bo
 Measured:
 * RSS every --sample-frames frames; after the warm-up, the least-squares slope of RSS over
   frames, reported as MB per hour-equivalent (108,000 frames = one hour at 30 fps); goal
-  < 0.1 MB/h-eq (--max-slope). The harness keeps O(1) memory: per-frame latencies go into
-  preallocated, pre-touched arrays (decimated by 2 when full), samples are few.
+  < 0.1 MB/h-eq (--max-slope). The harness keeps O(1) memory: per-frame latencies and the
+  samples go into preallocated, pre-touched arrays (decimated by 2 when full). Each sample also
+  records RssAnon / RssFile, glibc's mallinfo2 (heap, mmapped, in use, free, top), threads,
+  Python's allocated blocks and the segments started, to tell where RSS moves. Secondary
+  statistics, not judged: Theil-Sen slope, RSS band, RssAnon slope.
 * `--tracemalloc K`: Python allocations traced from the end of the warm-up, a snapshot every K
   frames; the report lists the allocation sites that grew most (file:line, traceback) between
   the first and the last snapshot, and the traced total per snapshot. Tracing slows the run
@@ -49,11 +52,11 @@ sys.path.insert(0, str(REPO))
 
 from edgeaffect.bench import fingerprint  # noqa: E402
 from edgeaffect.bench.e2e_bench import ClipFrames  # noqa: E402
+from edgeaffect.bench.meminfo import mallinfo, proc_rss  # noqa: E402
 from edgeaffect.bench.report import save_png, write_json  # noqa: E402
 from edgeaffect.bench.stats import DecimatingSeries  # noqa: E402
 from edgeaffect.bench.sysmon import peak_rss_mb, rss_mb  # noqa: E402
 from edgeaffect.capture.base import Frame, FrameSource  # noqa: E402
-from edgeaffect.malloc_policy import mallinfo, proc_rss  # noqa: E402
 
 SCHEMA = "edgeaffect.soak-accel/1"
 FRAMES_PER_HOUR = 30 * 3600
@@ -103,6 +106,51 @@ class LoopedClip(FrameSource):
         pass
 
 
+class SampleTable:
+    """The RSS samples in a preallocated, pre-touched float array (a list of dicts would itself grow by ~2 KB per
+    sample: ~0.05 MB per hour-equivalent at one sample per 5,000 frames, half the slope budget); `rows()` gives
+    the report's dicts at the end."""
+
+    MEM = ("anon_mb", "file_mb", "shmem_mb", "threads", "arena_mb", "mmap_mb", "mmap_chunks", "in_use_mb", "free_mb",
+           "top_mb", "py_blocks", "segments")
+    COLS = ("frames", "t_s", "rss_mb", "fps", "p50_ms", "p90_ms", "warm", "load1", "load5", "load15", *MEM)
+
+    def __init__(self, capacity: int) -> None:
+        self.a = np.full((capacity, len(self.COLS)), np.nan)
+        self.n = 0
+
+    def add(self, frames: int, t_s: float, rss: float | None, fps: float | None, p50: float | None, p90: float | None,
+            warm: bool, load: Any, proc: dict[str, Any] | None, minfo: dict[str, Any] | None, blocks: int,
+            segments: int | None) -> None:
+        if self.n == len(self.a):  # more samples than planned (a --duration run): keep every other one
+            self.a[: self.n // 2] = self.a[1 : self.n : 2]
+            self.n //= 2
+        m = {**(proc or {}), **(minfo or {}), "py_blocks": blocks, "segments": segments}
+        ld = list(load or [None] * 3)[:3]
+        vals = (frames, t_s, rss, fps, p50, p90, float(warm), *ld, *(m.get(k) for k in self.MEM))
+        self.a[self.n] = [np.nan if v is None else float(v) for v in vals]
+        self.n += 1
+
+    def last(self) -> np.ndarray | None:
+        return self.a[self.n - 1] if self.n else None
+
+    def row(self, i: int) -> dict[str, Any]:
+        v = dict(zip(self.COLS, (None if x != x else float(x) for x in self.a[i])))
+
+        def r(k: str, nd: int) -> float | None:
+            return None if v[k] is None else round(v[k], nd)
+
+        mem = {k: (int(v[k]) if k in ("threads", "mmap_chunks", "py_blocks", "segments") else round(v[k], 3))
+               for k in self.MEM if v[k] is not None}
+        load = [v[k] for k in ("load1", "load5", "load15")]
+        return {"frames": int(v["frames"]), "t_s": r("t_s", 2), "rss_mb": float("nan") if v["rss_mb"] is None else r("rss_mb", 3),
+                "fps": r("fps", 1), "p50_ms": r("p50_ms", 3), "p90_ms": r("p90_ms", 3), "warm": bool(v["warm"]),
+                "loadavg": None if load[0] is None else load, "mem": mem}
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [self.row(i) for i in range(self.n)]
+
+
 def _segments_started(d: Path) -> int | None:
     """Segments started so far in the run's directory (the highest SEQ in a segment name; retention deletes old ones)."""
     from edgeaffect.outputs.segments import _NAME
@@ -138,7 +186,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     if wdir.exists():
         shutil.rmtree(wdir)
     series = DecimatingSeries(a.series_capacity, dtype=np.float32)  # frame, latency ms, thread-CPU ms
-    samples: list[dict[str, Any]] = []
+    table = SampleTable(a.frames // a.sample_frames + 3)  # preallocated: the samples add nothing to RSS as they come
     snaps: list[dict[str, Any]] = []
     state: dict[str, Any] = {"n": 0, "t_last": None, "c_last": None, "first_snap": None, "last_snap": None,
                              "win": [], "t0": time.perf_counter()}
@@ -148,22 +196,18 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         win = np.array(state["win"], np.float64) if state["win"] else np.zeros(0)
         state["win"] = []
         t = time.perf_counter() - state["t0"]
-        prev = samples[-1] if samples else None
-        fps = (n - prev["frames"]) / (t - prev["t_s"]) if prev and t > prev["t_s"] else None
-        samples.append({"frames": n, "t_s": round(t, 2), "rss_mb": round(rss_mb() or float("nan"), 3),
-                        "fps": None if fps is None else round(fps, 1),
-                        "p50_ms": round(float(np.percentile(win, 50)), 3) if len(win) else None,
-                        "p90_ms": round(float(np.percentile(win, 90)), 3) if len(win) else None,
-                        "warm": n >= a.warmup_frames, "loadavg": fingerprint.loadavg(),
-                        "mem": {**(proc_rss() or {}), **(mallinfo() or {}), "py_blocks": sys.getallocatedblocks(),
-                                "segments": _segments_started(wdir)}})
+        prev = table.last()
+        fps = (n - prev[0]) / (t - prev[1]) if prev is not None and t > prev[1] else None
+        table.add(n, t, rss_mb(), fps, float(np.percentile(win, 50)) if len(win) else None,
+                  float(np.percentile(win, 90)) if len(win) else None, n >= a.warmup_frames, fingerprint.loadavg(),
+                  proc_rss(), mallinfo(), sys.getallocatedblocks(), _segments_started(wdir))
         if a.verbose:
-            s = samples[-1]
+            s = table.row(table.n - 1)
             m = s["mem"]
             print(f"[soak-accel] {n:>8d} frames  {t:7.0f} s  RSS {s['rss_mb']:.2f} MB  {s['fps']} fps  p90 {s['p90_ms']} ms  "
                   f"anon {m.get('anon_mb')} file {m.get('file_mb')} arena {m.get('arena_mb')} mmap {m.get('mmap_mb')} "
-                  f"in-use {m.get('in_use_mb')} free {m.get('free_mb')} top {m.get('top_mb')} thr {m.get('threads')} blocks {m.get('py_blocks')} "
-                  f"seg {m.get('segments')}", flush=True)
+                  f"in-use {m.get('in_use_mb')} free {m.get('free_mb')} top {m.get('top_mb')} thr {m.get('threads')} "
+                  f"blocks {m.get('py_blocks')} seg {m.get('segments')}", flush=True)
 
     def snapshot(n: int) -> None:
         gc.collect()
@@ -209,8 +253,10 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
     stopped = summary.stopped_by or state.get("stopped")
     wall = time.perf_counter() - state["t0"]
     n = state["n"]
-    if not samples or samples[-1]["frames"] != n:
+    last = table.last()
+    if last is None or last[0] != n:
         sample(n)
+    samples = table.rows()
     if a.tracemalloc and tracemalloc.is_tracing():
         if n > (snaps[-1]["frames"] if snaps else 0):
             snapshot(n)
@@ -273,6 +319,29 @@ def _fit(post: list[dict[str, Any]]) -> tuple[float, float, int]:
     return float(k * FRAMES_PER_HOUR), float(c), int(f[-1] - f[0])
 
 
+def _theil_sen(f: np.ndarray, r: np.ndarray) -> float:
+    i, j = np.triu_indices(len(f), 1)
+    df = f[j] - f[i]
+    ok = df > 0
+    return float(np.median((r[j] - r[i])[ok] / df[ok])) if ok.any() else float("nan")
+
+
+def secondary_stats(post: list[dict[str, Any]]) -> dict[str, Any]:
+    """Not judged, for reading the plot: the Theil-Sen slope (median of all pairwise slopes: steps that go up
+    and come back barely move it), the band RSS moved in, and the least-squares slope of RssAnon alone
+    (private anonymous pages: the heap; RSS also counts file pages of mapped libraries and models)."""
+    f = np.array([x["frames"] for x in post], np.float64)
+    r = np.array([x["rss_mb"] for x in post], np.float64)
+    out: dict[str, Any] = {"theil_sen_mb_per_hour_eq": round(_theil_sen(f, r) * FRAMES_PER_HOUR, 4),
+                           "band_mb": round(float(r.max() - r.min()), 3)}
+    anon = [(x["frames"], x["mem"]["anon_mb"]) for x in post if (x.get("mem") or {}).get("anon_mb") is not None]
+    if len(anon) >= 6:
+        fa, ra = np.array(anon, np.float64).T
+        out["anon_slope_mb_per_hour_eq"] = round(float(np.polyfit(fa, ra, 1)[0]) * FRAMES_PER_HOUR, 4)
+        out["anon_band_mb"] = round(float(ra.max() - ra.min()), 3)
+    return out
+
+
 def rss_check(res: dict[str, Any], a: Any, peak: float | None) -> None:
     """RSS slope after the warm-up (least squares over the samples), and over the second half of them alone: an
     allocator that settles (or trims) some way into the run bends a single fit either way. The worse slope is judged."""
@@ -293,6 +362,7 @@ def rss_check(res: dict[str, Any], a: Any, peak: float | None) -> None:
                   "frames_fitted": span, "samples_fitted": len(post),
                   "slope_second_half_mb_per_hour_eq": round(slope2, 4), "fit_second_half_intercept_mb": round(icept2, 3),
                   "frames_fitted_second_half": span2}
+    res["rss"]["secondary"] = secondary_stats(post)
     if a.writes_only:
         return
     worst = max(slope, slope2)
@@ -327,6 +397,12 @@ def render_md(res: dict[str, Any]) -> str:
         L.append(f"- {'PASS' if c['ok'] else 'FAIL'} {c['name']}: {c['detail']}")
     if res.get("incomplete_reason"):
         L.append(f"- INCOMPLETE: {res['incomplete_reason']}")
+    sec = (res.get("rss") or {}).get("secondary")
+    if sec:
+        L += ["", "Secondary statistics (not judged; the check above is the least-squares slope): Theil-Sen RSS slope "
+                  f"{sec['theil_sen_mb_per_hour_eq']:+.4f} MB per hour-equivalent, RSS band {sec['band_mb']} MB"
+                  + (f"; RssAnon least-squares slope {sec['anon_slope_mb_per_hour_eq']:+.4f} MB per hour-equivalent, band "
+                     f"{sec['anon_band_mb']} MB" if "anon_slope_mb_per_hour_eq" in sec else "") + "."]
     w = res.get("writes")
     if w:
         ph = w["per_hour_eq"]

@@ -312,3 +312,29 @@ def test_open_segments_must_fit_the_retention_budget(tmp_path):
     cfg = OutputConfig(formats=("jsonl", "csv"), records="both", policy=SegmentPolicy(rotate_bytes=10 << 20, retain_bytes=30 << 20))
     with pytest.raises(OutputError, match="4 streams x rotation size 10 MB exceed the retention budget 30 MB"):
         OutputSet(tmp_path, cfg)
+
+
+def test_gzip_runs_in_one_long_lived_worker_across_rotations(tmp_path):
+    """The RSS steps of the 1 M-frame soak came from a new gzip thread per closed segment (each can take a malloc
+    arena of its own and keep ~2 MB freed in it); every segment is compressed by the same worker thread."""
+    import threading
+
+    store = SegmentStore(tmp_path, SegmentPolicy(rotate_bytes=2000, gzip=True))
+    sink = store.open_stream("results", ".jsonl")
+    workers: set[int] = set()
+    real = store._compress
+
+    def compress(info):
+        workers.add(threading.get_ident())
+        real(info)
+
+    store._compress = compress
+    line = b'{"frame_index": 0, "pad": "' + b"x" * 200 + b'"}\n'
+    for i in range(120):  # ~12 rotations
+        sink.append(line, i)
+        if i % 10 == 9:
+            store.wait()
+    store.close()
+    gz = sorted(tmp_path.glob("results-*.jsonl.gz"))
+    assert len(gz) >= 10 and len(workers) == 1 and threading.get_ident() not in workers
+    assert sum(len(gzip.decompress(p.read_bytes()).splitlines()) for p in gz) == 120

@@ -1,4 +1,4 @@
-"""The C allocator's view of the process (glibc): readings for the soak, a long-run policy for runs.
+"""Where RSS moves: the C allocator's view (glibc mallinfo2) and the /proc split of RSS, for the soak.
 
 `mallinfo()` reads glibc's mallinfo2() (all arenas): bytes in the heap(s) (`arena_mb`), in
 separately mmapped chunks (`mmap_mb`), in use (`in_use_mb`), free but kept (`free_mb`) and
@@ -73,3 +73,4 @@ def proc_rss() -> dict[str, float] | None:
     except (OSError, ValueError, IndexError):
         return None
     return out or None
+
