@@ -37,6 +37,7 @@ from .runtime.factory import BaseOptions, RunnerFactory
 from .tracking import TrackedFace, Tracker, TrackerConfig
 from .tracking import window_from_detection as window_from_detection  # re-exported (older import path)
 from .vision.alignment import au_crop_matrix
+from .vision.eyes import au45_with_eye_state, with_eyelids
 from .vision.frames import NormalisedFrame, enhance_nir, normalise_frame
 from .vision.headpose import estimate_head_pose
 
@@ -257,7 +258,15 @@ class Analyzer:
                 assert f.lm is not None
                 pts = f.lm.points
                 pose = estimate_head_pose(pts, (w, h))
-                closed = self.eyes.run(gray, pts) if self.eyes is not None else f.lm.eye_closed
+                closed = f.lm.eye_closed
+                if self.eyes is not None:
+                    # the eye net also refines iBUG 36-47 when it has the point output: reported
+                    # landmarks and EAR use them; tracking, AU crop and affect keep f.lm.points
+                    # (sigma of those points: the landmark net's own, unchanged)
+                    ref = self.eyes.refine(gray, pts)
+                    closed = ref.closed
+                    if ref.eyelids is not None:
+                        pts = with_eyelids(pts, ref.eyelids)
                 f.face = FaceResult(
                     track_id=f.track.id, valid=True, validity=f.lm.validity, source=f.source,
                     box=f.track.last_box, landmarks=pts, landmark_sigma=f.lm.sigma,
@@ -327,6 +336,9 @@ class Analyzer:
         if work.result is not None:  # bad frame
             return work.result
         faces = [f.face for f in work.faces if f.face is not None]
+        for fc in faces:  # reported AU45 rises with the eye state (the temporal net saw the AU net's own)
+            if fc.aus is not None and fc.eyes is not None:
+                fc.aus = au45_with_eye_state(fc.aus, (fc.eyes.get("closed_prob_right"), fc.eyes.get("closed_prob_left")))
         status = "ok" if any(f.valid for f in faces) else "no_face"
         return FrameResult(work.index, work.timestamp_ms, faces, status, None, sorted(work.skipped), dict(work.timings_ms))
 

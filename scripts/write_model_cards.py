@@ -76,28 +76,40 @@ CARDS: dict[str, dict[str, str]] = {
         "{shipped_because} {validity_unseen}",
     },
     "eyes": {
-        "what": "Eye-state network: per-eye closed probability",
-        "source": "Trained by this project: `python -m training.train_eyes` (MediaPipe-teacher soft targets, a few minutes on "
-        "one CPU thread). Architecture: `training/train_eyes.py::EyeNet`, five 3x3 conv+BN+ReLU6 layers, global mean, one "
-        "linear logit. Input: a {patch} grey eye patch cut by the landmark network's two eye corners "
-        "(`edgeaffect/vision/eyes.py::eye_patches`, similarity-aligned, the subject's left eye mirrored so one network serves "
-        "both eyes), normalised per patch. The sigmoid runs in numpy on the dequantised logit (`edgeaffect/models/eyes.py`), "
-        "so the probability is smooth under int8. Runs on both eyes of every valid face, every frame; fills "
-        "`eyes.closed_prob_left/right` (blinks, PERCLOS, the driver monitor).",
-        "licence": "Apache-2.0 (weights produced by this project). Teacher used for the targets: MediaPipe Face Mesh with "
-        "refine_landmarks=True (Apache-2.0), used only to label training patches, not shipped.",
+        "what": "Eye refinement network: per-eye closed probability and the eye's six contour points",
+        "source": "Trained by this project: `python -m training.train_eyes` (a few minutes on one CPU thread). MediaPipe's "
+        "split: a face mesh, then an eye model on eye crops that refines the eyelid contour. Architecture: "
+        "`training/train_eyes.py::EyeNet`: the eye-state network of commit 721ed67 (`models/eyes/eye_state_trunk.onnx`: five "
+        "3x3 conv+ReLU6 layers, global mean, one linear logit; MediaPipe-EAR soft targets) as a frozen trunk whose closed "
+        "logit is kept as it is, plus a contour branch from its 4th layer (stride-2 conv, conv, a 3x5 convolution over the "
+        "whole map, all ReLU6) giving 96 features. Input: a {patch} grey eye patch cut by the landmark network's two eye "
+        "corners (`edgeaffect/vision/eyes.py::eye_patches`, similarity-aligned, the subject's left eye mirrored so one "
+        "network serves both eyes), normalised per patch. The .tflite holds the int8 body up to the 144 features (48 pooled "
+        "trunk + 96 contour); the last linear layer (closed logit + 12 point coordinates in patch pixels) runs in float numpy "
+        "from the manifest's `edgeaffect.float_head` (`edgeaffect/models/eyes.py`), then the sigmoid, and the points go back "
+        "to the frame through the patch transform in float64 (`eyelids_to_frame`). Runs on both eyes of every valid face, "
+        "every frame (one invoke per eye: a batch of 2 would give the Edge TPU a 4-D non-unit input); fills "
+        "`eyes.closed_prob_left/right` (blinks, PERCLOS, the driver monitor), replaces the reported landmarks 36-47 (and so "
+        "the EAR) with its contour, and raises the reported AU45 (max of the AU net's and 5 x the mean closed probability).",
+        "licence": "Apache-2.0 (weights produced by this project). Teachers used for the targets: MediaPipe Face Mesh with "
+        "refine_landmarks=True (Apache-2.0) and dlib's 68-point model (corners; iBUG 300-W non-commercial caveat), used only "
+        "to label training patches, not shipped.",
         "data": "Images of `../shared/data/expressions` (Apache-2.0), identities split by `training.data.is_heldout` (the "
-        "landmark network's split; held-out identities never trained on). Target per eye: sigmoid((0.14 - EAR) / 0.02) of "
-        "MediaPipe's refined-eyelid eye aspect ratio (teacher cache `work/teachers/expressions.npz`). Patches cut by both "
-        "teachers' eye corners (MediaPipe and dlib), corners jittered by 4 % of the eye width, closed eyes (EAR < 0.16) "
-        "oversampled 16x; gamma, NIR-like contrast compression, blur and noise. {train_patches} training patches. The logit "
-        "offset that undoes the oversampling is chosen on validation identities from the training side (best F1; "
-        "`logit_offset_from_validation` below), never on the held-out ones. "
+        "landmark network's split; held-out identities never trained on). Closed logit (the trunk, trained before): target "
+        "per eye sigmoid((0.14 - EAR) / 0.02) of MediaPipe's refined-eyelid eye aspect ratio. Contour: the landmark "
+        "network's own target (`training.targets.teacher_target`: corners from dlib + offset-corrected MediaPipe, eyelids "
+        "MediaPipe's refined contour) in patch pixels; loss smooth-L1 of the points plus L1 of their EAR. Patches cut by "
+        "MediaPipe's, dlib's and the shipped landmark network's eye corners, jittered by 4 % of the eye width, closed eyes "
+        "(EAR < 0.16) oversampled 16x, plus synthetic closure (`training.augment.close_eyes`, the upper lid warped onto the "
+        "lower one along the target points) of 4000 open-eye training images so identities never photographed with their "
+        "eyes shut are seen shut; gamma, NIR-like contrast compression, blur and noise. {train_patches} training patches. "
         "Calibration: {calibration_samples} held-out identities' real eye patches (every eye with EAR < 0.18 plus open ones).",
         "not": "Not a drowsiness detector on its own, and not validated on video of real drivers: the photos are mostly frontal, "
         "well lit, without glasses glare, and only a few hundred images show shut eyes (laughing, crying, blinks), so the "
         "held-out closed-eye figures rest on few eyes (counts below). A squint (EAR 0.10-0.18) is left out of recall/precision. "
-        "Its input depends on the landmark network's eye corners: corners off the eye give a meaningless probability.",
+        "Its contour is only as good as its teachers (MediaPipe's refined eyelids, the dlib/MediaPipe corner average) and has "
+        "no uncertainty output (the reported sigma of points 36-47 stays the landmark network's). Its input depends on the "
+        "landmark network's eye corners: corners off the eye give a meaningless probability and contour.",
     },
     "aus": {
         "what": "Action Unit intensity network, {n_aus} AUs + {n_expressions}-class expression head",

@@ -81,3 +81,107 @@ def test_closed_probability_drives_blinks_and_perclos_without_the_ear() -> None:
     assert states[-1].blinks_total == 1 and sum(s.blink for s in states) == 1
     assert states[-1].perclos == pytest.approx(10 / 100)
     assert states[45].closed_prob_left == pytest.approx(0.9) and states[0].openness > 0.9
+
+
+def _eye_points() -> np.ndarray:
+    """68 points with two tilted, differently sized eyes (contours 36-41, 42-47)."""
+    pts = np.zeros((68, 2), np.float64)
+    for base, (a, b) in ((36, ((40.0, 62.0), (82.0, 58.0))), (42, ((118.0, 57.0), (166.0, 63.0)))):
+        a, b = np.array(a), np.array(b)
+        u = (b - a) / np.linalg.norm(b - a)
+        v = np.array([-u[1], u[0]])
+        w = np.linalg.norm(b - a)
+        # iBUG order along each eye: corner, two upper-lid points, corner, two lower-lid points
+        for j, (s, t) in enumerate(((0, 0), (1 / 3, -0.14), (2 / 3, -0.16), (1, 0), (2 / 3, 0.12), (1 / 3, 0.11))):
+            pts[base + j] = a + s * w * u + t * w * v
+    return pts
+
+
+def test_eyelid_points_map_to_the_patches_and_back() -> None:
+    """points_to_patches / eyelids_to_frame are inverse (float64), follow EYE_CONTOURS (outer corner
+    left in both patches, the left eye mirrored) and put each point where eye_patches draws it."""
+    from edgeaffect.vision.eyes import (
+        EYE_CONTOURS,
+        eye_patch_matrices,
+        eyelids_to_frame,
+        points_to_patches,
+        with_eyelids,
+    )
+
+    pts = _eye_points()
+    m = eye_patch_matrices(pts)
+    q = points_to_patches(pts, m)
+    assert q.shape == (2, 6, 2)
+    back = eyelids_to_frame(q, m)
+    assert back.dtype == np.float64
+    np.testing.assert_allclose(back, pts[36:48], atol=1e-9)
+    half = EYE_SPAN * EYE_PATCH_W / 2
+    for k in range(2):  # outer corner left, inner corner right, level, in both patches
+        assert q[k, 0, 0] < q[k, 3, 0]
+        assert abs(q[k, 0, 0] - (EYE_PATCH_W / 2 - half)) <= 1.0 + 1e-9 and abs(q[k, 3, 0] - (EYE_PATCH_W / 2 + half)) <= 1.0 + 1e-9
+        assert q[k, 1, 1] < q[k, 0, 1] < q[k, 5, 1]  # upper lid above the corner line, lower lid below
+    assert EYE_CONTOURS[1][0] == 45  # the left eye's outer corner
+    # the pixel convention: a dot at each contour point appears at its patch coordinate
+    gray = np.zeros((120, 220), np.uint8)
+    for k, idx in enumerate(EYE_CONTOURS):
+        for j in (1, 4):  # an upper- and a lower-lid point, one at a time
+            g = gray.copy()
+            x, y = np.rint(pts[idx[j]]).astype(int)
+            g[y - 1 : y + 2, x - 1 : x + 2] = 255
+            p = pts.copy()
+            p[idx[j]] = (x, y)
+            patch = eye_patches(g, p)[k].astype(np.float64)
+            yy, xx = np.mgrid[: EYE_PATCH_H, : EYE_PATCH_W]
+            centroid = np.array([(patch * xx).sum(), (patch * yy).sum()]) / patch.sum()
+            np.testing.assert_allclose(centroid, points_to_patches(p)[k, j], atol=0.35)
+    out = with_eyelids(pts.astype(np.float32), back + 1.0)
+    np.testing.assert_allclose(out[36:48], pts[36:48] + 1.0, atol=1e-4)
+    np.testing.assert_array_equal(out[:36], pts[:36].astype(np.float32))
+    np.testing.assert_array_equal(out[48:], pts[48:].astype(np.float32))
+
+
+def test_au45_rises_with_the_eye_state_and_never_falls() -> None:
+    from edgeaffect.constants import AU_INDEX
+    from edgeaffect.vision.eyes import AU45_EYES_SCALE, au45_with_eye_state
+
+    j = AU_INDEX["AU45"]
+    aus = np.full(15, 0.5, np.float32)
+    assert au45_with_eye_state(aus, None) is aus
+    assert au45_with_eye_state(aus, (None, None)) is aus
+    shut = au45_with_eye_state(aus, (0.9, 0.7))
+    assert shut[j] == pytest.approx(AU45_EYES_SCALE * 0.8) and aus[j] == 0.5  # a copy, the input untouched
+    np.testing.assert_array_equal(np.delete(shut, j), np.delete(aus, j))
+    assert au45_with_eye_state(aus, (0.01, 0.03))[j] == 0.5  # the AU net's own AU45 when it is higher
+    assert au45_with_eye_state(aus, (1.0, 1.0))[j] <= 5.0
+
+
+def test_a_model_without_the_point_output_keeps_the_landmark_eyelids(assets, tmp_path) -> None:
+    """The shipped eye net with its `eyelids` output removed from the manifest's float head (as an
+    eye-state-only model): closed probabilities still come, eyelids do not, and the analyzer reports
+    the landmark network's own points 36-47."""
+    import json
+
+    from edgeaffect.models import find_model
+    from edgeaffect.models.eyes import EyeStateModel
+    from edgeaffect.runtime.runner import ModelRunner
+
+    man = find_model(assets, "eyes")
+    m = json.loads(man.read_text())
+    head = m.get("metadata", {}).get("edgeaffect.float_head")
+    if head is None:
+        pytest.skip("the shipped eye net has no float head (an eye-state-only model)")
+    spec = json.loads(head) if isinstance(head, str) else head
+    assert "eyelids" in spec["outputs"]
+    full = EyeStateModel(ModelRunner(man))
+    del spec["outputs"]["eyelids"]
+    m["metadata"]["edgeaffect.float_head"] = json.dumps(spec)
+    shutil.copy(man.with_suffix(".tflite"), tmp_path / man.with_suffix(".tflite").name)
+    (tmp_path / man.name).write_text(json.dumps(m))
+    old = EyeStateModel(ModelRunner(tmp_path / man.name))
+    assert full.has_eyelids and not old.has_eyelids
+    rng = np.random.default_rng(1)
+    gray = rng.integers(0, 255, (120, 220)).astype(np.uint8)
+    pts = _eye_points()
+    r_full, r_old = full.refine(gray, pts), old.refine(gray, pts)
+    assert r_old.eyelids is None and r_full.eyelids is not None and r_full.eyelids.shape == (12, 2)
+    np.testing.assert_array_equal(r_old.closed, r_full.closed)

@@ -28,6 +28,7 @@ class Budget:
     det_score_mae: float = 0.05  # detector: mean |score float - score quantised| of matched detections
     eyes_agreement: float = 0.97  # eyes: closed decisions (sigmoid(logit) > 0.5) equal to float's
     eyes_prob_mae: float = 0.03  # eyes: mean |p float - p quantised| of the closed probability
+    eyes_point_px: float = 0.25  # eyes with an `eyelids` output: mean point distance float vs quantised, patch px (eye = 24 px)
     min_rank_corr: float | None = None  # uncertainty Spearman (log_sigma, temporal ch 2..7); None = report only
     layer_jump_db: float = 10.0  # localisation: an SNR drop this large between matched layers is "a jump"
     layer_floor_db: float = 20.0  # localisation: the first matched layer below this is "the first large error"
@@ -163,6 +164,14 @@ def task_metrics(kind: str, ref: dict[str, np.ndarray], got: dict[str, np.ndarra
             fails.append(f"output {out}: closed-decision agreement {agree:.4f} < {budget.eyes_agreement}")
         if mae > budget.eyes_prob_mae:
             fails.append(f"output {out}: closed-probability MAE {mae:.4f} > {budget.eyes_prob_mae}")
+        lids = _find_output([n for n in names if n != out], per, ("eyelids",), 12)
+        if lids is not None:
+            # an eye refinement model: its six contour points (patch pixels), Euclidean per point
+            d = np.linalg.norm(ref[lids].astype(np.float64).reshape(-1, 6, 2) - got[lids].astype(np.float64).reshape(-1, 6, 2), axis=2)
+            m["eyelid_point_err_px"] = {"mean": _r(float(d.mean()), 4), "p95": _r(float(np.percentile(d, 95)), 4),
+                                        "max": _r(float(d.max()), 4), "output": lids}
+            if not np.isfinite(d).all() or d.mean() > budget.eyes_point_px:
+                fails.append(f"output {lids}: mean eyelid point error {d.mean():.3f} px > {budget.eyes_point_px} px (patch pixels)")
     elif kind == "detector":
         from ..detector_gate import anchor_gate
 

@@ -138,6 +138,11 @@ def _task_line(t: dict[str, Any]) -> str:
     if "va_ccc" in t:
         v = t["va_ccc"]
         return f"CCC V {v['valence_last_step']}/{v['valence_all_steps']}, A {v['arousal_last_step']}/{v['arousal_all_steps']} (last/all)"
+    if "closed_decision_agreement" in t:
+        s = f"closed agree {t['closed_decision_agreement']['value']}, p MAE {t['closed_prob_mae']['value']}"
+        if "eyelid_point_err_px" in t:
+            s += f", eyelid pts {t['eyelid_point_err_px']['mean']} px"
+        return s
     if "argmax_agreement" in t:
         return "argmax agree " + ", ".join(f"{v}" for v in t["argmax_agreement"].values())
     return "SNR"

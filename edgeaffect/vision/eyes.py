@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..constants import LEFT_EYE, RIGHT_EYE
+from ..constants import AU_INDEX, LEFT_EYE, RIGHT_EYE
 
 #: Eye patch of the eye-state network (edgeaffect.models.eyes): width x height, grey. The eye's
 #: two corners land on a horizontal line through the centre, EYE_SPAN of the width apart.
@@ -40,17 +40,92 @@ def eye_patch_matrix(a: np.ndarray, b: np.ndarray, w: int = EYE_PATCH_W, h: int 
     return m
 
 
-def eye_patches(gray: np.ndarray, points68: np.ndarray) -> np.ndarray:
+def eye_patch_matrices(points68: np.ndarray) -> np.ndarray:
+    """[2, 2, 3] float64 frame -> patch similarities of the subject's right eye (iBUG 36 -> 39)
+    and left eye (42 -> 45), before the left patch's mirror (`eye_patches` flips it after the warp)."""
+    p = np.asarray(points68, np.float64)
+    return np.stack([eye_patch_matrix(p[36], p[39]), eye_patch_matrix(p[42], p[45])])
+
+
+def eye_patches(gray: np.ndarray, points68: np.ndarray, matrices: np.ndarray | None = None) -> np.ndarray:
     """[2, H, W] uint8: the subject's right eye (iBUG 36 -> 39) and left eye (42 -> 45, then
-    mirrored so both look like a right eye: outer corner left, inner corner right)."""
+    mirrored so both look like a right eye: outer corner left, inner corner right).
+    `matrices`: eye_patch_matrices(points68) if already computed."""
     import cv2
 
-    p = np.asarray(points68, np.float64)
+    m = eye_patch_matrices(points68) if matrices is None else matrices
     out = np.empty((2, EYE_PATCH_H, EYE_PATCH_W), np.uint8)
-    for k, (i, j) in enumerate(((36, 39), (42, 45))):
-        m = eye_patch_matrix(p[i], p[j])
-        out[k] = cv2.warpAffine(gray, m, (EYE_PATCH_W, EYE_PATCH_H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    for k in range(2):
+        out[k] = cv2.warpAffine(gray, m[k], (EYE_PATCH_W, EYE_PATCH_H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     out[1] = out[1, :, ::-1]
+    return out
+
+
+#: The six iBUG eye-contour points in the order of the eye network's point output (`eyelids`):
+#: outer corner, upper lid outer, upper lid inner, inner corner, lower lid inner, lower lid outer,
+#: as seen in the patch (outer corner left). The left eye's patch is mirrored, so its iBUG
+#: indices run the other way.
+EYE_CONTOURS = ((36, 37, 38, 39, 40, 41), (45, 44, 43, 42, 47, 46))
+
+
+#: EYE_CONTOURS as rows of iBUG 36..47 (where each of the 12 network points goes)
+_CONTOUR_ROWS = np.array(EYE_CONTOURS).ravel() - 36
+
+
+def points_to_patches(points68: np.ndarray, matrices: np.ndarray | None = None) -> np.ndarray:
+    """[2, 6, 2] the eye contours of `points68` in the pixels of the patches `eye_patches` cuts
+    (EYE_CONTOURS order; the left patch's mirror x -> W - 1 - x, OpenCV's pixel-centre
+    convention): the eye network's point target in training, the inverse of `eyelids_to_frame`."""
+    m = eye_patch_matrices(points68) if matrices is None else np.asarray(matrices, np.float64)
+    q = np.asarray(points68, np.float64)[np.array(EYE_CONTOURS)]  # [2, 6, 2]
+    out = np.empty((2, 6, 2))
+    out[..., 0] = m[:, 0, 0, None] * q[..., 0] + m[:, 0, 1, None] * q[..., 1] + m[:, 0, 2, None]
+    out[..., 1] = m[:, 1, 0, None] * q[..., 0] + m[:, 1, 1, None] * q[..., 1] + m[:, 1, 2, None]
+    out[1, :, 0] = (EYE_PATCH_W - 1) - out[1, :, 0]
+    return out
+
+
+def eyelids_to_frame(patch_points: np.ndarray, matrices: np.ndarray) -> np.ndarray:
+    """[12, 2] float64 frame pixels of iBUG 36..47 from the eye network's [2, 6, 2] patch-pixel
+    points (EYE_CONTOURS order, the left patch mirrored) and the eye_patch_matrices that cut the
+    patches. Explicit 2x2 inverse, elementwise float64 (no BLAS/LAPACK: the same on x86_64 and
+    aarch64)."""
+    m = np.asarray(matrices, np.float64)
+    q = np.array(patch_points, np.float64)
+    q[1, :, 0] = (EYE_PATCH_W - 1) - q[1, :, 0]  # undo the mirror
+    a, b, c, d = m[:, 0, 0, None], m[:, 0, 1, None], m[:, 1, 0, None], m[:, 1, 1, None]
+    det = a * d - b * c
+    u, v = q[..., 0] - m[:, 0, 2, None], q[..., 1] - m[:, 1, 2, None]
+    out = np.empty((12, 2))
+    out[_CONTOUR_ROWS, 0] = ((d * u - b * v) / det).ravel()
+    out[_CONTOUR_ROWS, 1] = ((a * v - c * u) / det).ravel()
+    return out
+
+
+def with_eyelids(points68: np.ndarray, eyelids: np.ndarray) -> np.ndarray:
+    """A copy of `points68` with iBUG 36..47 replaced by the eye network's refined contour."""
+    out = np.array(points68, copy=True)
+    out[36:48] = eyelids
+    return out
+
+
+#: AU45 (blink / eyes closed) from the eye state: AU45_EYES_SCALE x the mean per-eye closed
+#: probability, combined with the AU network's own AU45 by max (the AU net barely sees closure;
+#: `au45_with_eye_state`). 5 x p puts a surely shut pair of eyes at AU45's top intensity.
+AU45_EYES_SCALE = 5.0
+
+
+def au45_with_eye_state(aus: np.ndarray, closed_prob: tuple[float | None, float | None] | np.ndarray | None) -> np.ndarray:
+    """AU intensities with AU45 = max(AU net's AU45, AU45_EYES_SCALE * mean closed probability);
+    unchanged (the same object) when no closed probability is known."""
+    if closed_prob is None or any(p is None for p in closed_prob):
+        return aus
+    j = AU_INDEX["AU45"]
+    fused = float(np.clip(AU45_EYES_SCALE * 0.5 * (float(closed_prob[0]) + float(closed_prob[1])), 0.0, 5.0))
+    if fused <= float(aus[j]):
+        return aus
+    out = np.array(aus, copy=True)
+    out[j] = fused
     return out
 
 
