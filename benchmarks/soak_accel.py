@@ -423,11 +423,16 @@ def render_md(res: dict[str, Any]) -> str:
         L += ["", "| frames | traced KB | RSS MB |", "|---|---|---|"]
         for s in res["tracemalloc"]:
             L.append(f"| {s['frames']} | {s['traced_kb']} | {s['rss_mb']} |")
-    L += ["", "| frames | t (s) | RSS MB | fps | p50 ms | p90 ms | load |", "|---|---|---|---|---|---|---|"]
+    mem = any(x.get("mem") for x in res["samples"])
+    L += ["", "| frames | t (s) | RSS MB | fps | p50 ms | p90 ms | load |" + (
+        " RssAnon MB | heap MB (mallinfo2 arena) | threads | Python blocks | segments |" if mem else ""),
+          "|---|---|---|---|---|---|---|" + ("---|---|---|---|---|" if mem else "")]
     step = max(1, len(res["samples"]) // 40)
     for s in res["samples"][::step]:
+        m = s.get("mem") or {}
         L.append(f"| {s['frames']} | {s['t_s']} | {s['rss_mb']} | {s['fps']} | {s['p50_ms']} | {s['p90_ms']} | "
-                 f"{(s['loadavg'] or ['-'])[0]} |")
+                 f"{(s['loadavg'] or ['-'])[0]} |" + (f" {m.get('anon_mb')} | {m.get('arena_mb')} | {m.get('threads')} | "
+                                                      f"{m.get('py_blocks')} | {m.get('segments')} |" if mem else ""))
     return "\n".join(L) + "\n"
 
 

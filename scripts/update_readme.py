@@ -641,6 +641,11 @@ def soak_accel_line(soak: dict[str, Any], rel: str, r: Reports) -> str:
         if rss.get("slope_second_half_mb_per_hour_eq") is not None:
             s += f", **{rss['slope_second_half_mb_per_hour_eq']:+.3f}** over the second half"
         s += " (goal < 0.1)"
+        sec = rss.get("secondary") or {}
+        if sec:
+            s += (f"; secondary, not judged: Theil-Sen slope {sec['theil_sen_mb_per_hour_eq']:+.3f}, RSS band "
+                  f"{sec['band_mb']:.2f} MB" + (f", RssAnon slope {sec['anon_slope_mb_per_hour_eq']:+.3f}"
+                                                if "anon_slope_mb_per_hour_eq" in sec else ""))
     if w and paced:
         eq = (soak.get("writes") or {}).get("per_hour_eq") or {}
         fps = soak.get("frames", 0) / soak["wall_s"] if soak.get("wall_s") else 0.0
