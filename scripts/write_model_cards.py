@@ -101,7 +101,7 @@ CARDS: dict[str, dict[str, str]] = {
         "MediaPipe's refined contour) in patch pixels; loss smooth-L1 of the points plus L1 of their EAR. Patches cut by "
         "MediaPipe's, dlib's and the shipped landmark network's eye corners, jittered by 4 % of the eye width, closed eyes "
         "(EAR < 0.16) oversampled 16x, plus synthetic closure (`training.augment.close_eyes`, the upper lid warped onto the "
-        "lower one along the target points) of 4000 open-eye training images so identities never photographed with their "
+        "lower one along the target points) of {synthetic_closure_images} open-eye training images so identities never photographed with their "
         "eyes shut are seen shut; gamma, NIR-like contrast compression, blur and noise. {train_patches} training patches. "
         "Calibration: {calibration_samples} held-out identities' real eye patches (every eye with EAR < 0.18 plus open ones).",
         "not": "Not a drowsiness detector on its own, and not validated on video of real drivers: the photos are mostly frontal, "
@@ -246,6 +246,7 @@ def facts(name: str, man: dict[str, Any], train: dict[str, Any], fid: dict[str, 
         "n_expressions": str(len(_meta_list(man, "edgeaffect.expressions")) or "n/a"),
         "sampling": str(train.get("sampling", "n/a")),
         "train_patches": _n(train.get("train_patches")),
+        "synthetic_closure_images": _n(train.get("synthetic_closure_images")),
         "patch": "x".join(str(v) for v in _meta_list(man, "edgeaffect.patch")) or "n/a",
         "window_frames": _n(train.get("window_frames")),
         "meta_source": str((man.get("metadata") or {}).get("edgeaffect.source", "n/a")),
