@@ -134,7 +134,7 @@ def test_crop_inside_the_image_equals_the_replicate_border_warp():
     the replicate-border pixels exactly; crops over the edge still replicate."""
     import cv2
 
-    from edgeaffect.vision.alignment import _samples_inside, crop
+    from edgeaffect.vision.alignment import crop, samples_inside
 
     rng = np.random.default_rng(5)
     inside = outside = 0
@@ -147,7 +147,7 @@ def test_crop_inside_the_image_equals_the_replicate_border_warp():
         m[:, 2] = np.array([out / 2, out / 2]) - m[:, :2] @ [cx, cy]
         ref = cv2.warpAffine(img, m, (out, out), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         np.testing.assert_array_equal(crop(img, m, out), ref)
-        if _samples_inside(m, out, out, w, h):
+        if samples_inside(m, out, out, w, h):
             inside += 1
         else:
             outside += 1
@@ -245,3 +245,38 @@ def test_percentile90_equals_numpy():
         for _ in range(30):
             v = deque(rng.uniform(0.0, 0.4, n).tolist(), maxlen=150)
             assert percentile90(v) == float(np.percentile(v, 90))
+
+
+def test_eye_patch_matrix_and_eyelid_mapping_equal_the_numpy_versions():
+    from edgeaffect.vision.eyes import (
+        EYE_CONTOURS,
+        EYE_PATCH_H,
+        EYE_PATCH_W,
+        EYE_SPAN,
+        eye_patch_matrices,
+        eyelids_to_frame,
+    )
+
+    rows = np.array(EYE_CONTOURS).ravel() - 36
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        pts = rng.uniform(0, 640, (68, 2))
+        m = eye_patch_matrices(pts)
+        for k, (i, j) in enumerate(((36, 39), (42, 45))):
+            a, b = pts[i], pts[j]
+            d = b - a
+            dist = max(float(np.hypot(*d)), 1e-3)
+            s = EYE_SPAN * EYE_PATCH_W / dist
+            ref = np.array([[d[0] / dist * s, d[1] / dist * s, 0.0], [-d[1] / dist * s, d[0] / dist * s, 0.0]])
+            ref[:, 2] = np.array([EYE_PATCH_W / 2.0, EYE_PATCH_H / 2.0]) - ref[:, :2] @ (0.5 * (a + b))
+            np.testing.assert_allclose(m[k], ref, rtol=0, atol=1e-9)
+        q = rng.uniform(0, 40, (2, 6, 2))
+        qq = q.copy()
+        qq[1, :, 0] = (EYE_PATCH_W - 1) - qq[1, :, 0]
+        a_, b_, c_, d_ = m[:, 0, 0, None], m[:, 0, 1, None], m[:, 1, 0, None], m[:, 1, 1, None]
+        det = a_ * d_ - b_ * c_
+        u, v = qq[..., 0] - m[:, 0, 2, None], qq[..., 1] - m[:, 1, 2, None]
+        ref = np.empty((12, 2))
+        ref[rows, 0] = ((d_ * u - b_ * v) / det).ravel()
+        ref[rows, 1] = ((a_ * v - c_ * u) / det).ravel()
+        np.testing.assert_array_equal(eyelids_to_frame(q, m), ref)

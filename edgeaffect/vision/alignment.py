@@ -132,11 +132,11 @@ def crop(image: np.ndarray, m: np.ndarray, out_size: int) -> np.ndarray:
     When the whole crop samples inside the image no border pixel is ever read, and OpenCV's
     cheaper constant-border path gives the same pixels (checked in the tests): ~40 % of a
     96-px crop's cost, on every frame's two crops."""
-    border = cv2.BORDER_CONSTANT if _samples_inside(m, out_size, out_size, image.shape[1], image.shape[0]) else cv2.BORDER_REPLICATE
+    border = cv2.BORDER_CONSTANT if samples_inside(m, out_size, out_size, image.shape[1], image.shape[0]) else cv2.BORDER_REPLICATE
     return cv2.warpAffine(image, m, (out_size, out_size), flags=cv2.INTER_LINEAR, borderMode=border)
 
 
-def _samples_inside(m: np.ndarray, out_w: int, out_h: int, img_w: int, img_h: int, margin: float = 2.0) -> bool:
+def samples_inside(m: np.ndarray, out_w: int, out_h: int, img_w: int, img_h: int, margin: float = 2.0) -> bool:
     """True when every output pixel of the warp `m` (frame -> crop) maps `margin` px inside
     the image (bilinear reads the pixel and its right/lower neighbour)."""
     (a, b, c), (d, e, f) = np.asarray(m, np.float64).tolist()

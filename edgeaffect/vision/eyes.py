@@ -27,24 +27,24 @@ EYE_PATCH_W, EYE_PATCH_H, EYE_SPAN = 40, 24, 0.6
 
 
 def eye_patch_matrix(a: np.ndarray, b: np.ndarray, w: int = EYE_PATCH_W, h: int = EYE_PATCH_H) -> np.ndarray:
-    """[2, 3] similarity (frame -> patch) that puts corner `a` left and `b` right, level."""
-    a = np.asarray(a, np.float64)
-    b = np.asarray(b, np.float64)
-    d = b - a
-    dist = max(float(np.hypot(d[0], d[1])), 1e-3)
+    """[2, 3] similarity (frame -> patch) that puts corner `a` left and `b` right, level.
+    Python floats (two points in, six numbers out: numpy's per-call overhead was most of its cost)."""
+    ax, ay = float(a[0]), float(a[1])
+    bx, by = float(b[0]), float(b[1])
+    dx, dy = bx - ax, by - ay
+    dist = max(math.hypot(dx, dy), 1e-3)
     s = EYE_SPAN * w / dist
-    c, sn = d[0] / dist * s, d[1] / dist * s
-    mid = 0.5 * (a + b)
-    m = np.array([[c, sn, 0.0], [-sn, c, 0.0]])
-    m[:, 2] = np.array([w / 2.0, h / 2.0]) - m[:, :2] @ mid
-    return m
+    c, sn = dx / dist * s, dy / dist * s
+    mx, my = 0.5 * (ax + bx), 0.5 * (ay + by)
+    return np.array([[c, sn, w / 2.0 - (c * mx + sn * my)], [-sn, c, h / 2.0 - (-sn * mx + c * my)]], np.float64)
 
 
 def eye_patch_matrices(points68: np.ndarray) -> np.ndarray:
     """[2, 2, 3] float64 frame -> patch similarities of the subject's right eye (iBUG 36 -> 39)
     and left eye (42 -> 45), before the left patch's mirror (`eye_patches` flips it after the warp)."""
     p = np.asarray(points68, np.float64)
-    return np.stack([eye_patch_matrix(p[36], p[39]), eye_patch_matrix(p[42], p[45])])
+    r0, r3, l0, l3 = p[[36, 39, 42, 45]].tolist()
+    return np.stack([eye_patch_matrix(r0, r3), eye_patch_matrix(l0, l3)])
 
 
 def eye_patches(gray: np.ndarray, points68: np.ndarray, matrices: np.ndarray | None = None) -> np.ndarray:
@@ -70,6 +70,7 @@ EYE_CONTOURS = ((36, 37, 38, 39, 40, 41), (45, 44, 43, 42, 47, 46))
 
 #: EYE_CONTOURS as rows of iBUG 36..47 (where each of the 12 network points goes)
 _CONTOUR_ROWS = np.array(EYE_CONTOURS).ravel() - 36
+_CONTOUR_ROWS_LIST = [int(i) for i in _CONTOUR_ROWS]
 
 
 def points_to_patches(points68: np.ndarray, matrices: np.ndarray | None = None) -> np.ndarray:
@@ -88,18 +89,20 @@ def points_to_patches(points68: np.ndarray, matrices: np.ndarray | None = None) 
 def eyelids_to_frame(patch_points: np.ndarray, matrices: np.ndarray) -> np.ndarray:
     """[12, 2] float64 frame pixels of iBUG 36..47 from the eye network's [2, 6, 2] patch-pixel
     points (EYE_CONTOURS order, the left patch mirrored) and the eye_patch_matrices that cut the
-    patches. Explicit 2x2 inverse, elementwise float64 (no BLAS/LAPACK: the same on x86_64 and
-    aarch64)."""
-    m = np.asarray(matrices, np.float64)
-    q = np.array(patch_points, np.float64)
-    q[1, :, 0] = (EYE_PATCH_W - 1) - q[1, :, 0]  # undo the mirror
-    a, b, c, d = m[:, 0, 0, None], m[:, 0, 1, None], m[:, 1, 0, None], m[:, 1, 1, None]
-    det = a * d - b * c
-    u, v = q[..., 0] - m[:, 0, 2, None], q[..., 1] - m[:, 1, 2, None]
-    out = np.empty((12, 2))
-    out[_CONTOUR_ROWS, 0] = ((d * u - b * v) / det).ravel()
-    out[_CONTOUR_ROWS, 1] = ((a * v - c * u) / det).ravel()
-    return out
+    patches. Explicit 2x2 inverse, one float64 operation at a time on Python floats (no
+    BLAS/LAPACK, no FMA: the same on x86_64 and aarch64; twelve points, so cheaper than numpy)."""
+    m = np.asarray(matrices, np.float64).tolist()
+    q = np.asarray(patch_points, np.float64).reshape(2, 6, 2).tolist()
+    out: list[tuple[float, float]] = [(0.0, 0.0)] * 12
+    for k in range(2):
+        (a, b, tx), (c, d, ty) = m[k]
+        det = a * d - b * c
+        for j, (px, py) in enumerate(q[k]):
+            if k == 1:
+                px = (EYE_PATCH_W - 1) - px  # undo the mirror
+            u, v = px - tx, py - ty
+            out[_CONTOUR_ROWS_LIST[6 * k + j]] = ((d * u - b * v) / det, (a * v - c * u) / det)
+    return np.array(out, np.float64)
 
 
 def with_eyelids(points68: np.ndarray, eyelids: np.ndarray) -> np.ndarray:
