@@ -37,6 +37,10 @@ DEFAULT_CALIB = REPO.parent / "shared" / "data" / "video" / "short_hamilton_clip
 #: Networks calibrated on their own real inputs instead of the video: the eye-state net on
 #: held-out identities' eye patches (python -m training.train_eyes writes them).
 OWN_CALIB = {"eyes": "eyes/calib_heldout.npy"}
+#: Networks whose shipped int8 file comes from their own build script (a quantisation-aware
+#: fine-tuned source and a second gate against the original float model): skipped here while it
+#: is installed, so this script never replaces it with a float fallback.
+OWN_BUILD = {"detector": "scripts/build_detector_int8.py --range short --install"}
 
 
 def main() -> int:
@@ -50,6 +54,9 @@ def main() -> int:
     pipeline_models = {kind: path for kind, path in NETWORKS.values() if path.exists()}
     ok = True
     for name in a.only.split(","):
+        if name in OWN_BUILD and (ASSETS / f"{name}_int8.tflite").exists():
+            print(f"== {name}: full int8 built by `python {OWN_BUILD[name]}`; skipped here", flush=True)
+            continue
         kind, onnx = NETWORKS[name]
         out = Path(a.work) / name
         if out.exists():

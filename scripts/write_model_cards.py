@@ -26,10 +26,9 @@ CARDS: dict[str, dict[str, str]] = {
     "detector": {
         "what": "Face detector, BlazeFace short-range",
         "source": "MediaPipe's model (`{meta_source}`), re-expressed in ONNX by "
-        "`scripts/build_detector_onnx.py` (tf2onnx) and quantised by this project's converter (`scripts/build_models.py`).",
+        "`scripts/build_detector_onnx.py` (tf2onnx). {detector_build}",
         "licence": "{meta_licence}; this conversion: Apache-2.0.",
-        "data": "Not trained here. Google's model card for BlazeFace describes its training data. Calibration: frames of "
-        "`{calibration_source}` ({calibration_samples} samples{nir_variant}) through the pipeline's letterbox preprocessing.",
+        "data": "Not trained here (Google's model card for BlazeFace describes its training data). {detector_data}",
         "not": "Not a long-range detector: small faces are found by the tiled fallback "
         "(AnalyzerOptions.detect_small_faces) or by the full-range model (`detector_full_*`). {shipped_because} The gate is "
         "anchor-level (`converters/detector_gate.py`): both models' outputs are decoded into boxes (anchors, sigmoid, weighted "
@@ -225,6 +224,31 @@ def _meta_list(man: dict[str, Any], key: str) -> list[Any]:
     return v if isinstance(v, list) else []
 
 
+def _detector_texts(man: dict[str, Any], calib: dict[str, Any]) -> dict[str, str]:
+    """How the shipped short-range detector was built: quantisation-aware fine-tuned full int8
+    (its manifest carries `edgeaffect.qat`) or converted straight from MediaPipe's float graph."""
+    qat = (man.get("metadata") or {}).get("edgeaffect.qat")
+    if qat:
+        return {
+            "detector_build": "Full int8 with float I/O: the weights were fine-tuned for int8 from MediaPipe's own "
+            "(`python -m training.train_detector_qat --range short`: cross-layer equalisation of the depthwise/1x1 pairs, "
+            "then distillation from the untouched float model with the converter's int8 arithmetic simulated: per-channel "
+            "int8 weights, per-tensor int8 activations whose float values are held inside their int8 range, head outputs "
+            "inside the output clamp) and converted by `scripts/build_detector_int8.py`, which gates the int8 file against "
+            "the fine-tuned float graph and against MediaPipe's original float model (`models/detector/int8_gate.json`).",
+            "detector_data": f"Fine-tuning (`--train-frames`, 3,000 by default) and calibration ({_n(calib.get('calibration_samples'))} frames; {_n(calib.get('held_out_samples'))} more held out) use real frames only, "
+            "letterboxed exactly as the runtime does it (`training.detector_qat.synth_frames`): the shared expression photos "
+            "pasted 1-3 per frame at 8 px to 0.8x the input into 1280x720 non-face scenes, the shared face photos and video "
+            "frames zoomed in and out, face-free scenes, 20 % grey (NIR-like). Targets are the float model's own outputs "
+            "(no labels). Held out for the gates: the other 10 % of expression identities and video frames 220+.",
+        }
+    return {
+        "detector_build": "Quantised by this project's converter (`scripts/build_models.py`).",
+        "detector_data": f"Calibration: frames of `{Path(str(calib.get('source', 'n/a'))).name}` ({_n(calib.get('samples_total'))} "
+        f"samples{' incl. an NIR-like variant' if calib.get('nir_variant') else ''}) through the pipeline's letterbox preprocessing.",
+    }
+
+
 def facts(name: str, man: dict[str, Any], train: dict[str, Any], fid: dict[str, Any], extra: dict[str, Any]) -> dict[str, str]:
     tr, ho = train.get("train_images"), train.get("heldout_images")
     calib = man.get("calibration") or {}
@@ -233,6 +257,7 @@ def facts(name: str, man: dict[str, Any], train: dict[str, Any], fid: dict[str, 
     outs = {o.get("name"): o for o in man.get("outputs") or []}
     au_shape = (outs.get("aus") or {}).get("shape") or []
     return {
+        **_detector_texts(man, calib),
         "train_images": _n(tr), "heldout_images": _n(ho),
         "total_images": _n(tr + ho) if isinstance(tr, int) and isinstance(ho, int) else "n/a",
         "heldout_pct": f"{100 * ho / (tr + ho):.1f} %" if isinstance(tr, int) and isinstance(ho, int) else "n/a",
@@ -352,6 +377,8 @@ EXTRA_REPORTS = {
     "landmarks": {"eval_eyes.json": "Eye state on real closed/open-eye photos vs MediaPipe (`scripts/eval_eyes.py`, shipped model)"},
     "eyes": {"../landmarks/eval_eyes.json": "Eye state on real closed/open-eye photos of held-out identities vs MediaPipe, "
              "on the landmark network's eye corners (`scripts/eval_eyes.py`; `by_eye_net` rows are this network)"},
+    "detector": {"int8_gate.json": "int8 vs the fine-tuned float graph and vs MediaPipe's original float model, anchor-level "
+                 "gate on held-out frames (`scripts/build_detector_int8.py`)"},
     "detector_full": {"eval_far_faces.json": "Recall by face size, full range vs short range (`scripts/build_detector_full.py --eval`)"},
 }
 

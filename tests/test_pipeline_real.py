@@ -127,8 +127,7 @@ def test_redetects_after_occlusion(video_results):
     ]
     assert lost_then_back, "tracking was never lost and re-acquired (expected around the hand occlusion)"
     # a face re-acquired within a few frames, less than a face size from where it was last
-    # listed, keeps its id (the occlusion at frames 42-43 is one)
-    kept = 0
+    # listed, keeps its id
     for i in lost_then_back:
         before = next((r.faces[0] for r in reversed(video_results[max(0, i - 3) : i]) if r.faces), None)
         cur = video_results[i].faces[0]
@@ -137,8 +136,41 @@ def test_redetects_after_occlusion(video_results):
         (x, y, w, h), (x2, y2, w2, h2) = before.box, cur.box
         if np.hypot(x + w / 2 - x2 - w2 / 2, y + h / 2 - y2 - h2 / 2) < max(w, h):
             assert cur.track_id == before.track_id, i
-            kept += 1
-    assert kept >= 1
+    # Whether the clip's own occlusions give such a quick, near re-acquisition depends on detector
+    # scores right at the threshold on hand-covered frames (the float16 detector re-acquired frame 44
+    # for one frame at score 0.57; the int8 one scores 0.48 there): the id hand-off is checked on a
+    # covered face in test_reacquires_the_same_id_after_a_covered_face instead of requiring one here.
+
+
+@pytest.mark.parametrize("start", [100, 140])
+def test_reacquires_the_same_id_after_a_covered_face(assets, shared_data, start):
+    """The tracked face is covered (a grey box over its head) for two frames: the track is lost,
+    then re-acquired by the detector within three frames under the same id."""
+    cap = cv2.VideoCapture(str(VIDEO))
+    frames = []
+    while len(frames) < start + 8:
+        ok, f = cap.read()
+        assert ok
+        frames.append(f)
+    cap.release()
+    seen = []
+    with Analyzer(AnalyzerOptions(max_faces=1)) as a:
+        box = tid = None
+        for k in range(start - 10, start + 8):
+            f = frames[k].copy()
+            if start <= k < start + 2:
+                assert box is not None, "the face was not tracked before it was covered"
+                x, y, w, h = box  # the landmarks' extent: grow it to hide forehead, hair and chin too
+                f[max(0, int(y - 0.5 * h)) : int(y + 1.4 * h), max(0, int(x - 0.4 * w)) : int(x + 1.4 * w)] = 90
+            r = a.process(f, k * 1000 / 29.97)
+            if k == start - 1:
+                assert r.faces and r.faces[0].valid
+                box, tid = r.faces[0].box, r.faces[0].track_id
+            seen.append((k, [(fc.track_id, fc.valid, fc.source) for fc in r.faces]))
+    covered = [faces for k, faces in seen if start <= k < start + 2]
+    assert all(not any(v for _, v, _ in faces) for faces in covered), seen  # no face listed while covered
+    back = next((faces for k, faces in seen if start + 2 <= k <= start + 4 and any(v for _, v, _ in faces)), None)
+    assert back is not None and back[0][0] == tid and back[0][2] == "detector", seen
 
 
 def test_video_landmarks_vs_teacher(video_results):

@@ -76,7 +76,9 @@ def nonface_pool() -> list[np.ndarray]:
 
     pool = []
     for n in NONFACE_IMAGES:
-        im = np.asarray(getattr(skd, n)())
+        # binary_blobs draws fresh random blobs on every call: seeded, so the pool (and every set
+        # built from it) is the same on every run
+        im = np.asarray(skd.binary_blobs(rng=0) if n == "binary_blobs" else getattr(skd, n)())
         if im.dtype == bool:
             im = im.astype(np.uint8) * 255
         if im.ndim == 3:
