@@ -81,7 +81,7 @@ def main() -> int:
     sess = ort.InferenceSession(str(orig), providers=["CPUExecutionProvider"])
     iname = sess.get_inputs()[0].name
     onames = [o.name for o in sess.get_outputs()]
-    runner = ModelRunner(res.manifests["int8"], num_threads=1)
+    runner = ModelRunner(res.manifests["int8"], num_threads=1, allow_failed=True)  # measured either way; installed only if it passes
     meta = {p.key: p.value for p in onnx.load(str(orig)).metadata_props}
 
     def vs_original(frames: np.ndarray) -> tuple[dict, list[str]]:

@@ -269,6 +269,13 @@ FIGURES: dict[str, list[Figure]] = {
         Figure("full-range detector int8 vs float, decoded boxes: recall / precision / mean IoU", "models/detector_full/fidelity_report.json",
                ("variants.int8.task.anchor_gate.recall", "variants.int8.task.anchor_gate.precision",
                 "variants.int8.task.anchor_gate.mean_iou", "variants.int8.status"), "{0} / {1} / {2}: {3}", FULL),
+        Figure("full-range detector, quantisation-aware attempt (not shipped) int8 vs its fine-tuned float / vs MediaPipe's float: "
+               "recall / precision / mean IoU / score MAE", "models/detector_full/int8_gate.json",
+               ("vs_finetuned_float.anchor_gate.recall", "vs_finetuned_float.anchor_gate.precision", "vs_finetuned_float.anchor_gate.mean_iou",
+                "vs_finetuned_float.anchor_gate.score_mae", "vs_mediapipe_float.anchor_gate.recall", "vs_mediapipe_float.anchor_gate.precision",
+                "vs_mediapipe_float.anchor_gate.mean_iou", "vs_mediapipe_float.anchor_gate.score_mae", "passed"),
+               lambda r, p_, i, m, r2, p2, i2, m2, ok: f"{r} / {p_} / {i} / {m}; {r2} / {p2} / {i2} / {m2}: {'PASS' if ok else 'FAIL'}",
+               "python scripts/build_detector_int8.py --range full"),
         *[Figure(f"far faces {b}: recall full range whole frame at score 0.6 / at 0.5 / + 40-px tile search; short range + tile search",
                  "models/detector_full/eval_far_faces.json",
                  (f"by_face_width.{b}.full_range_recall", f"by_face_width.{b}.full_range_whole_recall",

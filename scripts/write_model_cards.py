@@ -379,7 +379,9 @@ EXTRA_REPORTS = {
              "on the landmark network's eye corners (`scripts/eval_eyes.py`; `by_eye_net` rows are this network)"},
     "detector": {"int8_gate.json": "int8 vs the fine-tuned float graph and vs MediaPipe's original float model, anchor-level "
                  "gate on held-out frames (`scripts/build_detector_int8.py`)"},
-    "detector_full": {"eval_far_faces.json": "Recall by face size, full range vs short range (`scripts/build_detector_full.py --eval`)"},
+    "detector_full": {"eval_far_faces.json": "Recall by face size, full range vs short range (`scripts/build_detector_full.py --eval`)",
+                      "int8_gate.json": "Quantisation-aware int8 attempt, not shipped: int8 vs the fine-tuned float graph and vs "
+                      "MediaPipe's float model (`scripts/build_detector_int8.py --range full`)"},
 }
 
 
