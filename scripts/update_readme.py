@@ -137,7 +137,7 @@ def machine_label(fp: dict[str, Any]) -> str:
     parts = [str(cpu.get("model") or "unknown CPU"), str(fp.get("machine") or "unknown arch")]
     if fp.get("board"):
         parts.insert(0, str(fp["board"]))
-    cores = cpu.get("usable_cores") or cpu.get("logical_cores")
+    cores = cpu.get("logical_cores") or cpu.get("usable_cores")  # the machine; a run pinned to fewer cores is still on it
     if cores:
         parts.append(f"{cores} cores" + (" (virtual machine)" if cpu.get("virtualised") else ""))
     parts.append(int8_isa(cpu.get("int8_features") or [], fp.get("machine")))
