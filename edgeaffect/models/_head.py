@@ -34,6 +34,11 @@ class FloatHead:
         if self.weight.ndim != 2 or self.bias.shape != (self.weight.shape[0],):
             raise ValueError(f"float head: weight {self.weight.shape} / bias {self.bias.shape} do not fit")
         self.outputs = {k: dict(v) for k, v in spec["outputs"].items()}
+        for o in self.outputs.values():
+            if o.get("activation", "none") not in ("sigmoid", "softmax", "none"):
+                raise ValueError(f"float head: unknown activation {o.get('activation')!r}")
+        # (name, slice, activation, scale) once, not looked up on every call
+        self._plan = [(k, slice(*o["slice"]), o.get("activation", "none"), float(o.get("scale", 1.0))) for k, o in self.outputs.items()]
 
     @property
     def in_features(self) -> int:
@@ -47,18 +52,14 @@ class FloatHead:
         """feats [..., in] -> {name: [..., k]} (float32)."""
         z = self.logits(feats)
         out = {}
-        for name, o in self.outputs.items():
-            a, b = o["slice"]
-            v = z[..., a:b]
-            act = o.get("activation", "none")
+        for name, sl, act, scale in self._plan:
+            v = z[..., sl]
             if act == "sigmoid":
                 v = 1.0 / (1.0 + np.exp(-v))
             elif act == "softmax":
                 v = np.exp(v - v.max(-1, keepdims=True))
                 v = v / v.sum(-1, keepdims=True)
-            elif act != "none":
-                raise ValueError(f"float head: unknown activation {act!r}")
-            out[name] = (v * float(o.get("scale", 1.0))).astype(np.float32)
+            out[name] = (v * scale if scale != 1.0 else v).astype(np.float32)
         return out
 
 

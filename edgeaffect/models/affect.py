@@ -52,7 +52,7 @@ def frame_features(
         return row
     row[: NUM_LANDMARKS * 2] = normalise_landmarks(points68, au_matrix).reshape(-1)
     if sigma_norm is not None:
-        row[NUM_LANDMARKS * 2 : NUM_LANDMARKS * 3] = np.clip(sigma_norm * SIGMA_FEATURE_SCALE, 0, 4)
+        row[NUM_LANDMARKS * 2 : NUM_LANDMARKS * 3] = np.minimum(np.maximum(sigma_norm * SIGMA_FEATURE_SCALE, 0), 4)  # == np.clip
     if aus is not None:
         row[NUM_LANDMARKS * 3 : TEMPORAL_FEATURES_BASE] = aus / AU_MAX
     if expression is not None and width > TEMPORAL_FEATURES_BASE:

@@ -63,4 +63,4 @@ class AUModel:
         if self.head is not None:
             out = self.head(out[self.head.input].reshape(-1))
         expr = out["expression"].reshape(-1).astype(np.float32) if "expression" in out else None
-        return np.clip(out["aus"].reshape(-1), 0.0, 5.0).astype(np.float32), expr
+        return np.minimum(np.maximum(out["aus"].reshape(-1), 0.0), 5.0).astype(np.float32), expr  # == np.clip

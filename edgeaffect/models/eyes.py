@@ -69,7 +69,7 @@ class EyeStateModel:
         else:
             res = {"eyelids": np.stack([o["eyelids"] for o in outs])} if self.has_eyelids else {}
             logits = np.array([float(o["closed_logit"].reshape(-1)[0]) for o in outs])
-        prob = (1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))).astype(np.float32)
+        prob = (1.0 / (1.0 + np.exp(-np.minimum(np.maximum(logits, -30.0), 30.0)))).astype(np.float32)  # == np.clip
         lids = res["eyelids"].reshape(n, 6, 2).astype(np.float64) if self.has_eyelids else None
         return prob, lids
 

@@ -45,7 +45,7 @@ class LandmarkModel:
         pts_crop = (self.mean_shape + out["offsets"].reshape(68, 2)) * self.size
         inv = invert_affine(m)
         pts = pts_crop @ inv[:, :2].T + inv[:, 2]
-        sigma_norm = np.exp(np.clip(out["log_sigma"].reshape(68), -10, 3))
+        sigma_norm = np.exp(np.minimum(np.maximum(out["log_sigma"].reshape(68), -10), 3))  # == np.clip, without its Python wrapper
         validity = 1.0 / (1.0 + math.exp(-min(max(float(out["validity"].reshape(-1)[0]), -60.0), 60.0)))
         eye_closed = None
         if self.has_eyes:
