@@ -280,3 +280,22 @@ def test_eye_patch_matrix_and_eyelid_mapping_equal_the_numpy_versions():
         ref[rows, 0] = ((d_ * u - b_ * v) / det).ravel()
         ref[rows, 1] = ((a_ * v - c_ * u) / det).ravel()
         np.testing.assert_array_equal(eyelids_to_frame(q, m), ref)
+
+
+def test_affect_window_view_equals_a_stacked_deque():
+    from collections import deque
+
+    from edgeaffect.models.affect import AffectWindow
+
+    rng = np.random.default_rng(12)
+    w = AffectWindow(7, 5)
+    ref: deque[np.ndarray] = deque([np.zeros(5, np.float32)] * 7, maxlen=7)
+    for k in range(40):
+        row = rng.normal(size=6).astype(np.float32) if k % 5 else np.zeros(6, np.float32)
+        w.push(row)
+        ref.append(row[:5])
+        a = w.array()
+        np.testing.assert_array_equal(a, np.stack(ref))
+        assert a.flags.c_contiguous and not a.flags.writeable
+        assert len(w) == min(k + 1, 7)
+    assert w.valid_fraction == np.mean([np.any(r) for r in list(ref)])

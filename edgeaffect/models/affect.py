@@ -94,32 +94,33 @@ def uncertainty_from_var(var: np.ndarray) -> np.ndarray:
 class AffectWindow:
     """Per-face sliding window of feature rows (zero-padded at the start).
 
-    A ring buffer written in place: building the [T, F] model input each frame is one
-    np.roll-free copy in two slices, not a stack of T row arrays (measured: the deque +
-    np.stack version cost more than the temporal network itself).
+    A ring buffer stored twice over (2T rows: each row is written at i and at i + T), so the
+    [T, F] model input, oldest first, is always one contiguous slice of it: no copy per frame
+    (measured: the deque + np.stack version cost more than the temporal network itself, and
+    even a two-slice copy of the 116 KB window was a few percent of a frame).
     """
 
     def __init__(self, length: int, width: int = TEMPORAL_FEATURES) -> None:
         self.length = length
         self.width = width
-        self._buf = np.zeros((length, width), np.float32)
+        self._buf = np.zeros((2 * length, width), np.float32)
         self._valid = np.zeros(length, bool)
         self._next = 0
         self._count = 0
 
     def push(self, row: np.ndarray) -> None:
-        self._buf[self._next] = row[: self.width]
+        r = row[: self.width]
+        self._buf[self._next] = r
+        self._buf[self._next + self.length] = r
         self._valid[self._next] = bool(np.any(row))
         self._next = (self._next + 1) % self.length
         self._count = min(self._count + 1, self.length)
 
     def array(self) -> np.ndarray:
-        """[T, F], oldest first, newest last."""
-        out = np.empty_like(self._buf)
-        k = self.length - self._next
-        out[:k] = self._buf[self._next :]
-        out[k:] = self._buf[: self._next]
-        return out
+        """[T, F], oldest first, newest last: a read-only view (valid until the next push)."""
+        v = self._buf[self._next : self._next + self.length]
+        v.flags.writeable = False
+        return v
 
     def __len__(self) -> int:
         """Rows pushed so far, at most T."""
