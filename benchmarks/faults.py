@@ -425,10 +425,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"faults: error: unknown fault(s) {unknown}; choose from {', '.join(FAULTS)}", file=sys.stderr)
         return 2
     from edgeaffect.bench.fingerprint import collect
+    from edgeaffect.runtime.backends import load_backend
 
     cmd = "python benchmarks/faults.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    # first line: what machine and code these results belong to (the README's generator reads it)
-    print("# fingerprint: " + json.dumps({"command": cmd, "fingerprint": collect()}), flush=True)
+    # first line: what machine, interpreter and code these results belong to (the README's generator reads it)
+    print("# fingerprint: " + json.dumps({"command": cmd, "fingerprint": collect(backend=load_backend())}), flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="edgeaffect-faults-"))
     failed = 0
     try:
