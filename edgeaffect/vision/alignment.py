@@ -42,11 +42,15 @@ def snap(x: float, step: float) -> float:
 
 
 def snap_affine(m: np.ndarray) -> np.ndarray:
-    """A 2x3 float64 affine with its linear part and translation on fixed grids.
-
-    Six numbers: Python floats (round() is round-half-even like np.round, and the grid
-    multiples are exact), ~4x cheaper than numpy's per-call overhead on a 2x3 array."""
+    """A 2x3 float64 affine with its linear part and translation on fixed grids."""
     (a, b, c), (d, e, f) = np.asarray(m, np.float64).tolist()
+    return _snapped(a, b, c, d, e, f)
+
+
+def _snapped(a: float, b: float, c: float, d: float, e: float, f: float) -> np.ndarray:
+    """[[a, b, c], [d, e, f]] on the fixed grids, from six Python floats (round() is
+    round-half-even like np.round, and the grid multiples are exact): ~4x cheaper than numpy's
+    per-call overhead on a 2x3 array."""
     lin, sh = AFFINE_GRID_LINEAR, AFFINE_GRID_SHIFT
     return np.array([[round(a / lin) * lin, round(b / lin) * lin, round(c / sh) * sh],
                      [round(d / lin) * lin, round(e / lin) * lin, round(f / sh) * sh]], np.float64)
@@ -172,35 +176,16 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     b = sum(s x d) give the rotation angle atan2(b, a) and scale sqrt(a^2 + b^2) / sum|s|^2
     (the best proper rotation, i.e. the SVD solution with its reflection fix). Same result to
     float64 rounding, without the per-call cost of svd/det on a 2x2 (this runs every frame)."""
-    src = np.asarray(src, np.float64)
-    dst = np.asarray(dst, np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s0, d0 = src - mu_s, dst - mu_d
-    a = float((s0 * d0).sum())
-    b = float((s0[:, 0] * d0[:, 1] - s0[:, 1] * d0[:, 0]).sum())
-    var = float((s0 * s0).sum())
-    norm = math.hypot(a, b)
-    if norm == 0.0:
-        c, si = 1.0, 0.0
-    else:
-        c, si = a / norm, b / norm
-    scale = norm / max(var, 1e-12 * len(src))
-    m = np.empty((2, 3), np.float64)
-    m[0, 0], m[0, 1], m[1, 0], m[1, 1] = scale * c, -scale * si, scale * si, scale * c
-    m[:, 2] = mu_d - m[:, :2] @ mu_s
-    return m
+    a, b, c, d, e, f = _similarity(np.asarray(src, np.float64).tolist(), np.asarray(dst, np.float64).tolist())
+    return np.array([[a, b, c], [d, e, f]], np.float64)
 
 
-def au_crop_matrix(points68: np.ndarray, out_size: int = AU_CROP_SIZE) -> np.ndarray:
-    """5-point similarity alignment to the AU template, float64 on the fixed affine grid.
-
-    The same fit as `similarity_transform(five_points(points68), template)`, on the 10 numbers
-    involved as Python floats: it runs every frame, and numpy's per-call overhead on 5x2
-    arrays cost ~5x the arithmetic (IEEE float64 either way, so as deterministic across ISAs)."""
-    p = np.asarray(points68, np.float64)
-    src = _five_points_list(p)
-    dst = _au_template_list(out_size)
-    n = 5.0
+def _similarity(src: list[list[float]] | list[tuple[float, float]],
+                dst: list[list[float]] | list[tuple[float, float]]) -> tuple[float, float, float, float, float, float]:
+    """`similarity_transform` on (x, y) pairs of Python floats: the six matrix entries, row by
+    row. A handful of points per frame, where numpy's per-call overhead cost ~5x the arithmetic
+    (IEEE float64 either way, so as deterministic across ISAs)."""
+    n = float(len(src))
     msx = sum(q[0] for q in src) / n
     msy = sum(q[1] for q in src) / n
     mdx = sum(q[0] for q in dst) / n
@@ -216,13 +201,16 @@ def au_crop_matrix(points68: np.ndarray, out_size: int = AU_CROP_SIZE) -> np.nda
         var += sx * sx + sy * sy
     norm = math.hypot(a, b)
     c, si = (1.0, 0.0) if norm == 0.0 else (a / norm, b / norm)
-    scale = norm / max(var, 1e-12 * 5)
+    scale = norm / max(var, 1e-12 * n)
     m00, m01, m10, m11 = scale * c, -scale * si, scale * si, scale * c
-    t0 = mdx - (m00 * msx + m01 * msy)
-    t1 = mdy - (m10 * msx + m11 * msy)
-    lin, sh = AFFINE_GRID_LINEAR, AFFINE_GRID_SHIFT
-    return np.array([[round(m00 / lin) * lin, round(m01 / lin) * lin, round(t0 / sh) * sh],
-                     [round(m10 / lin) * lin, round(m11 / lin) * lin, round(t1 / sh) * sh]], np.float64)
+    return m00, m01, mdx - (m00 * msx + m01 * msy), m10, m11, mdy - (m10 * msx + m11 * msy)
+
+
+def au_crop_matrix(points68: np.ndarray, out_size: int = AU_CROP_SIZE) -> np.ndarray:
+    """5-point similarity alignment to the AU template, float64 on the fixed affine grid:
+    `snap_affine(similarity_transform(five_points(points68), template))`, kept on Python floats
+    from the points to the snapped matrix (it runs every frame)."""
+    return _snapped(*_similarity(_five_points_list(np.asarray(points68, np.float64)), _au_template_list(out_size)))
 
 
 def _five_points_list(p: np.ndarray) -> list[tuple[float, float]]:

@@ -69,8 +69,7 @@ EYE_CONTOURS = ((36, 37, 38, 39, 40, 41), (45, 44, 43, 42, 47, 46))
 
 
 #: EYE_CONTOURS as rows of iBUG 36..47 (where each of the 12 network points goes)
-_CONTOUR_ROWS = np.array(EYE_CONTOURS).ravel() - 36
-_CONTOUR_ROWS_LIST = [int(i) for i in _CONTOUR_ROWS]
+_CONTOUR_ROWS = [i - 36 for eye in EYE_CONTOURS for i in eye]
 
 
 def points_to_patches(points68: np.ndarray, matrices: np.ndarray | None = None) -> np.ndarray:
@@ -101,7 +100,7 @@ def eyelids_to_frame(patch_points: np.ndarray, matrices: np.ndarray) -> np.ndarr
             if k == 1:
                 px = (EYE_PATCH_W - 1) - px  # undo the mirror
             u, v = px - tx, py - ty
-            out[_CONTOUR_ROWS_LIST[6 * k + j]] = ((d * u - b * v) / det, (a * v - c * u) / det)
+            out[_CONTOUR_ROWS[6 * k + j]] = ((d * u - b * v) / det, (a * v - c * u) / det)
     return np.array(out, np.float64)
 
 
