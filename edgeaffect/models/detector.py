@@ -92,6 +92,17 @@ def iou_many(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def strongest_of_overlaps(dets: list[Detection], iou_threshold: float) -> list[Detection]:
+    """Detections by falling score (stable: equal scores keep their order), each kept only when
+    it overlaps no stronger kept one by `iou_threshold` or more: one hit per face when tiles or
+    passes see the same face twice."""
+    kept: list[Detection] = []
+    for d in sorted(dets, key=lambda d: -d.score):
+        if all(iou(d.box, k.box) < iou_threshold for k in kept):
+            kept.append(d)
+    return kept
+
+
 def anchor_layout(manifest: Any, size: int, n_anchors: int) -> dict[str, Any]:
     """The model's SSD anchor layout: its manifest's `edgeaffect.anchors` metadata when present,
     else MediaPipe's short- or full-range layout recognised from input size and anchor count."""
@@ -194,12 +205,7 @@ class FaceDetector:
             off = np.array([x0, y0], np.float64)
             for d in self.detect(bgr[y0 : y0 + side, x0 : x0 + side], max_faces):
                 pool.append(Detection((d.box[0] + float(x0), d.box[1] + float(y0), d.box[2], d.box[3]), d.score, d.keypoints + off))
-        pool.sort(key=lambda d: -d.score)  # stable: equal scores keep tile order
-        found: list[Detection] = []
-        for d in pool:  # a face seen by two overlapping tiles: the stronger hit
-            if all(iou(d.box, f.box) < self.nms_threshold for f in found):
-                found.append(d)
-        return found[:max_faces]
+        return strongest_of_overlaps(pool, self.nms_threshold)[:max_faces]  # a face seen by two tiles: the stronger hit
 
     def decode(self, reg: np.ndarray, logits: np.ndarray, scale: float, px: float, py: float, max_faces: int) -> list[Detection]:
         # float64 from here on: numpy's float32 exp differs in the last bit between x86_64 and

@@ -40,6 +40,15 @@ def _client(cfg: MqttConfig, client_id: str) -> Any:
     return c
 
 
+def _connect(c: Any, cfg: MqttConfig) -> None:
+    """Connect `c` to the broker and start its network loop; one clear error when unreachable."""
+    try:
+        c.connect(cfg.host, cfg.port, 10)
+    except (OSError, ValueError) as e:
+        raise EdgeAffectError(f"cannot reach the MQTT broker at {cfg.url} ({e})") from None
+    c.loop_start()
+
+
 def collect(cfg: MqttConfig, wait_s: float = 5.0, devices: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """{device: {"stats", "info", "bench", "availability"}} heard within `wait_s` seconds."""
     seen: dict[str, dict[str, Any]] = {}
@@ -73,11 +82,7 @@ def collect(cfg: MqttConfig, wait_s: float = 5.0, devices: list[str] | None = No
 
     c.on_connect = on_connect
     c.on_message = on_message
-    try:
-        c.connect(cfg.host, cfg.port, 10)
-    except (OSError, ValueError) as e:
-        raise EdgeAffectError(f"cannot reach the MQTT broker at {cfg.url} ({e})") from None
-    c.loop_start()
+    _connect(c, cfg)
     try:
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline and not errors:
@@ -163,11 +168,7 @@ def publish_bench(cfg: MqttConfig, report_path: str | Path) -> None:
     rep = load(report_path)
     rep.pop("_path", None)
     c = _client(cfg, f"edgeaffect-bench-{cfg.device}")
-    try:
-        c.connect(cfg.host, cfg.port, 10)
-    except (OSError, ValueError) as e:
-        raise EdgeAffectError(f"cannot reach the MQTT broker at {cfg.url} ({e})") from None
-    c.loop_start()
+    _connect(c, cfg)
     try:
         info = c.publish(cfg.topic("bench"), envelope("bench", cfg.device, "bench", 0, rep), qos=1, retain=True)
         info.wait_for_publish(timeout=10)

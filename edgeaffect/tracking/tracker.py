@@ -34,7 +34,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..models.detector import Detection, iou
+from ..models.detector import Detection, iou, strongest_of_overlaps
 from ..models.landmarks import LandmarkResult
 from ..vision.alignment import FaceWindow, apply_affine, au_crop_matrix, invert_affine, window_from_landmarks
 from .tracks import Track, TrackedFace
@@ -118,11 +118,8 @@ class Tracker:
             strong = any(d.score >= cfg.detector_acquire for d in dets)
             if not strong and not faces and cfg.detect_small_faces and self._empty_frames % SMALL_FACE_EVERY == 0:
                 # only weak hits on the whole frame (below the acquire score): look on tiles too
-                pool = sorted(dets + self.detector.detect_tiled(bgr, max_faces=cfg.max_faces + 2), key=lambda d: -d.score)
-                dets = []
-                for d in pool:  # the stronger of overlapping hits (a tile sees a small face larger)
-                    if all(iou(d.box, e.box) < 0.3 for e in dets):
-                        dets.append(d)
+                # the stronger of overlapping hits (a tile sees a small face larger)
+                dets = strongest_of_overlaps(dets + self.detector.detect_tiled(bgr, max_faces=cfg.max_faces + 2), 0.3)
             self._empty_frames = 0 if strong or faces else self._empty_frames + 1
             if timings_ms is not None:
                 timings_ms["detector"] = (time.perf_counter() - td) * 1000
