@@ -242,15 +242,15 @@ class Analyzer:
                 work.frame = NormalisedFrame(work.frame.bgr, enhance_nir(work.frame.gray), work.frame.was_mono)
         except FrameFormatError as e:
             work.result = FrameResult(work.index, work.timestamp_ms, status="bad_frame", message=str(e))
-        work.timings_ms["prep"] = (time.perf_counter() - t0) * 1000  # frame checks + grey conversion
+        work.timings_ms["prep"] = (time.perf_counter() - t0) * 1000  # frame checks + colour conversion (grey: converted on demand by the crops)
         return work
 
     def stage_track(self, work: FrameWork) -> FrameWork:
         if work.frame is None:
             return work
         t0 = time.perf_counter()
-        gray, bgr = work.frame.gray, work.frame.bgr
-        h, w = gray.shape
+        gray, bgr = work.frame.grey_source, work.frame.bgr
+        h, w = bgr.shape[:2]
         faces = self.tracker.step(gray, bgr, work.index, work.timings_ms)
         t1 = time.perf_counter()
         for f in faces:
@@ -292,7 +292,7 @@ class Analyzer:
             if f.au_matrix is None:  # the tracker holds it while the face is still
                 f.au_matrix = au_crop_matrix(f.lm.points, 112)
             if not skip or f.track.aus is None:
-                f.track.aus, f.track.expression = self.aus.run_all(work.frame.gray, f.lm.points, f.au_matrix)
+                f.track.aus, f.track.expression = self.aus.run_all(work.frame.grey_source, f.lm.points, f.au_matrix)
             f.face.aus, f.face.expression = f.track.aus, f.track.expression
         if skip:
             work.skipped.add("au")

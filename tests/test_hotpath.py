@@ -299,3 +299,71 @@ def test_affect_window_view_equals_a_stacked_deque():
         assert a.flags.c_contiguous and not a.flags.writeable
         assert len(w) == min(k + 1, 7)
     assert w.valid_fraction == np.mean([np.any(r) for r in list(ref)])
+
+
+def _random_warp(rng: np.random.Generator, w: int, h: int, out: int) -> np.ndarray:
+    ang, sc = rng.uniform(-3.2, 3.2), rng.uniform(0.2, 3.0)
+    cx, cy = rng.uniform(-60, w + 60), rng.uniform(-60, h + 60)
+    m = np.array([[np.cos(ang) * sc, -np.sin(ang) * sc, 0.0], [np.sin(ang) * sc, np.cos(ang) * sc, 0.0]])
+    m[:, 2] = np.array([out / 2, out / 2]) - m[:, :2] @ [cx, cy]
+    return m
+
+
+def test_grey_on_demand_crops_equal_crops_of_the_whole_grey_frame():
+    """Crops and eye patches read only converted pixels: a buffer poisoned with 0 or 255
+    outside what was converted gives exactly the crops of cv2.cvtColor's whole grey frame,
+    over warps inside, across and wholly outside the frame, one after another on one frame
+    (so the converted box grows by strips)."""
+    import cv2
+
+    from edgeaffect.vision.alignment import crop
+    from edgeaffect.vision.eyes import eye_patches
+    from edgeaffect.vision.grey import GreyOnDemand
+
+    rng = np.random.default_rng(11)
+    grown = 0
+    for _ in range(150):
+        h, w = int(rng.integers(40, 300)), int(rng.integers(40, 500))
+        bgr = rng.integers(0, 256, (h, w, 3), np.uint8)
+        full = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        lazy = [GreyOnDemand(bgr, _buffer=np.full((h, w), v, np.uint8)) for v in (0, 255)]
+        for _ in range(int(rng.integers(1, 6))):
+            out = int(rng.choice([24, 40, 96]))
+            m = _random_warp(rng, w, h, out)
+            ref = crop(full, m, out)
+            for g in lazy:
+                before = g.converted
+                np.testing.assert_array_equal(crop(g, m, out), ref)
+                grown += before is not None and before != g.converted
+        pts = rng.uniform(0, [w, h], (68, 2))
+        for g in lazy:
+            np.testing.assert_array_equal(eye_patches(g, pts), eye_patches(full, pts))
+            np.testing.assert_array_equal(g.full, full)
+    assert grown > 50  # the strip-growing path ran
+
+
+def test_analyzer_results_do_not_depend_on_unconverted_grey_pixels(video_analyzer, monkeypatch):
+    """End to end on colour frames: the on-demand grey (poisoned where unconverted) and the
+    whole grey frame give identical results."""
+    import cv2
+
+    import edgeaffect.vision.frames as frames_mod
+    from edgeaffect.demo import demo_frames
+    from edgeaffect.vision.grey import GreyOnDemand
+
+    frames = list(demo_frames(40))
+
+    def run(factory) -> list[dict]:
+        monkeypatch.setattr(frames_mod, "GreyOnDemand", factory)
+        an = video_analyzer(running_mode="video", max_faces=1, num_threads=1)
+        rows = []
+        for i, f in enumerate(frames):
+            d = an.process(f, 1000.0 + 33.3 * i).to_dict()
+            d.pop("timings_ms", None)
+            rows.append(d)
+        return rows
+
+    whole = run(lambda bgr: cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    assert sum(bool(r.get("faces")) for r in whole) > 30
+    for v in (0, 255):
+        assert run(lambda bgr, v=v: GreyOnDemand(bgr, _buffer=np.full(bgr.shape[:2], v, np.uint8))) == whole

@@ -398,7 +398,7 @@ ALIGNED_STAGES = ("prep", "detector", "track", "pose_eyes", "au", "affect")
 #: the per-frame cost rows every e2e report carries (issue 12 item 3), in pipeline order
 BREAKDOWN_ROWS = (
     ("decode", "decode/capture (OpenCV, measured apart: not in the latency)"),
-    ("prep", "frame checks + grey conversion"),
+    ("prep", "frame checks + colour conversion (grey: on demand, inside the crops)"),
     ("detect", "face detector (pre/post + network; 0 on frames where it did not run)"),
     ("landmarks", "landmark network + tracking windows (track - detect - pose_eyes)"),
     ("pose_eyes", "head pose + eye state + result assembly"),

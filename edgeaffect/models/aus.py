@@ -13,6 +13,7 @@ from ..constants import AU_NAMES, EXPRESSIONS
 from ..errors import ModelError
 from ..runtime.runner import ModelRunner
 from ..vision.alignment import au_crop_matrix, crop
+from ..vision.grey import GreySource
 from ._head import float_head
 from ._meta import expect_kind, meta
 
@@ -38,7 +39,7 @@ class AUModel:
             if expr != EXPRESSIONS:
                 raise ModelError(f"{runner.manifest.file}: expression order {expr} differs from edgeaffect's {EXPRESSIONS}")
 
-    def crop(self, gray: np.ndarray, points68: np.ndarray, matrix112: np.ndarray | None = None) -> np.ndarray:
+    def crop(self, gray: GreySource, points68: np.ndarray, matrix112: np.ndarray | None = None) -> np.ndarray:
         """`matrix112`: au_crop_matrix(points68, 112) if already computed (rescaled here)."""
         if matrix112 is None:
             m = au_crop_matrix(points68, self.size)
@@ -46,10 +47,10 @@ class AUModel:
             m = matrix112 * (self.size / 112.0)
         return crop(gray, m, self.size)
 
-    def run(self, gray: np.ndarray, points68: np.ndarray, matrix112: np.ndarray | None = None) -> np.ndarray:
+    def run(self, gray: GreySource, points68: np.ndarray, matrix112: np.ndarray | None = None) -> np.ndarray:
         return self.infer(self.crop(gray, points68, matrix112))
 
-    def run_all(self, gray: np.ndarray, points68: np.ndarray, matrix112: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    def run_all(self, gray: GreySource, points68: np.ndarray, matrix112: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """(AU intensities, expression probabilities or None) for one face."""
         return self.infer_all(self.crop(gray, points68, matrix112))
 

@@ -30,6 +30,7 @@ from ..vision.eyes import (
     eyelids_to_frame,
     normalise_eye_patches,
 )
+from ..vision.grey import GreySource
 from ._head import float_head
 from ._meta import expect_kind
 
@@ -77,7 +78,7 @@ class EyeStateModel:
         """[2] closed probabilities for [2, H, W] uint8 patches (subject's right, mirrored left)."""
         return self.infer_all(patches)[0]
 
-    def refine(self, gray: np.ndarray, points68: np.ndarray) -> EyeRefinement:
+    def refine(self, gray: GreySource, points68: np.ndarray) -> EyeRefinement:
         """Closed probabilities and (for a refinement model) iBUG 36..47 in frame pixels."""
         m = eye_patch_matrices(points68)
         prob, lids = self.infer_all(eye_patches(gray, points68, m))
@@ -85,6 +86,6 @@ class EyeStateModel:
             return EyeRefinement(prob)
         return EyeRefinement(prob, eyelids_to_frame(lids, m))
 
-    def run(self, gray: np.ndarray, points68: np.ndarray) -> np.ndarray:
+    def run(self, gray: GreySource, points68: np.ndarray) -> np.ndarray:
         """[2] probability that the subject's right (iBUG 36-41) / left (42-47) eye is closed."""
         return self.infer(eye_patches(gray, points68))

@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import ModelError
 from ..runtime.runner import ModelRunner
 from ..vision.alignment import FaceWindow, crop, invert_affine
+from ..vision.grey import GreySource
 from ._meta import expect_kind, meta
 
 
@@ -38,7 +39,7 @@ class LandmarkModel:
         names = {o.name for o in runner.manifest.outputs}
         self.has_eyes = "eye_closed" in names
 
-    def run(self, gray: np.ndarray, window: FaceWindow) -> LandmarkResult:
+    def run(self, gray: GreySource, window: FaceWindow) -> LandmarkResult:
         m = window.to_crop_matrix(self.size)
         patch = crop(gray, m, self.size)
         out = self.runner.run(patch[None, :, :, None].astype(np.float32) / 255.0)

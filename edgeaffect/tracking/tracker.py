@@ -37,6 +37,7 @@ import numpy as np
 from ..models.detector import Detection, iou, strongest_of_overlaps
 from ..models.landmarks import LandmarkResult
 from ..vision.alignment import FaceWindow, apply_affine, au_crop_matrix, invert_affine, window_from_landmarks
+from ..vision.grey import GreySource
 from .tracks import Track, TrackedFace
 from .windows import detection_inside, window_from_detection
 
@@ -52,7 +53,7 @@ class _Detector(Protocol):
 
 
 class _Landmarks(Protocol):
-    def run(self, gray: np.ndarray, window: FaceWindow) -> LandmarkResult: ...
+    def run(self, gray: GreySource, window: FaceWindow) -> LandmarkResult: ...
 
 
 @dataclass
@@ -91,7 +92,7 @@ class Tracker:
         self.tracks.clear()
         self._empty_frames = 0
 
-    def step(self, gray: np.ndarray, bgr: np.ndarray, index: int, timings_ms: dict[str, float] | None = None) -> list[TrackedFace]:
+    def step(self, gray: GreySource, bgr: np.ndarray, index: int, timings_ms: dict[str, float] | None = None) -> list[TrackedFace]:
         """Track one frame. Found faces come back valid with their landmarks; tracks kept
         through a short loss come back `lost`. Sorted by track id."""
         cfg = self.config
@@ -163,7 +164,7 @@ class Tracker:
         return faces
 
     # ------------------------------------------------------------------ helpers
-    def _landmarks_from_detection(self, gray: np.ndarray, det: Detection, thr: float) -> LandmarkResult | None:
+    def _landmarks_from_detection(self, gray: GreySource, det: Detection, thr: float) -> LandmarkResult | None:
         lm = self.landmarks.run(gray, window_from_detection(det))
         if lm.validity < thr or not _on_detection(lm, det):
             return None

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from ..constants import LEFT_EYE, RIGHT_EYE
+from .grey import GreyOnDemand, GreySource, footprint_of, source_corners
 
 #: Fixed grids for the crop geometry. Windows and alignment matrices are computed in float64
 #: and then snapped: a last-bit difference (numpy's SIMD reductions, libm, the float16
@@ -130,31 +131,31 @@ def window_from_landmarks(points: np.ndarray, margin: float = LANDMARK_WINDOW_MA
     return FaceWindow(centre_x, centre_y, max(side, 8.0), angle)
 
 
-def crop(image: np.ndarray, m: np.ndarray, out_size: int) -> np.ndarray:
+def crop(image: GreySource, m: np.ndarray, out_size: int) -> np.ndarray:
     """Warp with replicated borders: faces at the frame edge stay plausible, never black bars.
 
     When the whole crop samples inside the image no border pixel is ever read, and OpenCV's
     cheaper constant-border path gives the same pixels (checked in the tests): ~40 % of a
-    96-px crop's cost, on every frame's two crops."""
-    border = cv2.BORDER_CONSTANT if samples_inside(m, out_size, out_size, image.shape[1], image.shape[0]) else cv2.BORDER_REPLICATE
-    return cv2.warpAffine(image, m, (out_size, out_size), flags=cv2.INTER_LINEAR, borderMode=border)
+    96-px crop's cost, on every frame's two crops. `image` may be a `GreyOnDemand`: only the
+    crop's footprint is converted."""
+    h, w = image.shape[:2]
+    corners = source_corners(m, out_size, out_size)
+    border = cv2.BORDER_CONSTANT if _corners_inside(corners, w, h, 2.0) else cv2.BORDER_REPLICATE
+    src = image.covering(footprint_of(corners, w, h)) if isinstance(image, GreyOnDemand) else image
+    return cv2.warpAffine(src, m, (out_size, out_size), flags=cv2.INTER_LINEAR, borderMode=border)
 
 
 def samples_inside(m: np.ndarray, out_w: int, out_h: int, img_w: int, img_h: int, margin: float = 2.0) -> bool:
     """True when every output pixel of the warp `m` (frame -> crop) maps `margin` px inside
     the image (bilinear reads the pixel and its right/lower neighbour)."""
-    (a, b, c), (d, e, f) = np.asarray(m, np.float64).tolist()
-    det = a * e - b * d
-    if det == 0.0:
+    return _corners_inside(source_corners(m, out_w, out_h), img_w, img_h, margin)
+
+
+def _corners_inside(corners: tuple[list[float], list[float]] | None, img_w: int, img_h: int, margin: float) -> bool:
+    if corners is None:
         return False
-    # inverse affine: crop -> frame
-    ia, ib, id_, ie = e / det, -b / det, -d / det, a / det
-    ic, if_ = -(ia * c + ib * f), -(id_ * c + ie * f)
-    for x, y in ((0.0, 0.0), (out_w - 1.0, 0.0), (0.0, out_h - 1.0), (out_w - 1.0, out_h - 1.0)):
-        sx, sy = ia * x + ib * y + ic, id_ * x + ie * y + if_
-        if not (margin <= sx <= img_w - 1 - margin and margin <= sy <= img_h - 1 - margin):
-            return False
-    return True
+    xs, ys = corners
+    return (margin <= min(xs) and max(xs) <= img_w - 1 - margin) and (margin <= min(ys) and max(ys) <= img_h - 1 - margin)
 
 
 _NOSE_MOUTH = np.array([30, 48, 54])

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..constants import AU_INDEX, LEFT_EYE, RIGHT_EYE
+from .grey import GreySource, grey_for_warp
 
 #: Eye patch of the eye-state network (edgeaffect.models.eyes): width x height, grey. The eye's
 #: two corners land on a horizontal line through the centre, EYE_SPAN of the width apart.
@@ -47,7 +48,7 @@ def eye_patch_matrices(points68: np.ndarray) -> np.ndarray:
     return np.stack([eye_patch_matrix(r0, r3), eye_patch_matrix(l0, l3)])
 
 
-def eye_patches(gray: np.ndarray, points68: np.ndarray, matrices: np.ndarray | None = None) -> np.ndarray:
+def eye_patches(gray: GreySource, points68: np.ndarray, matrices: np.ndarray | None = None) -> np.ndarray:
     """[2, H, W] uint8: the subject's right eye (iBUG 36 -> 39) and left eye (42 -> 45, then
     mirrored so both look like a right eye: outer corner left, inner corner right).
     `matrices`: eye_patch_matrices(points68) if already computed."""
@@ -56,7 +57,8 @@ def eye_patches(gray: np.ndarray, points68: np.ndarray, matrices: np.ndarray | N
     m = eye_patch_matrices(points68) if matrices is None else matrices
     out = np.empty((2, EYE_PATCH_H, EYE_PATCH_W), np.uint8)
     for k in range(2):
-        out[k] = cv2.warpAffine(gray, m[k], (EYE_PATCH_W, EYE_PATCH_H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        src = grey_for_warp(gray, m[k], EYE_PATCH_W, EYE_PATCH_H)
+        out[k] = cv2.warpAffine(src, m[k], (EYE_PATCH_W, EYE_PATCH_H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     out[1] = out[1, :, ::-1]
     return out
 

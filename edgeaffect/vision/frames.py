@@ -16,6 +16,7 @@ import numpy as np
 from ..capture.base import Frame, to_uint8
 from ..capture.conditioning import enhance_nir
 from ..errors import FrameFormatError
+from .grey import GreyOnDemand, GreySource
 
 __all__ = ["MIN_FRAME_SIDE", "NormalisedFrame", "enhance_nir", "normalise_frame"]
 
@@ -25,9 +26,19 @@ MIN_FRAME_SIDE = 32
 
 @dataclass(frozen=True)
 class NormalisedFrame:
+    """The frame as the pipeline reads it. `grey_source` is the grey image the crops read:
+    the frame's own grey (mono sensors, a conditioned `Frame.gray`) or, for colour frames,
+    a `GreyOnDemand` that converts only the pixels the crops sample (identical values)."""
+
     bgr: np.ndarray  # HxWx3 uint8
-    gray: np.ndarray  # HxW uint8
+    grey_source: GreySource  # HxW uint8, or converted on demand
     was_mono: bool
+
+    @property
+    def gray(self) -> np.ndarray:
+        """The whole HxW uint8 grey image (a colour frame is converted in full on first use)."""
+        g = self.grey_source
+        return g.full if isinstance(g, GreyOnDemand) else g
 
 
 def normalise_frame(frame: np.ndarray | Frame, *, bit_depth: int | None = None, channel_order: str = "bgr") -> NormalisedFrame:
@@ -41,8 +52,8 @@ def normalise_frame(frame: np.ndarray | Frame, *, bit_depth: int | None = None, 
     if isinstance(frame, Frame):
         nf = normalise_frame(frame.image, bit_depth=frame.bit_depth, channel_order=frame.channel_order)
         if frame.gray is not None:
-            if frame.gray.shape != nf.gray.shape or frame.gray.dtype != np.uint8:
-                raise FrameFormatError(f"Frame.gray must be a {nf.gray.shape} uint8 image, got {frame.gray.shape} {frame.gray.dtype}")
+            if frame.gray.shape != nf.bgr.shape[:2] or frame.gray.dtype != np.uint8:
+                raise FrameFormatError(f"Frame.gray must be a {nf.bgr.shape[:2]} uint8 image, got {frame.gray.shape} {frame.gray.dtype}")
             nf = NormalisedFrame(nf.bgr, frame.gray, nf.was_mono)
         return nf
     if not isinstance(frame, np.ndarray):
@@ -60,7 +71,7 @@ def normalise_frame(frame: np.ndarray | Frame, *, bit_depth: int | None = None, 
     if frame.ndim == 2:
         gray = frame
         bgr = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
-        return NormalisedFrame(bgr=bgr, gray=gray, was_mono=True)
+        return NormalisedFrame(bgr=bgr, grey_source=gray, was_mono=True)
     if frame.shape[2] == 4:
         code = cv2.COLOR_BGRA2BGR if channel_order == "bgr" else cv2.COLOR_RGBA2BGR
         bgr = cv2.cvtColor(frame, code)
@@ -68,5 +79,4 @@ def normalise_frame(frame: np.ndarray | Frame, *, bit_depth: int | None = None, 
         bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
     else:
         bgr = frame
-    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-    return NormalisedFrame(bgr=bgr, gray=gray, was_mono=False)
+    return NormalisedFrame(bgr=bgr, grey_source=GreyOnDemand(bgr), was_mono=False)
