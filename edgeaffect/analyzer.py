@@ -39,6 +39,7 @@ from .tracking import window_from_detection as window_from_detection  # re-expor
 from .vision.alignment import au_crop_matrix
 from .vision.eyes import au45_with_eye_state, with_eyelids
 from .vision.frames import NormalisedFrame, enhance_nir, normalise_frame
+from .vision.grey import GreyOnDemand
 from .vision.headpose import estimate_head_pose
 
 __all__ = ["MODULES", "Analyzer", "AnalyzerOptions", "BaseOptions", "RunningMode"]
@@ -141,6 +142,7 @@ class Analyzer:
         self.tracker = Tracker(self.detector, self.landmarks, _tracker_config(options))
         self._frames = 0
         self._last_ts: float | None = None
+        self._grey_hint: tuple[int, int, int, int] | None = None  # what the last frame's crops read (GreyOnDemand.expect)
         self._live: _LiveWorker | None = None
 
     def _has_model(self, module: str) -> bool:
@@ -181,6 +183,7 @@ class Analyzer:
         self.tracker.reset()
         self._frames = 0
         self._last_ts = None
+        self._grey_hint = None
 
     # ------------------------------------------------------------------ public calls
     def process(self, frame: Frame | np.ndarray, timestamp_ms: float | None = None) -> FrameResult:
@@ -251,6 +254,8 @@ class Analyzer:
         t0 = time.perf_counter()
         gray, bgr = work.frame.grey_source, work.frame.bgr
         h, w = bgr.shape[:2]
+        if isinstance(gray, GreyOnDemand):
+            gray.expect(self._grey_hint)
         faces = self.tracker.step(gray, bgr, work.index, work.timings_ms)
         t1 = time.perf_counter()
         for f in faces:
@@ -335,6 +340,8 @@ class Analyzer:
     def finish_frame(self, work: FrameWork) -> FrameResult:
         if work.result is not None:  # bad frame
             return work.result
+        grey = work.frame.grey_source if work.frame is not None else None
+        self._grey_hint = grey.asked if isinstance(grey, GreyOnDemand) else None
         faces = [f.face for f in work.faces if f.face is not None]
         for fc in faces:  # reported AU45 rises with the eye state (the temporal net saw the AU net's own)
             if fc.aus is not None and fc.eyes is not None:

@@ -367,3 +367,60 @@ def test_analyzer_results_do_not_depend_on_unconverted_grey_pixels(video_analyze
     assert sum(bool(r.get("faces")) for r in whole) > 30
     for v in (0, 255):
         assert run(lambda bgr, v=v: GreyOnDemand(bgr, _buffer=np.full(bgr.shape[:2], v, np.uint8))) == whole
+
+
+def test_both_eye_aspect_ratios_equal_the_per_eye_function():
+    from edgeaffect.constants import LEFT_EYE, RIGHT_EYE
+    from edgeaffect.vision.eyes import eye_aspect_ratio, eye_aspect_ratios
+
+    rng = np.random.default_rng(12)
+    for dt in (np.float32, np.float64):
+        for i in range(3000):
+            p = rng.uniform(0, 640, (68, 2)).astype(dt)
+            if i % 50 == 0:
+                p[39] = p[36]  # a zero-width eye
+            if i % 70 == 0:
+                p[45] = p[42]
+            assert eye_aspect_ratios(p) == (eye_aspect_ratio(p, RIGHT_EYE), eye_aspect_ratio(p, LEFT_EYE))
+
+
+def test_au_hold_in_python_floats_decides_as_the_numpy_version():
+    from edgeaffect.tracking.tracker import _hold_affine
+    from edgeaffect.vision.alignment import apply_affine, invert_affine
+
+    def numpy_hold(old, new, dz):
+        corners = np.array([[0.0, 0.0], [112.0, 0.0], [0.0, 112.0], [112.0, 112.0]])
+        in_frame = apply_affine(invert_affine(np.ascontiguousarray(new, np.float64)), corners)
+        return old if float(np.abs(apply_affine(old, in_frame) - corners).max()) <= dz else new
+
+    rng = np.random.default_rng(13)
+    kept = 0
+    for _ in range(20000):
+        ang, sc = rng.uniform(-0.5, 0.5), rng.uniform(0.2, 3)
+        new = np.array([[np.cos(ang) * sc, -np.sin(ang) * sc, rng.uniform(-500, 500)],
+                        [np.sin(ang) * sc, np.cos(ang) * sc, rng.uniform(-500, 500)]])
+        old = new + rng.normal(0, 10 ** rng.uniform(-5, -1), (2, 3))
+        dz = rng.uniform(0.05, 1.5)
+        got = _hold_affine(old, new, dz)
+        assert got is numpy_hold(old, new, dz)
+        kept += got is old
+    assert 2000 < kept < 18000  # both outcomes exercised
+
+
+def test_eye_patch_matrices_and_au45_rule_equal_their_numpy_versions():
+    from edgeaffect.vision.eyes import au45_with_eye_state, eye_patch_matrices, eye_patch_matrix
+
+    rng = np.random.default_rng(14)
+    for dt in (np.float32, np.float64):
+        for _ in range(500):
+            p = rng.uniform(0, 640, (68, 2)).astype(dt)
+            q = np.asarray(p, np.float64)
+            ref = np.stack([eye_patch_matrix(q[36], q[39]), eye_patch_matrix(q[42], q[45])])
+            got = eye_patch_matrices(p)
+            assert got.dtype == np.float64 and np.array_equal(got, ref)
+    for _ in range(500):
+        aus = rng.uniform(0, 5, 15).astype(np.float32)
+        pr = rng.uniform(-0.2, 1.2, 2)
+        ref = aus.copy()
+        ref[14] = max(aus[14], float(np.clip(5.0 * 0.5 * (pr[0] + pr[1]), 0.0, 5.0)))
+        assert np.array_equal(au45_with_eye_state(aus, pr), ref)

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..models.detector import Detection, iou, strongest_of_overlaps
 from ..models.landmarks import LandmarkResult
-from ..vision.alignment import FaceWindow, apply_affine, au_crop_matrix, invert_affine, window_from_landmarks
+from ..vision.alignment import FaceWindow, au_crop_matrix, window_from_landmarks
 from ..vision.grey import GreySource
 from .tracks import Track, TrackedFace
 from .windows import detection_inside, window_from_detection
@@ -228,8 +228,21 @@ def _hold_affine(old: np.ndarray | None, new: np.ndarray, deadzone_px: float) ->
     crop moves by more than `deadzone_px` (crop pixels) between the two."""
     if old is None or deadzone_px <= 0:
         return new
-    corners = np.array([[0.0, 0.0], [112.0, 0.0], [0.0, 112.0], [112.0, 112.0]])
-    # invert_affine (cv2.invertAffineTransform), not np.linalg.inv: a 3x3 through the multi-threaded
-    # BLAS/LAPACK cost ~1 ms of CPU per frame on a loaded machine (more than all the networks together)
-    in_frame = apply_affine(invert_affine(np.ascontiguousarray(new, np.float64)), corners)
-    return old if float(np.abs(apply_affine(old, in_frame) - corners).max()) <= deadzone_px else new
+    # Python floats, one operation at a time: cv2.invertAffineTransform's formula for `new`'s
+    # inverse, then each crop corner to the frame and back through `old` (twelve numbers: numpy's
+    # per-call overhead and a BLAS call for 4x2 matrices cost more than the arithmetic; never
+    # np.linalg.inv, whose multi-threaded LAPACK cost ~1 ms of CPU per frame on a loaded machine)
+    (a, b, c), (d, e, f) = np.asarray(new, np.float64).tolist()
+    det = a * e - b * d
+    det = 1.0 / det if det != 0 else 0.0
+    i11, i22, i12, i21 = e * det, a * det, -b * det, -d * det
+    j1, j2 = -i11 * c - i12 * f, -i21 * c - i22 * f
+    (oa, ob, oc), (od, oe, of) = np.asarray(old, np.float64).tolist()
+    for u, v in _AU_CROP_CORNERS:
+        x, y = u * i11 + v * i12 + j1, u * i21 + v * i22 + j2
+        if abs(x * oa + y * ob + oc - u) > deadzone_px or abs(x * od + y * oe + of - v) > deadzone_px:
+            return new
+    return old
+
+
+_AU_CROP_CORNERS = ((0.0, 0.0), (112.0, 0.0), (0.0, 112.0), (112.0, 112.0))

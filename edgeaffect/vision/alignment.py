@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from ..constants import LEFT_EYE, RIGHT_EYE
-from .grey import GreyOnDemand, GreySource, footprint_of, source_corners
+from .grey import GreyOnDemand, GreySource, footprint_of, source_bounds
 
 #: Fixed grids for the crop geometry. Windows and alignment matrices are computed in float64
 #: and then snapped: a last-bit difference (numpy's SIMD reductions, libm, the float16
@@ -139,23 +139,23 @@ def crop(image: GreySource, m: np.ndarray, out_size: int) -> np.ndarray:
     96-px crop's cost, on every frame's two crops. `image` may be a `GreyOnDemand`: only the
     crop's footprint is converted."""
     h, w = image.shape[:2]
-    corners = source_corners(m, out_size, out_size)
-    border = cv2.BORDER_CONSTANT if _corners_inside(corners, w, h, 2.0) else cv2.BORDER_REPLICATE
-    src = image.covering(footprint_of(corners, w, h)) if isinstance(image, GreyOnDemand) else image
+    bounds = source_bounds(m, out_size, out_size)
+    border = cv2.BORDER_CONSTANT if _bounds_inside(bounds, w, h, 2.0) else cv2.BORDER_REPLICATE
+    src = image.covering(footprint_of(bounds, w, h)) if isinstance(image, GreyOnDemand) else image
     return cv2.warpAffine(src, m, (out_size, out_size), flags=cv2.INTER_LINEAR, borderMode=border)
 
 
 def samples_inside(m: np.ndarray, out_w: int, out_h: int, img_w: int, img_h: int, margin: float = 2.0) -> bool:
     """True when every output pixel of the warp `m` (frame -> crop) maps `margin` px inside
     the image (bilinear reads the pixel and its right/lower neighbour)."""
-    return _corners_inside(source_corners(m, out_w, out_h), img_w, img_h, margin)
+    return _bounds_inside(source_bounds(m, out_w, out_h), img_w, img_h, margin)
 
 
-def _corners_inside(corners: tuple[list[float], list[float]] | None, img_w: int, img_h: int, margin: float) -> bool:
-    if corners is None:
+def _bounds_inside(bounds: tuple[float, float, float, float] | None, img_w: int, img_h: int, margin: float) -> bool:
+    if bounds is None:
         return False
-    xs, ys = corners
-    return (margin <= min(xs) and max(xs) <= img_w - 1 - margin) and (margin <= min(ys) and max(ys) <= img_h - 1 - margin)
+    lo_x, lo_y, hi_x, hi_y = bounds
+    return margin <= lo_x and hi_x <= img_w - 1 - margin and margin <= lo_y and hi_y <= img_h - 1 - margin
 
 
 _NOSE_MOUTH = np.array([30, 48, 54])

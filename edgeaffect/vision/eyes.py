@@ -30,6 +30,10 @@ EYE_PATCH_W, EYE_PATCH_H, EYE_SPAN = 40, 24, 0.6
 def eye_patch_matrix(a: np.ndarray, b: np.ndarray, w: int = EYE_PATCH_W, h: int = EYE_PATCH_H) -> np.ndarray:
     """[2, 3] similarity (frame -> patch) that puts corner `a` left and `b` right, level.
     Python floats (two points in, six numbers out: numpy's per-call overhead was most of its cost)."""
+    return np.array(_eye_patch_rows(a, b, w, h), np.float64)
+
+
+def _eye_patch_rows(a, b, w: int = EYE_PATCH_W, h: int = EYE_PATCH_H) -> list[list[float]]:
     ax, ay = float(a[0]), float(a[1])
     bx, by = float(b[0]), float(b[1])
     dx, dy = bx - ax, by - ay
@@ -37,15 +41,14 @@ def eye_patch_matrix(a: np.ndarray, b: np.ndarray, w: int = EYE_PATCH_W, h: int 
     s = EYE_SPAN * w / dist
     c, sn = dx / dist * s, dy / dist * s
     mx, my = 0.5 * (ax + bx), 0.5 * (ay + by)
-    return np.array([[c, sn, w / 2.0 - (c * mx + sn * my)], [-sn, c, h / 2.0 - (-sn * mx + c * my)]], np.float64)
+    return [[c, sn, w / 2.0 - (c * mx + sn * my)], [-sn, c, h / 2.0 - (-sn * mx + c * my)]]
 
 
 def eye_patch_matrices(points68: np.ndarray) -> np.ndarray:
     """[2, 2, 3] float64 frame -> patch similarities of the subject's right eye (iBUG 36 -> 39)
     and left eye (42 -> 45), before the left patch's mirror (`eye_patches` flips it after the warp)."""
-    p = np.asarray(points68, np.float64)
-    r0, r3, l0, l3 = p[[36, 39, 42, 45]].tolist()
-    return np.stack([eye_patch_matrix(r0, r3), eye_patch_matrix(l0, l3)])
+    r0, r3, l0, l3 = np.asarray(points68)[36:46:3].tolist()  # iBUG 36, 39, 42, 45 (exact as Python floats)
+    return np.array([_eye_patch_rows(r0, r3), _eye_patch_rows(l0, l3)], np.float64)
 
 
 def eye_patches(gray: GreySource, points68: np.ndarray, matrices: np.ndarray | None = None) -> np.ndarray:
@@ -125,7 +128,7 @@ def au45_with_eye_state(aus: np.ndarray, closed_prob: tuple[float | None, float 
     if closed_prob is None or any(p is None for p in closed_prob):
         return aus
     j = AU_INDEX["AU45"]
-    fused = float(np.clip(AU45_EYES_SCALE * 0.5 * (float(closed_prob[0]) + float(closed_prob[1])), 0.0, 5.0))
+    fused = min(max(AU45_EYES_SCALE * 0.5 * (float(closed_prob[0]) + float(closed_prob[1])), 0.0), 5.0)  # == np.clip
     if fused <= float(aus[j]):
         return aus
     out = np.array(aus, copy=True)
@@ -156,6 +159,17 @@ OPEN_PROB = 0.35
 
 #: EAR's three distances |p2-p6|, |p3-p5|, |p1-p4| as one vectorised difference (runs twice per frame)
 _EAR_A, _EAR_B = np.array([1, 2, 0]), np.array([5, 4, 3])
+
+
+def eye_aspect_ratios(points68: np.ndarray) -> tuple[float, float]:
+    """(right, left) = (eye_aspect_ratio(p, RIGHT_EYE), eye_aspect_ratio(p, LEFT_EYE)): both
+    eyes in one pass of the same element-wise operations (same dtype, same values; tested)."""
+    p = np.asarray(points68)[RIGHT_EYE[0] : LEFT_EYE[-1] + 1].reshape(2, 6, 2)
+    d = p[:, _EAR_A] - p[:, _EAR_B]
+    n = np.sqrt((d * d).sum(2))
+    # eye_aspect_ratio's scalar arithmetic: the lid sum in the points' dtype, the division in float64
+    (sr, sl), (wr, wl) = (n[:, 0] + n[:, 1]).tolist(), n[:, 2].tolist()
+    return (0.0 if wr < 1e-6 else sr / (2.0 * wr)), (0.0 if wl < 1e-6 else sl / (2.0 * wl))
 
 
 def eye_aspect_ratio(points68: np.ndarray, eye: tuple[int, ...]) -> float:
@@ -220,8 +234,7 @@ class EyeStateTracker:
 
     def update(self, points68: np.ndarray, closed_prob: np.ndarray | None = None) -> EyeState:
         """points68: landmarks; closed_prob: [right, left] eye-closed probabilities or None."""
-        er = eye_aspect_ratio(points68, RIGHT_EYE)
-        el = eye_aspect_ratio(points68, LEFT_EYE)
+        er, el = eye_aspect_ratios(points68)
         ear = 0.5 * (er + el)
         self._ears.append(ear)
         self._n += 1
