@@ -171,14 +171,27 @@ def test_run_reports_the_outage_and_pings_the_watchdog(assets, tmp_path, notify_
 # --------------------------------------------------------------------------- a restart keeps the last run's files
 def test_set_aside_moves_a_previous_plain_run_and_leaves_segments_alone(tmp_path):
     import os
+    import shutil
 
     from edgeaffect.outputs.run_outputs import set_aside_previous_run
 
     assert set_aside_previous_run(tmp_path) is None  # empty: nothing to move
     (tmp_path / "results-000001-20261130T100000Z-f0-f9.jsonl").write_text('{"frame_index": 0}\n')
     (tmp_path / "index.json").write_text("{}")
+    (tmp_path / "run.json").write_text('{"segmented": 1}')
+    (tmp_path / "summary.json").write_text('{"frames": 10}')
+    seg_start = 1_790_000_000.0
+    os.utime(tmp_path / "run.json", (seg_start, seg_start))
+    # a segmented run's directory: its segments and index stay (the next run continues them),
+    # its run.json / summary.json (setup, totals, how it ended) are kept aside, not overwritten
+    seg = set_aside_previous_run(tmp_path)
+    assert seg == tmp_path / "previous-20260921T141320Z"
+    assert sorted(p.name for p in seg.iterdir()) == ["run.json", "summary.json"]
+    assert (seg / "summary.json").read_text() == '{"frames": 10}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.json", "previous-20260921T141320Z",
+                                                        "results-000001-20261130T100000Z-f0-f9.jsonl"]
+    shutil.rmtree(seg)
     (tmp_path / "run.json").write_text("{}")
-    assert set_aside_previous_run(tmp_path) is None  # a segmented run's directory: its files are not plain results
     for name, text in (("results.jsonl", '{"frame_index": 0}\n'), ("results.csv", "frame_index\n0\n"),
                        ("summary.json", '{"frames": 1}')):
         (tmp_path / name).write_text(text)

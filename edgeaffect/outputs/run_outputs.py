@@ -156,14 +156,15 @@ def set_aside_previous_run(out_dir: str | Path) -> Path | None:
     what the last run wrote. When DIR holds any of PLAIN_RESULTS, they and that run's run.json /
     summary.json move to DIR/previous-STARTUTC/ (STARTUTC: when that run began, from its run.json,
     else the oldest of its files; -2, -3 ... if the name is taken). Segments, index.json and the
-    MQTT spool stay where they are (a segmented run continues in new segments by itself).
-    Returns the folder, or None when there was nothing to move. A move that fails is one clear
-    OutputError before anything new is written (what was moved already is in the folder)."""
+    MQTT spool stay where they are (a segmented run continues in new segments by itself), but a
+    segmented run's run.json / summary.json (its setup, its totals and how it ended) move too:
+    the new run writes the same two names. Returns the folder, or None when there was nothing
+    to move. A move that fails is one clear OutputError before anything new is written (what
+    was moved already is in the folder)."""
     d = Path(out_dir)
-    found = [d / n for n in PLAIN_RESULTS if (d / n).is_file()]
-    if not found:
+    files = [d / n for n in PLAIN_RESULTS + RUN_FILES if (d / n).is_file()]
+    if not files:
         return None
-    files = found + [d / n for n in RUN_FILES if (d / n).is_file()]
     run_json = d / "run.json"
     started = (run_json if run_json.is_file() else min(files, key=lambda p: p.stat().st_mtime)).stat().st_mtime
     base = f"previous-{utc_stamp(started)}"
