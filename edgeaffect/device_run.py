@@ -76,6 +76,9 @@ def prepare(
         opts.max_faces = max_faces
     if isinstance(prof.rates.detector, int):
         opts.redetect_every = prof.rates.detector
+    if prof.detection is not None:
+        opts.detect_small_faces = prof.detection.small_faces
+        opts.small_face_px = prof.detection.small_face_px
     locate = RunnerFactory(base, warn=False).model_path
     # warn=False: every fallback is listed once, by plan.describe() below (not also logged and warned)
     plan = plan_runtime(prof, {m: locate(m) for m in MODULES if lookup(m).required or _has_model(locate, m)},

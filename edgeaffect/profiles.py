@@ -41,6 +41,7 @@ from .runtime.delegates import (
 )
 from .scheduler.config import RatesConfig, SchedulerConfig, ThermalConfig
 from .scheduler.placement import ComputeUnit
+from .tracking.config import DetectionConfig
 
 __all__ = [
     "CameraConfig", "NirConfig", "SchedulerConfig", "RatesConfig", "ThermalConfig", "DeviceProfile",
@@ -84,6 +85,7 @@ class DeviceProfile:
     models: dict[str, Path] = field(default_factory=dict)  # module -> explicit .tflite/.json
     dms: Any = None  # edgeaffect.dms.DmsConfig from the [dms] table (defaults when absent)
     kiosk: Any = None  # edgeaffect.kiosk.KioskConfig from the [kiosk] table
+    detection: Any = None  # edgeaffect.tracking.config.DetectionConfig from the [detection] table
     outputs: Any = None  # edgeaffect.outputs.run_outputs.OutputConfig from the [outputs] table (None: run defaults)
     output_dir: str | None = None  # [outputs] dir (the CLI's --out wins)
 
@@ -260,7 +262,7 @@ def _models(v: Reader, table: Any, path: Path | None) -> dict[str, Path]:
 #: Every top-level table of a profile and who reads it. The camera, scheduler, rates and thermal
 #: tables are declared field by field beside their owners (capture/config.py, scheduler/config.py).
 _SECTIONS = ("device", "camera", "delegates", "units", "threads", "placement", "scheduler", "rates", "thermal",
-             "models", "dms", "kiosk", "outputs")
+             "models", "detection", "dms", "kiosk", "outputs")
 
 
 def parse_profile(data: dict[str, Any], where: str, path: Path | None = None) -> DeviceProfile:
@@ -279,6 +281,7 @@ def parse_profile(data: dict[str, Any], where: str, path: Path | None = None) ->
         rates=RatesConfig.from_table(v, data.get("rates")),
         thermal=ThermalConfig.from_table(v, data.get("thermal")),
         models=_models(v, data.get("models"), path),
+        detection=DetectionConfig.from_table(v, data.get("detection")),
         # the policy layers own their settings (dms/config.py, kiosk/config.py); a profile overrides them
         dms=DmsConfig.from_table(v, data.get("dms")),
         kiosk=KioskConfig.from_table(v, data.get("kiosk")),

@@ -195,3 +195,22 @@ def test_sequential_and_pipelined_runs_and_a_plain_loop_agree(assets, frames, tm
     pip = [strip(x) for x in _lines(tmp_path / "p")]
     assert sum(x["status"] == "ok" for x in seq) >= len(frames) - 4
     assert plain == seq == pip
+
+
+def test_profile_detection_table_reaches_the_analyzer(assets):
+    """kiosk-usb's [models] detector = "full_range" and [detection] small_face_px = 40 become the running
+    analyzer's detector file and tile size (a far-face search a kiosk needs; issue 9 item 4)."""
+    from edgeaffect.analyzer import Analyzer
+    from edgeaffect.device_run import prepare
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        setup = prepare("kiosk-usb", source="demo", max_faces=1)
+    assert setup.options.detect_small_faces and setup.options.small_face_px == 40.0
+    an = Analyzer(setup.options, runner_factory=setup.plan.factory)
+    try:
+        det = an.tracker.detector
+        assert det.full_range and det.small_face_px == 40.0
+        assert an.model_manifests["detector"].file.startswith("detector_full")
+    finally:
+        an.close()
