@@ -135,7 +135,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     if a.profile:
         from .device_run import prepare
 
-        max_faces = a.max_faces if a.max_faces is not None else (1 if a.dms else None)  # --dms: one driver
+        dms_on = a.dms or bool(prof is not None and prof.dms is not None and prof.dms.enabled)
+        max_faces = a.max_faces if a.max_faces is not None else (1 if dms_on else None)  # driver monitoring: one driver
         setup = prepare(a.profile, source=a.source, models_dir=a.models_dir, max_faces=max_faces,
                         threads=a.threads, nir_enhance=a.nir_enhance)
         print(setup.plan.describe())

@@ -148,17 +148,27 @@ def add_observer_args(p: Any) -> None:
 
 def observers_from_args(a: Any, profile: Any = None) -> ResultObservers | None:
     """The observers `edgeaffect run` asked for (None when none). A profile's [dms] / [kiosk]
-    tables supply the thresholds."""
-    dms = (getattr(profile, "dms", None) or True) if getattr(a, "dms", False) else None
-    kiosk = (getattr(profile, "kiosk", None) or True) if getattr(a, "kiosk", False) else None
+    tables supply the thresholds (and turn their layer on with `enabled = true`); its
+    [telemetry] table the MQTT settings, each overridden by a flag given on the command line."""
+    dms_cfg, kiosk_cfg = getattr(profile, "dms", None), getattr(profile, "kiosk", None)
+    on_dms = getattr(a, "dms", False) or bool(getattr(dms_cfg, "enabled", False))
+    on_kiosk = getattr(a, "kiosk", False) or bool(getattr(kiosk_cfg, "enabled", False))
+    dms = (dms_cfg or True) if on_dms else None
+    kiosk = (kiosk_cfg or True) if on_kiosk else None
+    tele = getattr(profile, "telemetry", None)
     mqtt = None
-    if getattr(a, "mqtt", None):
-        from .telemetry.fleet import broker_config
+    spool_dir = getattr(a, "mqtt_spool", None)
+    if getattr(a, "mqtt", None) or (tele is not None and tele.mqtt):
+        from .telemetry.config import TelemetryConfig
         from .telemetry.mqtt import _paho
 
         _paho()  # no paho-mqtt: one line naming the extra, before any model loads
-        mqtt = broker_config(a, device=a.mqtt_device, frames_hz=a.mqtt_frames_hz, stats_every_s=a.mqtt_stats_s,
-                             full_frames=a.mqtt_full_frames, spool_max_mb=a.mqtt_spool_mb,
-                             spool_policy=a.mqtt_spool_policy)
-    obs = ResultObservers(dms=dms, kiosk=kiosk, mqtt=mqtt, spool_dir=getattr(a, "mqtt_spool", None))
+        g = lambda k: getattr(a, k, None)  # noqa: E731  (flags absent from a namespace: not given)
+        mqtt = (tele or TelemetryConfig()).mqtt_config(
+            url=g("mqtt"), username=g("mqtt_user"), password_file=g("mqtt_password_file"), tls=g("mqtt_tls") or None,
+            ca_certs=g("mqtt_ca"), certfile=g("mqtt_cert"), keyfile=g("mqtt_key"), tls_insecure=g("mqtt_insecure") or None,
+            prefix=g("mqtt_prefix"), device=g("mqtt_device"), frames_hz=g("mqtt_frames_hz"), stats_every_s=g("mqtt_stats_s"),
+            full_frames=g("mqtt_full_frames"), spool_max_mb=g("mqtt_spool_mb"), spool_policy=g("mqtt_spool_policy"))
+        spool_dir = spool_dir or (tele.spool if tele is not None and tele.spool else None)
+    obs = ResultObservers(dms=dms, kiosk=kiosk, mqtt=mqtt, spool_dir=spool_dir)
     return obs if obs.active else None

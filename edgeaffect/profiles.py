@@ -41,6 +41,7 @@ from .runtime.delegates import (
 )
 from .scheduler.config import RatesConfig, SchedulerConfig, ThermalConfig
 from .scheduler.placement import ComputeUnit
+from .telemetry.config import TelemetryConfig
 from .tracking.config import DetectionConfig
 
 __all__ = [
@@ -86,6 +87,7 @@ class DeviceProfile:
     dms: Any = None  # edgeaffect.dms.DmsConfig from the [dms] table (defaults when absent)
     kiosk: Any = None  # edgeaffect.kiosk.KioskConfig from the [kiosk] table
     detection: Any = None  # edgeaffect.tracking.config.DetectionConfig from the [detection] table
+    telemetry: Any = None  # edgeaffect.telemetry.config.TelemetryConfig from the [telemetry] table (MQTT)
     outputs: Any = None  # edgeaffect.outputs.run_outputs.OutputConfig from the [outputs] table (None: run defaults)
     output_dir: str | None = None  # [outputs] dir (the CLI's --out wins)
 
@@ -262,7 +264,7 @@ def _models(v: Reader, table: Any, path: Path | None) -> dict[str, Path]:
 #: Every top-level table of a profile and who reads it. The camera, scheduler, rates and thermal
 #: tables are declared field by field beside their owners (capture/config.py, scheduler/config.py).
 _SECTIONS = ("device", "camera", "delegates", "units", "threads", "placement", "scheduler", "rates", "thermal",
-             "models", "detection", "dms", "kiosk", "outputs")
+             "models", "detection", "dms", "kiosk", "telemetry", "outputs")
 
 
 def parse_profile(data: dict[str, Any], where: str, path: Path | None = None) -> DeviceProfile:
@@ -285,6 +287,7 @@ def parse_profile(data: dict[str, Any], where: str, path: Path | None = None) ->
         # the policy layers own their settings (dms/config.py, kiosk/config.py); a profile overrides them
         dms=DmsConfig.from_table(v, data.get("dms")),
         kiosk=KioskConfig.from_table(v, data.get("kiosk")),
+        telemetry=TelemetryConfig.from_table(v, data.get("telemetry")),
         **_outputs(v, data.get("outputs"), where),
     )
 

@@ -142,3 +142,101 @@ def test_run_with_an_unreachable_broker_finishes_and_keeps_everything_spooled(as
     frames = [r for r in recs if r.topic.endswith("/frames")]
     assert len(frames) == 30 and [json.loads(r.payload)["seq"] for r in frames] == list(range(30))
     sp.close()
+
+
+PROFILE_LAYERS = """
+[device]
+name = "unit-kiosk"
+arch = "x86_64"
+
+[camera]
+source = "file"
+
+[units.cpu]
+kind = "cpu"
+threads = 1
+
+[dms]
+enabled = true
+
+[kiosk]
+enabled = true
+
+[telemetry]
+mqtt = "{url}"
+device = "unit-7"
+username = "unit7"
+password_file = "{pw}"
+frames_hz = 0
+stats_s = 1
+spool_mb = 5
+"""
+
+
+@pytest.mark.skipif(mosquitto_binary() is None, reason="mosquitto not installed (apt-get install -y mosquitto mosquitto-clients)")
+def test_a_profile_alone_turns_on_the_layers_and_publishes(assets, tmp_path, capsys):
+    """`edgeaffect run --profile NAME` with no flags (how the systemd unit runs it): the profile's
+    [dms]/[kiosk] enabled and [telemetry] table give the same driver/kiosk objects and MQTT
+    messages as the flags, against a real broker; the password file's content is never printed."""
+    pytest.importorskip("paho.mqtt.client")
+    from edgeaffect.cli import main
+    from edgeaffect.demo import write_demo_clip
+    from edgeaffect.telemetry import parse
+
+    clip = write_demo_clip(tmp_path / "clip.avi", 24)
+    b = Broker(tmp_path / "broker").start()
+    (tmp_path / "pw").write_text("pw-from-file-9\n")
+    prof = tmp_path / "unit.toml"
+    prof.write_text(PROFILE_LAYERS.format(url=b.url, pw=tmp_path / "pw"))
+    sub = Subscriber(b.port, client_id="s-prof", persistent=False)
+    sub.wait_subscribed()
+    out = tmp_path / "out"
+    try:
+        assert main(["run", "--profile", str(prof), "--source", str(clip), "--out", str(out), "-q"]) == 0
+        printed = capsys.readouterr()
+        assert sub.wait_for(lambda m: sum(t == "edgeaffect/unit-7/frames" for t, _, _ in m) >= 24, 10)
+    finally:
+        sub.close()
+        b.stop()
+    frames = [x for x in (json.loads(s) for s in (out / "results.jsonl").read_text().splitlines())
+              if x.get("schema") == "edgeaffect.frame/1"]
+    assert len(frames) == 24 and all(f["driver"] and f["kiosk"] for f in frames)
+    assert all(len(f["faces"]) <= 1 for f in frames)  # driver monitoring follows one face
+    run = json.loads((out / "run.json").read_text())
+    assert run["mqtt"]["device"] == "unit-7" and run["mqtt"]["frames_hz"] == 0 and run["mqtt"]["auth"]
+    assert run["mqtt"]["spool_max_mb"] == 5
+    for text in ((out / "run.json").read_text(), printed.out, printed.err):
+        assert "pw-from-file-9" not in text and "unit7" not in text
+    seqs = [parse(p)["seq"] for t, p, _ in sub.messages if t == "edgeaffect/unit-7/frames"]
+    assert seqs == list(range(24))
+
+
+def test_telemetry_table_flags_win_and_bad_values_name_the_key(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from edgeaffect.errors import ProfileError
+    from edgeaffect.observers import observers_from_args
+    from edgeaffect.profiles import load_profile
+
+    pytest.importorskip("paho.mqtt.client")
+    monkeypatch.setenv("EDGEAFFECT_MQTT_PASSWORD", "env-pw")
+    prof = tmp_path / "p.toml"
+    prof.write_text(PROFILE_LAYERS.format(url="mqtt://broker.example:1884", pw=tmp_path / "missing").replace(
+        'password_file = "' + str(tmp_path / "missing") + '"\n', ""))
+    p = load_profile(prof)
+    none = SimpleNamespace(mqtt=None, dms=False, kiosk=False)
+    obs = observers_from_args(none, p)
+    assert obs is not None and obs.monitor is not None and obs.kiosk is not None
+    cfg = obs.mqtt_cfg
+    assert (cfg.host, cfg.port, cfg.device, cfg.frames_hz, cfg.stats_every_s, cfg.password) == (
+        "broker.example", 1884, "unit-7", 0.0, 1.0, "env-pw")
+    flags = SimpleNamespace(mqtt="mqtt://other.example", mqtt_device="cli-dev", mqtt_frames_hz=5.0, dms=False, kiosk=False)
+    cfg2 = observers_from_args(flags, p).mqtt_cfg
+    assert (cfg2.host, cfg2.port, cfg2.device, cfg2.frames_hz, cfg2.stats_every_s) == ("other.example", 1883, "cli-dev", 5.0, 1.0)
+    for bad, key in (('mqtt = "http://x"', "telemetry.mqtt"), ('device = "a/b"', "telemetry.device"),
+                     ('spool_policy = "keep"', "telemetry.spool_policy"), ('pasword_file = "x"', "telemetry.pasword_file")):
+        f = tmp_path / "bad.toml"
+        f.write_text("[device]\nname = \"b\"\n[camera]\nsource = \"file\"\n[units.cpu]\nkind = \"cpu\"\n[telemetry]\n" + bad + "\n")
+        with pytest.raises(ProfileError, match=f": {key}:"):
+            load_profile(f)
+    assert observers_from_args(none, load_profile("x86-dev")) is None  # no table, no flags: no layers

@@ -28,6 +28,15 @@ def test_every_dms_and_kiosk_key_is_documented_with_its_default():
             assert text, f"{cls.__name__}.{key} has no doc"
 
 
+def test_every_telemetry_key_is_documented_with_its_default():
+    from edgeaffect.telemetry.config import TelemetryConfig
+
+    doc = (REPO / "firmware_configs" / "README.md").read_text()
+    for key, default, text in describe(TelemetryConfig):
+        shown = str(default).lower() if isinstance(default, bool) else (f'"{default}"' if isinstance(default, str) else str(default))
+        assert f"`{key}` = {shown} ({text})" in doc, key
+
+
 def test_rpi5_profile_carries_dms_thresholds():
     p = load_profile("rpi5")
     assert p.dms is not None and p.dms.default_yaw_offset_deg != 0.0

@@ -24,6 +24,7 @@ def _f(default: Any, doc: str, check: Any = None) -> Any:
 
 @dataclass(frozen=True)
 class DmsConfig:
+    enabled: bool = _f(False, "the driver-monitoring layer runs in `edgeaffect run --profile` without --dms (a unit under systemd has no flags)")
     # --- per-frame thresholds
     face_threshold: float = _f(0.7, "face counts as detected when the landmark validity >= this (openpilot _FACE_THRESHOLD 0.7)", in_range(0, 1))
     closed_prob_threshold: float = _f(0.5, "eye closed when the network's per-eye closed probability (mean of both) >= this (project default)", in_range(0, 1))

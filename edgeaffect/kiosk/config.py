@@ -20,6 +20,7 @@ def _f(default: Any, doc: str, check: Any = None) -> Any:
 
 @dataclass(frozen=True)
 class KioskConfig:
+    enabled: bool = _f(False, "the kiosk layer runs in `edgeaffect run --profile` without --kiosk (a unit under systemd has no flags)")
     cone_yaw_deg: float = _f(20.0, "attending (facing the screen) when |yaw - screen_yaw_deg| <= this", positive)
     cone_pitch_deg: float = _f(15.0, "... and |pitch - screen_pitch_deg| <= this", positive)
     screen_yaw_deg: float = _f(0.0, "head yaw of a person looking at the screen (camera beside the screen: not 0)", in_range(-90, 90))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from ..configspec import Reader, between, one_of, read_section, setting
 from ..errors import EdgeAffectError
 
 SCHEMES = {"mqtt": (1883, False), "tcp": (1883, False), "mqtts": (8883, True), "ssl": (8883, True)}
@@ -135,3 +136,57 @@ def _check_tls_files(ca_certs: str | None, certfile: str | None, keyfile: str | 
     except (ssl.SSLError, OSError) as e:
         raise EdgeAffectError(f"--mqtt-cert/--mqtt-key: {certfile} with {keyfile or 'its own key'} is not a usable "
                               f"PEM certificate and key ({e})") from None
+
+
+@dataclass(frozen=True)
+class TelemetryConfig:
+    """A profile's `[telemetry]` table: the same settings as `edgeaffect run --mqtt ...`, so a unit
+    under systemd (`edgeaffect run --profile NAME`, no flags) publishes too. A flag given on the
+    command line wins over its key. No password key: the password comes from `password_file` or
+    the environment variable named by `password_env`, as with the flags."""
+
+    mqtt: str = setting("", str, doc="broker URL, mqtt://HOST:PORT or mqtts://HOST:PORT (empty: no publishing)")
+    device: str = setting("", str, doc="device id in the topics (empty: the host name)")
+    prefix: str = setting("", str, doc="topic prefix (empty: edgeaffect)")
+    username: str = setting("", str, doc="broker username (empty: none)")
+    password_file: str = setting("", str, doc="file holding the password")
+    password_env: str = setting("EDGEAFFECT_MQTT_PASSWORD", str, doc="environment variable holding the password")
+    tls: bool = setting(False, bool, doc="TLS (implied by mqtts:// or ca)")
+    ca: str = setting("", str, doc="CA bundle for TLS (empty: the system's)")
+    cert: str = setting("", str, doc="client certificate (mutual TLS)")
+    key: str = setting("", str, doc="client key (mutual TLS)")
+    insecure: bool = setting(False, bool, doc="skip TLS hostname verification (test brokers only)")
+    frames_hz: float = setting(2.0, float, between(0, 1000), doc="per-frame results at most this often (0: every frame)")
+    stats_s: float = setting(10.0, float, between(0.1, 86400), doc="stats every N seconds")
+    full_frames: bool = setting(False, bool, doc="include landmarks and sigmas in frame messages")
+    spool: str = setting("", str, doc="spool directory (empty: OUT/mqtt-spool)")
+    spool_mb: float = setting(50.0, float, between(0.1, 1_000_000), doc="spool bound in MB")
+    spool_policy: str = setting("drop_oldest", str, one_of(("drop_oldest", "drop_newest")), doc="when the spool is full")
+
+    @classmethod
+    def from_table(cls, r: Reader, table: Any, section: str = "telemetry") -> TelemetryConfig:
+        t = cls(**read_section(r, table, section, cls))
+        if t.mqtt:
+            try:
+                parse_url(t.mqtt)
+            except EdgeAffectError as e:
+                raise r.fail(f"{section}.mqtt", str(e).removeprefix("--mqtt: ")) from None
+        if t.device and _TOPIC_SAFE.search(t.device):
+            raise r.fail(f"{section}.device", "use letters, digits, '-', '_' or '.' only (it is a topic level)")
+        return t
+
+    def mqtt_config(self, **overrides: Any) -> MqttConfig:
+        """The broker settings (files checked, password read) with command-line `overrides`
+        (None values: not given, the table's value stays)."""
+        o = {k: v for k, v in overrides.items() if v is not None}
+        return config_from_args(
+            o.pop("url", None) or self.mqtt, device=o.pop("device", None) or self.device or None,
+            prefix=o.pop("prefix", None) or self.prefix or None, username=o.pop("username", None) or self.username or None,
+            password_env=self.password_env, password_file=o.pop("password_file", None) or self.password_file or None,
+            tls=bool(o.pop("tls", None) or self.tls), ca_certs=o.pop("ca_certs", None) or self.ca or None,
+            certfile=o.pop("certfile", None) or self.cert or None, keyfile=o.pop("keyfile", None) or self.key or None,
+            tls_insecure=bool(o.pop("tls_insecure", None) or self.insecure),
+            frames_hz=o.pop("frames_hz", self.frames_hz), stats_every_s=o.pop("stats_every_s", self.stats_s),
+            full_frames=o.pop("full_frames", self.full_frames), spool_max_mb=o.pop("spool_max_mb", self.spool_mb),
+            spool_policy=o.pop("spool_policy", self.spool_policy), **o,
+        )
