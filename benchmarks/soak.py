@@ -34,6 +34,7 @@ import sys
 import time
 from array import array
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -254,20 +255,29 @@ def main(argv: list[str] | None = None) -> int:
     if a.warmup >= a.duration:
         print("soak: error: --warmup must be shorter than --duration", file=sys.stderr)
         return 2
-    res = run(a)
-    out = Path(a.out)
+    return write_report(run(a), Path(a.out), render_md, plot, "soak")
+
+
+def write_report(res: dict, out: Path, render: Callable[[dict], str], draw: Callable[[dict, Path], str | None], tag: str) -> int:
+    """OUT/<label>.json, .md (`render`), .png (`draw`), one line per check; exit 0 PASS, 1 FAIL, 2 otherwise.
+    Shared with benchmarks/soak_accel.py (its own renderer and plot, the same files and lines)."""
     out.mkdir(parents=True, exist_ok=True)
     stem = res["label"]
     write_json(res, out / f"{stem}.json")
-    (out / f"{stem}.md").write_text(render_md(res))
-    msg = plot(res, out / f"{stem}.png")
+    (out / f"{stem}.md").write_text(render(res))
+    msg = draw(res, out / f"{stem}.png")
     for c in res["checks"]:
         print(f"{'PASS' if c['ok'] else 'FAIL'} {c['name']}: {c['detail']}")
+    if res.get("writes"):
+        ph = res["writes"]["per_hour_eq"]
+        print(f"writes per hour-equivalent: {ph['mb']} MB, {ph['write_calls']} write() calls, {ph['fsyncs']} fsyncs")
+    for t in (res.get("tracemalloc_top_growth") or [])[:5]:
+        print(f"  grew {t['size_diff_kb']:8.1f} KB ({t['count_diff']:+d} blocks) at {t['site']}")
     if res.get("incomplete_reason"):
         print(f"INCOMPLETE: {res['incomplete_reason']}")
     if msg:
         print(msg)
-    print(f"soak {res['verdict']}: {out / (stem + '.json')}")
+    print(f"{tag} {res['verdict']}: {out / (stem + '.json')}")
     return {"PASS": 0, "FAIL": 1}.get(res["verdict"], 2)
 
 

@@ -53,7 +53,7 @@ sys.path.insert(0, str(REPO))
 from edgeaffect.bench import fingerprint  # noqa: E402
 from edgeaffect.bench.e2e_bench import ClipFrames  # noqa: E402
 from edgeaffect.bench.meminfo import mallinfo, proc_rss  # noqa: E402
-from edgeaffect.bench.report import save_png, write_json  # noqa: E402
+from edgeaffect.bench.report import save_png  # noqa: E402
 from edgeaffect.bench.stats import DecimatingSeries  # noqa: E402
 from edgeaffect.bench.sysmon import peak_rss_mb, rss_mb  # noqa: E402
 from edgeaffect.capture.base import Frame, FrameSource  # noqa: E402
@@ -487,24 +487,9 @@ def reanalyse(a: argparse.Namespace) -> int:
 
 
 def write_report(res: dict[str, Any], out: Path) -> int:
-    out.mkdir(parents=True, exist_ok=True)
-    stem = res["label"]
-    write_json(res, out / f"{stem}.json")
-    (out / f"{stem}.md").write_text(render_md(res))
-    msg = plot(res, out / f"{stem}.png")
-    for c in res["checks"]:
-        print(f"{'PASS' if c['ok'] else 'FAIL'} {c['name']}: {c['detail']}")
-    if res.get("writes"):
-        ph = res["writes"]["per_hour_eq"]
-        print(f"writes per hour-equivalent: {ph['mb']} MB, {ph['write_calls']} write() calls, {ph['fsyncs']} fsyncs")
-    for t in (res.get("tracemalloc_top_growth") or [])[:5]:
-        print(f"  grew {t['size_diff_kb']:8.1f} KB ({t['count_diff']:+d} blocks) at {t['site']}")
-    if res.get("incomplete_reason"):
-        print(f"INCOMPLETE: {res['incomplete_reason']}")
-    if msg:
-        print(msg)
-    print(f"soak-accel {res['verdict']}: {out / (stem + '.json')}")
-    return {"PASS": 0, "FAIL": 1}.get(res["verdict"], 2)
+    from benchmarks.soak import write_report as write
+
+    return write(res, out, render_md, plot, "soak-accel")
 
 
 def main(argv: list[str] | None = None) -> int:
