@@ -180,6 +180,7 @@ EYES = "python scripts/eval_eyes.py"
 BUILD = "python scripts/build_models.py"
 FULL = "python scripts/build_detector_full.py"
 TRAIN_LM = "python -m training.train_landmarks"
+POSE, POSE_CMD = "models/landmarks/eval_pose.json", "python scripts/eval_pose_nme.py"
 
 FLICKER = "benchmarks/results/flicker.json"
 FLICKER_CMD = ("python scripts/flicker_report.py --baseline-src <git archive of c127b0f> --baseline-commit c127b0f "
@@ -201,6 +202,12 @@ FIGURES: dict[str, list[Figure]] = {
                ("video_nme_median",), _pct, EVAL),
         Figure("shared video: re-detections after tracking loss", "models/landmarks/eval_real.json",
                ("video_redetections_after_loss",), "{0}", EVAL),
+        Figure("NME median by abs(teacher yaw) 0-15 / 15-30 / 30-45 / 45+ deg: held-out identities, tracking-mode window (n)",
+               POSE, tuple(f"expressions_heldout.by_abs_yaw.{i}.{k}" for i in range(4) for k in ("nme_median", "n")),
+               lambda *v: " / ".join(f"{_pct(v[2 * i])} ({v[2 * i + 1]})" for i in range(4)), POSE_CMD),
+        Figure("NME median by abs(teacher yaw) 0-15 / 15-30 / 30-45 / 45+ deg: shared video, whole pipeline (n)",
+               POSE, tuple(f"video.by_abs_yaw.{i}.{k}" for i in range(4) for k in ("nme_median", "n")),
+               lambda *v: " / ".join(f"{_pct(v[2 * i])} ({v[2 * i + 1]})" for i in range(4)), POSE_CMD),
         Figure("held-out identities (augmented crops, float): NME mean", "models/landmarks/train_metrics.json",
                ("final.nme_vs_teacher_ensemble_mean",), _pct, TRAIN_LM),
         Figure("held-out: Spearman(sigma, error)", "models/landmarks/train_metrics.json",

@@ -374,7 +374,9 @@ def card(name: str, repo: Path = REPO) -> tuple[str, dict[str, Any]]:
 
 #: Further report files shown on a card: file in models/<name>/ -> section title (with the command that writes it).
 EXTRA_REPORTS = {
-    "landmarks": {"eval_eyes.json": "Eye state on real closed/open-eye photos vs MediaPipe (`scripts/eval_eyes.py`, shipped model)"},
+    "landmarks": {"eval_eyes.json": "Eye state on real closed/open-eye photos vs MediaPipe (`scripts/eval_eyes.py`, shipped model)",
+                  "eval_pose.json": "NME by head yaw (of the teacher's points): held-out expression identities on the "
+                  "tracking-mode window, and the whole pipeline on the shared video (`scripts/eval_pose_nme.py`, shipped model)"},
     "eyes": {"../landmarks/eval_eyes.json": "Eye state on real closed/open-eye photos of held-out identities vs MediaPipe, "
              "on the landmark network's eye corners (`scripts/eval_eyes.py`; `by_eye_net` rows are this network)"},
     "detector": {"int8_gate.json": "int8 vs the fine-tuned float graph and vs MediaPipe's original float model, anchor-level "
