@@ -424,3 +424,26 @@ def test_eye_patch_matrices_and_au45_rule_equal_their_numpy_versions():
         ref = aus.copy()
         ref[14] = max(aus[14], float(np.clip(5.0 * 0.5 * (pr[0] + pr[1]), 0.0, 5.0)))
         assert np.array_equal(au45_with_eye_state(aus, pr), ref)
+
+
+def test_letterbox_band_warp_equals_the_full_square_warp():
+    """The detector warps only the band of its square input that holds the frame; the padding
+    stays exactly black and the band's pixels are the full warp's, for any frame shape."""
+    import cv2
+
+    from edgeaffect.models.detector import letterbox_warp
+
+    rng = np.random.default_rng(15)
+    for i in range(120):
+        h, w = int(rng.integers(40, 1200)), int(rng.integers(40, 1900))
+        if i % 2:
+            h, w = w, h
+        bgr = rng.integers(0, 256, (h, w, 3), np.uint8)
+        for size in (128, 192):
+            side = max(h, w)
+            px, py = (side - w) / 2.0, (side - h) / 2.0
+            m = np.array([[size / side, 0, px * size / side], [0, size / side, py * size / side]], np.float32)
+            flags = cv2.INTER_AREA if side > 2 * size else cv2.INTER_LINEAR
+            ref = cv2.warpAffine(bgr, m, (size, size), flags=flags, borderValue=(0, 0, 0))
+            got = letterbox_warp(bgr, m, size, px * size / side, py * size / side, (w * size / side, h * size / side), flags)
+            np.testing.assert_array_equal(got, ref)

@@ -65,7 +65,7 @@ class EyeStateModel:
         n = len(x)
         outs = [self.runner.run(x[k][None, :, :, None]) for k in range(n)]
         if self.head is not None:  # both eyes' features through the float head at once
-            res = self.head(np.stack([o[self.head.input].reshape(-1) for o in outs]))
+            res = self.head(np.concatenate([o[self.head.input].reshape(1, -1) for o in outs]))  # == np.stack, without its wrapper
             logits = res["closed_logit"].reshape(n).astype(np.float64)
         else:
             res = {"eyelids": np.stack([o["eyelids"] for o in outs])} if self.has_eyelids else {}

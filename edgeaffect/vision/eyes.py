@@ -244,7 +244,8 @@ class EyeStateTracker:
             self._baseline = max(percentile90(self._ears), 0.18)
         baseline = self._baseline
         openness = min(max(ear / baseline, 0.0), 1.0)
-        prob = None if closed_prob is None else float(np.mean(closed_prob))
+        # == float(np.mean(closed_prob)) for the two eyes: the sum in their dtype, halved (exact)
+        prob = None if closed_prob is None else float(closed_prob[0] + closed_prob[1]) / 2.0
         shut = prob is not None and prob > CLOSED_PROB
         opened = prob is None or prob < OPEN_PROB
         blink = False
