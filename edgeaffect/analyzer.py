@@ -242,7 +242,7 @@ class Analyzer:
                 work.frame = normalise_frame(frame, bit_depth=self.options.bit_depth, channel_order=self.options.channel_order)
             conditioned = isinstance(frame, Frame) and frame.meta.get("conditioned")
             if self.options.nir_enhance and not conditioned:
-                work.frame = NormalisedFrame(work.frame.bgr, enhance_nir(work.frame.gray), work.frame.was_mono)
+                work.frame = NormalisedFrame(work.frame.image, enhance_nir(work.frame.gray), work.frame.was_mono)
         except FrameFormatError as e:
             work.result = FrameResult(work.index, work.timestamp_ms, status="bad_frame", message=str(e))
         work.timings_ms["prep"] = (time.perf_counter() - t0) * 1000  # frame checks + colour conversion (grey: converted on demand by the crops)
@@ -252,11 +252,11 @@ class Analyzer:
         if work.frame is None:
             return work
         t0 = time.perf_counter()
-        gray, bgr = work.frame.grey_source, work.frame.bgr
-        h, w = bgr.shape[:2]
+        gray, image = work.frame.grey_source, work.frame.image  # image: BGR, or a mono sensor's grey (the detector takes either)
+        h, w = image.shape[:2]
         if isinstance(gray, GreyOnDemand):
             gray.expect(self._grey_hint)
-        faces = self.tracker.step(gray, bgr, work.index, work.timings_ms)
+        faces = self.tracker.step(gray, image, work.index, work.timings_ms)
         t1 = time.perf_counter()
         for f in faces:
             if f.valid:

@@ -447,3 +447,39 @@ def test_letterbox_band_warp_equals_the_full_square_warp():
             ref = cv2.warpAffine(bgr, m, (size, size), flags=flags, borderValue=(0, 0, 0))
             got = letterbox_warp(bgr, m, size, px * size / side, py * size / side, (w * size / side, h * size / side), flags)
             np.testing.assert_array_equal(got, ref)
+
+
+def test_mono_frames_are_analysed_without_a_bgr_copy_and_as_their_bgr_copy_would_be(video_analyzer, monkeypatch):
+    """A mono sensor's frame (NIR driver camera) goes to the detector as grey: no full-frame
+    GRAY2BGR per frame, and the same results as handing the pipeline its BGR copy."""
+    import cv2
+
+    import edgeaffect.vision.frames as frames_mod
+    from edgeaffect.demo import demo_frames
+
+    mono = [f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in demo_frames(40)]
+
+    def run(frames) -> list[dict]:
+        an = video_analyzer(running_mode="video", max_faces=1, num_threads=1)
+        rows = []
+        for i, f in enumerate(frames):
+            d = an.process(f, 1000.0 + 33.3 * i).to_dict()
+            d.pop("timings_ms", None)
+            rows.append(d)
+        return rows
+
+    as_bgr = run([cv2.cvtColor(g, cv2.COLOR_GRAY2BGR) for g in mono])
+    assert sum(bool(r.get("faces")) for r in as_bgr) > 30
+    made: list[int] = []
+    real = frames_mod.cv2.cvtColor
+
+    def spy(img, code, *a, **k):
+        if code == cv2.COLOR_GRAY2BGR and img.ndim == 2 and img.shape == mono[0].shape:
+            made.append(1)
+        return real(img, code, *a, **k)
+
+    monkeypatch.setattr(frames_mod.cv2, "cvtColor", spy)
+    assert run(mono) == as_bgr
+    assert not made  # the BGR copy of a mono frame was never made
+    nf = frames_mod.normalise_frame(mono[0])
+    assert nf.bgr.shape == (*mono[0].shape, 3) and made  # ... until someone asks for it (the overlay)

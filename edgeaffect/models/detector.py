@@ -70,13 +70,13 @@ def letterbox_warp(bgr: np.ndarray, m: np.ndarray, size: int, x0: float, y0: flo
     r0, r1 = max(math.floor(y0) - 2, 0), min(math.ceil(y0 + wh[1]) + 2, size)
     c0, c1 = max(math.floor(x0) - 2, 0), min(math.ceil(x0 + wh[0]) + 2, size)
     if (r1 - r0) * (c1 - c0) >= size * size:
-        return cv2.warpAffine(bgr, m, (size, size), flags=flags, borderValue=(0, 0, 0))
-    out = np.zeros((size, size, 3), np.uint8)
+        return cv2.warpAffine(bgr, m, (size, size), flags=flags, borderValue=0)
+    out = np.zeros((size, size, *bgr.shape[2:]), np.uint8)
     band = m.copy()
     band[0, 2] -= c0
     band[1, 2] -= r0
     cv2.warpAffine(bgr, band, (c1 - c0, r1 - r0), dst=out[r0:r1, c0:c1], flags=flags, borderMode=cv2.BORDER_CONSTANT,
-                   borderValue=(0, 0, 0))
+                   borderValue=0)
     return out
 
 
@@ -169,7 +169,9 @@ class FaceDetector:
         return self.layout["strides"] == FULL_RANGE["strides"]
 
     def preprocess(self, bgr: np.ndarray) -> tuple[np.ndarray, float, float, float]:
-        """Letterbox to square, resize to the model's size, RGB in [-1, 1]. Returns (input, scale, pad_x, pad_y)."""
+        """Letterbox to square, resize to the model's size, RGB in [-1, 1]. Returns (input, scale, pad_x, pad_y).
+        `bgr` may also be an HxW grey frame (a mono sensor): it is warped as one channel and
+        then tripled, which gives the input its BGR copy would (each channel warps alike)."""
         h, w = bgr.shape[:2]
         size = self.size
         side = max(h, w)
@@ -177,7 +179,7 @@ class FaceDetector:
         m = np.array([[size / side, 0, px * size / side], [0, size / side, py * size / side]], np.float32)
         img = letterbox_warp(bgr, m, size, px * size / side, py * size / side, (w * size / side, h * size / side),
                              cv2.INTER_AREA if side > 2 * size else cv2.INTER_LINEAR)
-        rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB).astype(np.float32) / 127.5 - 1.0
+        rgb = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB if img.ndim == 2 else cv2.COLOR_BGR2RGB).astype(np.float32) / 127.5 - 1.0
         x = rgb[None]
         if self._nchw:
             x = x.transpose(0, 3, 1, 2)

@@ -48,8 +48,8 @@ SMALL_FACE_EVERY = 10
 
 
 class _Detector(Protocol):
-    def detect(self, bgr: np.ndarray, max_faces: int = ...) -> list[Detection]: ...
-    def detect_tiled(self, bgr: np.ndarray, max_faces: int = ...) -> list[Detection]: ...
+    def detect(self, image: np.ndarray, max_faces: int = ...) -> list[Detection]: ...  # BGR, or HxW grey (mono sensor)
+    def detect_tiled(self, image: np.ndarray, max_faces: int = ...) -> list[Detection]: ...
 
 
 class _Landmarks(Protocol):
@@ -92,7 +92,7 @@ class Tracker:
         self.tracks.clear()
         self._empty_frames = 0
 
-    def step(self, gray: GreySource, bgr: np.ndarray, index: int, timings_ms: dict[str, float] | None = None) -> list[TrackedFace]:
+    def step(self, gray: GreySource, image: np.ndarray, index: int, timings_ms: dict[str, float] | None = None) -> list[TrackedFace]:
         """Track one frame. Found faces come back valid with their landmarks; tracks kept
         through a short loss come back `lost`. Sorted by track id."""
         cfg = self.config
@@ -115,12 +115,12 @@ class Tracker:
         )
         if need_detect:
             td = time.perf_counter()
-            dets = self.detector.detect(bgr, max_faces=cfg.max_faces + 2)
+            dets = self.detector.detect(image, max_faces=cfg.max_faces + 2)
             strong = any(d.score >= cfg.detector_acquire for d in dets)
             if not strong and not faces and cfg.detect_small_faces and self._empty_frames % SMALL_FACE_EVERY == 0:
                 # only weak hits on the whole frame (below the acquire score): look on tiles too
                 # the stronger of overlapping hits (a tile sees a small face larger)
-                dets = strongest_of_overlaps(dets + self.detector.detect_tiled(bgr, max_faces=cfg.max_faces + 2), 0.3)
+                dets = strongest_of_overlaps(dets + self.detector.detect_tiled(image, max_faces=cfg.max_faces + 2), 0.3)
             self._empty_frames = 0 if strong or faces else self._empty_frames + 1
             if timings_ms is not None:
                 timings_ms["detector"] = (time.perf_counter() - td) * 1000

@@ -8,6 +8,7 @@ trained on grey so that RGB and NIR cameras share one model).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -28,11 +29,19 @@ MIN_FRAME_SIDE = 32
 class NormalisedFrame:
     """The frame as the pipeline reads it. `grey_source` is the grey image the crops read:
     the frame's own grey (mono sensors, a conditioned `Frame.gray`) or, for colour frames,
-    a `GreyOnDemand` that converts only the pixels the crops sample (identical values)."""
+    a `GreyOnDemand` that converts only the pixels the crops sample (identical values).
+    `image` is the frame itself, 8-bit: HxWx3 BGR, or HxW grey for a mono sensor, whose BGR
+    copy (`bgr`) is made only when something asks for it (the overlay): the detector takes the
+    grey frame as it is (a NIR driver camera's frame is never tripled)."""
 
-    bgr: np.ndarray  # HxWx3 uint8
+    image: np.ndarray  # HxWx3 BGR or HxW grey, uint8
     grey_source: GreySource  # HxW uint8, or converted on demand
     was_mono: bool
+
+    @functools.cached_property
+    def bgr(self) -> np.ndarray:
+        """HxWx3 uint8 BGR (a mono frame's is made on first use)."""
+        return cv2.cvtColor(self.image, cv2.COLOR_GRAY2BGR) if self.image.ndim == 2 else self.image
 
     @property
     def gray(self) -> np.ndarray:
@@ -52,9 +61,9 @@ def normalise_frame(frame: np.ndarray | Frame, *, bit_depth: int | None = None, 
     if isinstance(frame, Frame):
         nf = normalise_frame(frame.image, bit_depth=frame.bit_depth, channel_order=frame.channel_order)
         if frame.gray is not None:
-            if frame.gray.shape != nf.bgr.shape[:2] or frame.gray.dtype != np.uint8:
-                raise FrameFormatError(f"Frame.gray must be a {nf.bgr.shape[:2]} uint8 image, got {frame.gray.shape} {frame.gray.dtype}")
-            nf = NormalisedFrame(nf.bgr, frame.gray, nf.was_mono)
+            if frame.gray.shape != nf.image.shape[:2] or frame.gray.dtype != np.uint8:
+                raise FrameFormatError(f"Frame.gray must be a {nf.image.shape[:2]} uint8 image, got {frame.gray.shape} {frame.gray.dtype}")
+            nf = NormalisedFrame(nf.image, frame.gray, nf.was_mono)
         return nf
     if not isinstance(frame, np.ndarray):
         raise FrameFormatError(f"frame must be a numpy array, got {type(frame).__name__}")
@@ -69,9 +78,7 @@ def normalise_frame(frame: np.ndarray | Frame, *, bit_depth: int | None = None, 
         raise FrameFormatError(f"frame {w}x{h} is smaller than {MIN_FRAME_SIDE} px on a side")
     frame = np.ascontiguousarray(to_uint8(frame, bit_depth))
     if frame.ndim == 2:
-        gray = frame
-        bgr = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
-        return NormalisedFrame(bgr=bgr, grey_source=gray, was_mono=True)
+        return NormalisedFrame(image=frame, grey_source=frame, was_mono=True)
     if frame.shape[2] == 4:
         code = cv2.COLOR_BGRA2BGR if channel_order == "bgr" else cv2.COLOR_RGBA2BGR
         bgr = cv2.cvtColor(frame, code)
@@ -79,4 +86,4 @@ def normalise_frame(frame: np.ndarray | Frame, *, bit_depth: int | None = None, 
         bgr = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
     else:
         bgr = frame
-    return NormalisedFrame(bgr=bgr, grey_source=GreyOnDemand(bgr), was_mono=False)
+    return NormalisedFrame(image=bgr, grey_source=GreyOnDemand(bgr), was_mono=False)
