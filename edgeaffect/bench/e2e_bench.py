@@ -400,7 +400,7 @@ BREAKDOWN_ROWS = (
     ("decode", "decode/capture (OpenCV, measured apart: not in the latency)"),
     ("prep", "frame checks + colour conversion (grey: on demand, inside the crops)"),
     ("detect", "face detector (pre/post + network; 0 on frames where it did not run)"),
-    ("landmarks", "landmark network + tracking windows (track - detect - pose_eyes)"),
+    ("landmarks", "landmark network + tracking windows + the face region's grey conversion (track - detect - pose_eyes)"),
     ("pose_eyes", "head pose + eye state + result assembly"),
     ("au", "AU crop + network"),
     ("va", "valence/arousal window + temporal network"),
