@@ -192,8 +192,9 @@ def test_kill_9_mid_segment_leaves_every_closed_segment_valid(tmp_path):
         for raw in body[1 if seg.suffix == ".csv" else 0:-1]:
             assert json.loads(raw) if seg.suffix == ".jsonl" else raw.split(b",")[0].isdigit()
     # a restart adopts it: torn tail trimmed, closed under its real name, new segments continue the sequence
-    # an open segment the kill caught before its first whole line has nothing to keep: dropped, not recovered
-    kept_opens = [seg for seg in opens if b"\n" in seg.read_bytes()]
+    # an open segment the kill caught before its first whole record (a CSV's column row is not one) has
+    # nothing to keep: dropped, not recovered
+    kept_opens = [seg for seg in opens if seg.read_bytes().count(b"\n") > (seg.suffix == ".csv")]
     store = SegmentStore(tmp_path, SegmentPolicy(rotate_bytes=30000))
     assert not list(tmp_path.glob("*-open.*"))
     rec = [s for s in store.segments("results") if s.recovered]
@@ -340,3 +341,17 @@ def test_gzip_runs_in_one_long_lived_worker_across_rotations(tmp_path):
     gz = sorted(tmp_path.glob("results-*.jsonl.gz"))
     assert len(gz) >= 10 and len(workers) == 1 and threading.get_ident() not in workers
     assert sum(len(gzip.decompress(p.read_bytes()).splitlines()) for p in gz) == 120
+
+
+def test_recovery_drops_open_segments_without_a_record(tmp_path):
+    """A kill right after a segment was opened leaves a JSONL with a torn first line or a CSV with only
+    its column row: nothing to keep, so recovery removes them; one whole record is kept."""
+    (tmp_path / "summary-000004-20261130T100000Z-open.csv").write_bytes(b"second_utc,frames,frame_first,frame_last\n")
+    (tmp_path / "results-000005-20261130T100000Z-open.jsonl").write_bytes(b'{"frame_index": 5')
+    (tmp_path / "results-000006-20261130T100000Z-open.csv").write_bytes(b"frame_index,a\n7,1\n8,")
+    store = SegmentStore(tmp_path, SegmentPolicy(rotate_bytes=30000))
+    kept = store.segments()
+    assert [s.name for s in kept] == ["results-000006-20261130T100000Z-f7-f7.csv"] and kept[0].recovered
+    assert sorted(p.name for p in tmp_path.iterdir()) == [INDEX_NAME, "results-000006-20261130T100000Z-f7-f7.csv"]
+    assert (tmp_path / kept[0].name).read_bytes() == b"frame_index,a\n7,1\n"
+    store.close()

@@ -286,7 +286,7 @@ class SegmentStore:
         stem, ext = m["stem"], m["ext"]
         lines = data.count(b"\n")
         first, last = _frame_range(ext, data)
-        if lines == 0:
+        if lines - (ext == ".csv") <= 0:  # no record (a CSV's first line is its column row): nothing to keep
             p.unlink()
             return None
         st = p.stat()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..constants import AU_INDEX, LEFT_EYE, RIGHT_EYE
+from .alignment import snapped_rows
 from .grey import GreySource, grey_for_warp
 
 #: Eye patch of the eye-state network (edgeaffect.models.eyes): width x height, grey. The eye's
@@ -41,7 +42,10 @@ def _eye_patch_rows(a, b, w: int = EYE_PATCH_W, h: int = EYE_PATCH_H) -> list[li
     s = EYE_SPAN * w / dist
     c, sn = dx / dist * s, dy / dist * s
     mx, my = 0.5 * (ax + bx), 0.5 * (ay + by)
-    return [[c, sn, w / 2.0 - (c * mx + sn * my)], [-sn, c, h / 2.0 - (-sn * mx + c * my)]]
+    # on the alignment grid like every crop matrix (alignment.snap_affine): an off-grid matrix
+    # let OpenCV's warp round one sample differently on aarch64 than here (one grey level in
+    # one eye patch moved the refined eyelid points by 0.03 px on a Pi's core)
+    return snapped_rows(c, sn, w / 2.0 - (c * mx + sn * my), -sn, c, h / 2.0 - (-sn * mx + c * my))
 
 
 def eye_patch_matrices(points68: np.ndarray) -> np.ndarray:
