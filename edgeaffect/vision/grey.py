@@ -96,8 +96,8 @@ class GreyOnDemand:
         return self._asked
 
     def expect(self, box: tuple[int, int, int, int] | None) -> None:
-        """A guess of what the crops will read (the previous frame's `converted` while a face
-        is tracked): the first conversion takes it in too, so the later crops find their pixels
+        """A guess of what the crops will read (the previous frame's `asked` while a face is
+        tracked, plus a little slack): the first conversion takes it in too, so the later crops find their pixels
         converted instead of adding thin strips one call each. Only speed depends on it."""
         self._hint = box
 
