@@ -127,8 +127,12 @@ def landmark_sample(
     closure_p: float = 0.0,
     yaw_p: float = 0.0,
     max_yaw_deg: float = 60.0,
+    jitter: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One training crop: (image uint8 [size,size], points in crop px [68,2], occluded [68]).
+
+    jitter: strength of the window jitter (`jitter_window`); 1.0 covers detector windows,
+    smaller values look like the tracker's windows from the previous frame's landmarks.
 
     closure_p: chance of a synthetic eye closure (`close_eyes`); yaw_p: chance of a
     cylinder yaw warp up to max_yaw_deg (`yaw_warp`; hidden points come back occluded)."""
@@ -136,7 +140,7 @@ def landmark_sample(
     if negative:
         w = bad_window(w, rng)
     elif augment:
-        w = jitter_window(w, rng)
+        w = jitter_window(w, rng, jitter)
     m = w.to_crop_matrix(size)
     img = crop(gray, m, size)
     p = apply_affine(m, pts).astype(np.float32)

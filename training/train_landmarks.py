@@ -47,12 +47,24 @@ def mean_shape(fs) -> np.ndarray:
     return np.mean(acc, 0).astype(np.float32)
 
 
-def make_batch(fs, idx, rng, pool, n_neg_window: int, n_neg_patch: int, closure_p: float = 0.0, yaw_p: float = 0.0, max_yaw: float = 60.0):
-    """Positives (idx) + bad windows + non-face patches. Returns (x, pts, dis, valid, occ, eye_closed):
-    eye_closed [n_pos, 2] is the soft closed target from the (augmented) target points' EAR."""
-    imgs, pts, occ, valid, dis, eyes = [], [], [], [], [], []
+#: Window jitter strength of the "tight" positives (`--tight-p`): the tracker's window comes
+#: from the previous frame's landmarks (and a detection gets one refinement pass from its
+#: first landmarks), so at runtime most windows sit much closer to the landmark window than
+#: the full jitter (strength 1.0: 7 % shift, 12 % log-scale, 12 deg rotation s.d.).
+TIGHT_JITTER = 0.35
+
+
+def make_batch(fs, idx, rng, pool, n_neg_window: int, n_neg_patch: int, closure_p: float = 0.0, yaw_p: float = 0.0, max_yaw: float = 60.0,
+               tight_p: float = 0.0, jitter: float = 1.0):
+    """Positives (idx) + bad windows + non-face patches. Returns (x, pts, dis, valid, occ, eye_closed, tight):
+    eye_closed [n_pos, 2] is the soft closed target from the (augmented) target points' EAR.
+    tight_p: share of positives cropped with TIGHT_JITTER instead of `jitter` (no extra random
+    draw when 0, so older runs stay reproducible); `tight` [n_pos + n_neg] marks them."""
+    imgs, pts, occ, valid, dis, eyes, tight = [], [], [], [], [], [], []
     for i in idx:
-        im, p, o = landmark_sample(fs.images[i], fs.targets[i], rng, SIZE, closure_p=closure_p, yaw_p=yaw_p, max_yaw_deg=max_yaw)
+        tight.append(tight_p > 0 and rng.random() < tight_p)
+        j = TIGHT_JITTER if tight[-1] else jitter
+        im, p, o = landmark_sample(fs.images[i], fs.targets[i], rng, SIZE, closure_p=closure_p, yaw_p=yaw_p, max_yaw_deg=max_yaw, jitter=j)
         imgs.append(im)
         pts.append(p / SIZE)
         occ.append(o)
@@ -76,6 +88,7 @@ def make_batch(fs, idx, rng, pool, n_neg_window: int, n_neg_patch: int, closure_
         imgs.append(im)
     n_neg = n_neg_window + n_neg_patch
     valid += [0.0] * n_neg
+    tight += [False] * n_neg
     x = torch.from_numpy(np.stack(imgs)[:, None].astype(np.float32) / 255.0)
     return (
         x,
@@ -84,6 +97,7 @@ def make_batch(fs, idx, rng, pool, n_neg_window: int, n_neg_patch: int, closure_
         torch.tensor(valid),
         np.stack(occ),
         torch.from_numpy(np.stack(eyes).astype(np.float32)),
+        torch.tensor(tight),
     )
 
 
@@ -106,9 +120,27 @@ def _ear_t(p: torch.Tensor) -> torch.Tensor:
     return torch.stack(out, 1).clamp(max=0.6)
 
 
-def losses(model, mean, x, pts, dis, valid, occ=None, eyes=None):
+def point_weights(jaw: float = 1.0) -> torch.Tensor:
+    """[68] per-point weights of the coordinate loss, mean 1: the jaw line (iBUG 0-16) is
+    where the student is furthest from the teachers on real photos and video (median NME
+    ~6-7 % there vs 2-4 % elsewhere, shipped int8 model)."""
+    w = torch.ones(68)
+    w[:17] = jaw
+    return w / w.mean()
+
+
+def losses(model, mean, x, pts, dis, valid, occ=None, eyes=None, weights: torch.Tensor | None = None, tight: torch.Tensor | None = None,
+           valid_ref: torch.Tensor | None = None, anchor_weight: float = 0.0):
     """(coordinate NME, sigma NLL, validity BCE, error, iod, EAR L1, eye-closed BCE).
-    The last two are zero without eye targets or without an eye head."""
+    The last two are zero without eye targets or without an eye head. `weights`: [68]
+    per-point weights of the coordinate term (mean 1; None: all points alike). `tight`: samples
+    left out of the validity term (tight-window positives: with them in it, validity on the
+    detector's wider first window fell below the tracker's acquire threshold, measured).
+    `valid_ref`: validity probabilities of a frozen reference network (the net being fine-tuned,
+    as it was) on the same batch, a soft target added to the validity term with `anchor_weight`:
+    a fine-tune for coordinates must not move the validity the tracker acquires and drops faces
+    on (measured without it: a real photo's face fell below the 0.8 acquire threshold, a
+    profile stretch of the shared clip lost its track, a background window rose to 0.52)."""
     n_pos = pts.shape[0]
     outs = model(x)
     off, log_sigma, vlogit = outs[:3]
@@ -117,13 +149,19 @@ def losses(model, mean, x, pts, dis, valid, occ=None, eyes=None):
     # head's eye corners converge; its errors must not blow up the loss)
     iod = torch.maximum(torch.linalg.norm(pts[:, 36] - pts[:, 45], dim=1), 0.6 * torch.linalg.norm(pts[:, 27] - pts[:, 8], dim=1)).clamp(min=0.05)
     err = torch.linalg.norm(pred - pts, dim=2)  # [B,68] crop-normalised units
-    l_coord = (err / iod[:, None]).mean()
+    l_coord = (err / iod[:, None]).mean() if weights is None else (err / iod[:, None] * weights).mean()
     ls = log_sigma[:n_pos].clamp(-8, 3)
     e2 = err.detach() ** 2 + 0.5 * (dis * iod[:, None]) ** 2
     if occ is not None:
         e2 = e2 + torch.from_numpy(occ.astype("float32")) * (OCCLUDED_STD * iod[:, None]) ** 2
     l_nll = (e2 / (2 * torch.exp(2 * ls)) + 2 * ls).mean()
-    l_valid = nn.functional.binary_cross_entropy_with_logits(vlogit[:, 0], valid)
+    if tight is None or not bool(tight.any()):
+        l_valid = nn.functional.binary_cross_entropy_with_logits(vlogit[:, 0], valid)
+    else:
+        keep = ~tight
+        l_valid = nn.functional.binary_cross_entropy_with_logits(vlogit[keep, 0], valid[keep])
+    if valid_ref is not None:
+        l_valid = l_valid + anchor_weight * nn.functional.binary_cross_entropy_with_logits(vlogit[:, 0], valid_ref)
     zero = torch.zeros(())
     l_ear, l_eye = zero, zero
     if eyes is not None:
@@ -137,13 +175,18 @@ def losses(model, mean, x, pts, dis, valid, occ=None, eyes=None):
 
 
 def train_step(model, mean_t, opt, fs, idx, rng, pool, batch: int, nll_weight: float, eyes: bool = False,
-               closure_p: float = 0.0, yaw_p: float = 0.0) -> tuple[float, ...]:
+               closure_p: float = 0.0, yaw_p: float = 0.0, tight_p: float = 0.0, weights: torch.Tensor | None = None,
+               anchor: nn.Module | None = None, anchor_weight: float = 0.0) -> tuple[float, ...]:
     """One optimiser step on a batch of positives + 1/6 bad windows + 1/6 non-face patches.
     Loss = 10 * coordinate NME + nll_weight * uncertainty NLL + 0.5 * validity BCE (stage 1
     uses 0.05 on the NLL, the uncertainty fine-tune 0.5); with `eyes` (stage 3) also
     5 * (eyelid NME + 0.1 |EAR(pred) - EAR(target)|) + 1.0 * eye-closed BCE. Returns the loss values."""
-    x, pts, dis, valid, occ, eye_t = make_batch(fs, idx, rng, pool, batch // 6, batch // 6, closure_p, yaw_p, 65.0)
-    lc, ln, lv, _, _, le, lk = losses(model, mean_t, x, pts, dis, valid, occ, eye_t if eyes else None)
+    x, pts, dis, valid, occ, eye_t, tight = make_batch(fs, idx, rng, pool, batch // 6, batch // 6, closure_p, yaw_p, 65.0, tight_p)
+    valid_ref = None
+    if anchor is not None and anchor_weight > 0:
+        with torch.no_grad():
+            valid_ref = torch.sigmoid(anchor(x)[2][:, 0])
+    lc, ln, lv, _, _, le, lk = losses(model, mean_t, x, pts, dis, valid, occ, eye_t if eyes else None, weights, tight, valid_ref, anchor_weight)
     loss = lc * 10 + nll_weight * ln + 0.5 * lv + 5.0 * le + 1.0 * lk
     opt.zero_grad()
     loss.backward()
@@ -152,9 +195,10 @@ def train_step(model, mean_t, opt, fs, idx, rng, pool, batch: int, nll_weight: f
     return lc.item(), ln.item(), lv.item(), le.item(), lk.item()
 
 
-def evaluate(model, fs, mean, pool, seed: int = 123, closure_p: float = 0.0) -> dict:
+def evaluate(model, fs, mean, pool, seed: int = 123, closure_p: float = 0.0, jitter: float = 1.0) -> dict:
     """Held-out identities, augmented crops. With closure_p > 0 a share of the crops get
-    synthetic closure too (eye metrics on closed eyes); real closed eyes are counted as they come."""
+    synthetic closure too (eye metrics on closed eyes); real closed eyes are counted as they come.
+    jitter < 1: positives cropped with a tighter window jitter (the tracker's windows)."""
     rng = np.random.default_rng(seed)
     model.eval()
     idx = np.flatnonzero(fs.heldout)
@@ -163,7 +207,7 @@ def evaluate(model, fs, mean, pool, seed: int = 123, closure_p: float = 0.0) -> 
     with torch.no_grad():
         for s in range(0, len(idx), 64):
             b = idx[s : s + 64]
-            x, pts, dis, valid, occ, et = make_batch(fs, b, rng, pool, 16, 16, closure_p)
+            x, pts, dis, valid, occ, et, _ = make_batch(fs, b, rng, pool, 16, 16, closure_p, jitter=jitter)
             outs = model(x)
             off, ls, v = outs[:3]
             n = len(b)
@@ -196,6 +240,8 @@ def evaluate(model, fs, mean, pool, seed: int = 123, closure_p: float = 0.0) -> 
         "error_occluded_over_visible": float(errs_a[occ_a].mean() / errs_a[~occ_a].mean()) if occ_a.any() else None,
         "validity_true_positive_rate": float((vpos_a > 0.5).mean()),
         "validity_true_negative_rate": float((vneg_a < 0.5).mean()),
+        # the tracker acquires a face from a detection only above 0.8 (TrackerConfig.validity_acquire)
+        "validity_positive_above_0.8": float((vpos_a > 0.8).mean()),
     }
     ep, et_ = np.concatenate(ear_p).ravel(), np.concatenate(ear_t).ravel()
     out["ear_pearson_vs_target"] = float(np.corrcoef(ep, et_)[0, 1])
@@ -259,6 +305,12 @@ def load_onnx_weights(model: LandmarkNet, path) -> np.ndarray:
     tlin = [(name, mod) for name, mod in model.named_modules() if isinstance(mod, nn.Linear) and not name.startswith(NEW_PARTS)]
     if len(convs) != len(tconvs) or len(gemms) != len(tlin):
         raise ValueError(f"{path}: {len(convs)} convs / {len(gemms)} gemms vs model {len(tconvs)} / {len(tlin)}")
+    # Gemms whose weight keeps its PyTorch name ("fc.0.weight") go to that layer: the exporter
+    # does not emit the heads in module order (the shipped ONNX has the offsets layer last)
+    lin_names = {name for name, _ in tlin}
+    by_name = {n.input[1][: -len(".weight")]: n for n in gemms if n.input[1].endswith(".weight")}
+    if set(by_name) == lin_names:
+        gemms = [by_name[name] for name, _ in tlin]
     with torch.no_grad():
         for node, (name, conv) in zip(convs, tconvs):
             w = init[node.input[1]]
@@ -340,7 +392,8 @@ def freeze_bn(model: nn.Module) -> None:
             m.eval()
 
 
-def _run_epochs(model, mean_t, opt, sched, fs, pool, weights, a, ck, phase: str, epochs: int, history: list, start: int, extra_state: dict) -> None:
+def _run_epochs(model, mean_t, opt, sched, fs, pool, weights, a, ck, phase: str, epochs: int, history: list, start: int, extra_state: dict,
+                anchor: nn.Module | None = None) -> None:
     eyes = model.eye_closed is not None
     train_idx = np.flatnonzero(~fs.heldout)
     p = weights[train_idx] / weights[train_idx].sum()
@@ -352,13 +405,18 @@ def _run_epochs(model, mean_t, opt, sched, fs, pool, weights, a, ck, phase: str,
         for s in range(steps):
             b = rng.choice(train_idx, a.batch, replace=False, p=p)
             agg += train_step(model, mean_t, opt, fs, b, rng, pool, a.batch, nll_weight=0.5, eyes=eyes,
-                              closure_p=0.3 if eyes else 0.0, yaw_p=0.15 if eyes else 0.0)
+                              closure_p=0.3 if eyes else 0.0, yaw_p=0.15 if eyes else 0.0, tight_p=a.tight_p,
+                              weights=None if a.jaw_weight == 1.0 else point_weights(a.jaw_weight),
+                              anchor=anchor, anchor_weight=a.anchor_validity if anchor is not None else 0.0)
             if sched is not None:
                 sched.step()
             if s % 50 == 0:
                 g = agg / (s + 1)
                 print(f"{phase} ep {epoch} step {s}/{steps} nme {g[0]:.4f} nll {g[1]:.3f} val {g[2]:.3f} ear {g[3]:.4f} eye {g[4]:.3f} {time.time() - t0:.0f}s", flush=True)
         m = evaluate(model, fs, mean_t, pool)
+        if a.tight_p > 0:  # held-out NME on tracker-like windows too
+            t = evaluate(model, fs, mean_t, pool, jitter=TIGHT_JITTER)
+            m["tight_window_nme_median"], m["tight_window_nme_mean"] = t["nme_vs_teacher_ensemble_median"], t["nme_vs_teacher_ensemble_mean"]
         if eyes:
             m.update({f"closure_{k}": v for k, v in evaluate(model, fs, mean_t, pool, seed=321, closure_p=0.5).items() if k.startswith(("eye_", "ear_"))})
         m["epoch"] = f"{phase}-{epoch}"
@@ -389,6 +447,13 @@ def train_eyes_qat(a) -> None:
         src = a.init_onnx or str(MODELS_SRC / "landmarks" / "landmarks.onnx")
         mean = load_onnx_weights(model, src)
         print("init from ONNX weights", src, flush=True)
+    anchor = None
+    if a.anchor_validity > 0:
+        if not a.init_onnx:
+            raise SystemExit("--anchor-validity needs --init-onnx (the network whose validity is kept)")
+        anchor = LandmarkNet(eyes=not a.no_eyes)
+        load_onnx_weights(anchor, a.init_onnx)
+        anchor.eval().requires_grad_(False)
     mean_t = torch.from_numpy(mean)
     train_idx = np.flatnonzero(~fs.heldout)
     steps = a.steps or len(train_idx) // a.batch
@@ -406,15 +471,16 @@ def train_eyes_qat(a) -> None:
             sched.load_state_dict(st["sched"])
             start, history = st["epoch"] + 1, st["history"]
             print("resumed eyes phase at epoch", start, flush=True)
-        _run_epochs(model, mean_t, opt, sched, fs, pool, weights, a, ck_e, "eyes", a.eyes, history, start, {"mean": mean})
+        _run_epochs(model, mean_t, opt, sched, fs, pool, weights, a, ck_e, "eyes", a.eyes, history, start, {"mean": mean}, anchor)
         torch.save({"model": model.state_dict(), "mean": mean, "history": history}, work("landmarks", "float_eyes.pt"))
     # -- quantisation-aware phase
     if a.qat:
         if st_q is None:
             model.load_state_dict(torch.load(work("landmarks", "float_eyes.pt"), weights_only=False)["model"])
         qat.prepare(model)
-        opt = torch.optim.AdamW(model.parameters(), lr=a.lr * 0.2, weight_decay=0.0)
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps * a.qat), eta_min=a.lr * 0.01)
+        qat_lr = a.qat_lr or a.lr * 0.2
+        opt = torch.optim.AdamW(model.parameters(), lr=qat_lr, weight_decay=0.0)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps * a.qat), eta_min=qat_lr * 0.05)
         start = 0
         if st_q is not None:
             model.load_state_dict(st_q["model"])
@@ -424,7 +490,7 @@ def train_eyes_qat(a) -> None:
             print("resumed QAT at epoch", start, flush=True)
         elif not history:
             history = (checkpoint.load(ck_e) or {}).get("history", [])
-        _run_epochs(model, mean_t, opt, sched, fs, pool, weights, a, ck_q, "qat", a.qat, history, start, {"mean": mean})
+        _run_epochs(model, mean_t, opt, sched, fs, pool, weights, a, ck_q, "qat", a.qat, history, start, {"mean": mean}, anchor)
         model.eval()
         qat.bake(model)
         plain = LandmarkNet(eyes=not a.no_eyes)
@@ -433,7 +499,9 @@ def train_eyes_qat(a) -> None:
     model.eval()
     write_outputs(model, mean, base_hist + history, a.eyes + a.qat, len(train_idx), fs.mp_offsets,
                   {"stage3": {"eye_epochs": a.eyes, "qat_epochs": a.qat, "steps_per_epoch": steps, "batch": a.batch,
-                              "closure_p": 0.3, "yaw_p": 0.15, "max_yaw_deg": 65.0}})
+                              "closure_p": 0.3 if not a.no_eyes else 0.0, "yaw_p": 0.15 if not a.no_eyes else 0.0,
+                              "max_yaw_deg": 65.0, "tight_p": a.tight_p, "jaw_weight": a.jaw_weight, "anchor_validity": a.anchor_validity, "qat_lr": a.qat_lr or a.lr * 0.2, "tight_jitter": TIGHT_JITTER, "lr": a.lr,
+                              "init_onnx": a.init_onnx}})
 
 
 def finetune_sigma(a) -> None:
@@ -488,6 +556,12 @@ def main() -> None:
     ap.add_argument("--init-onnx", default=None, help="stage 3: warm start from this landmark ONNX instead of work/landmarks/final.pt")
     ap.add_argument("--steps", type=int, default=0, help="steps per epoch (default: one pass over the training images)")
     ap.add_argument("--lr", type=float, default=6e-4)
+    ap.add_argument("--anchor-validity", type=float, default=0.0, help="stage 3 with --init-onnx: weight of a soft validity "
+                    "target from the initial network (frozen copy), so a coordinate fine-tune keeps its validity")
+    ap.add_argument("--jaw-weight", type=float, default=1.0, help="stage 3: weight of the jaw points (iBUG 0-16) in the coordinate loss")
+    ap.add_argument("--qat-lr", type=float, default=None, help="peak rate of the QAT phase (cosine; default 0.2 x --lr)")
+    ap.add_argument("--tight-p", type=float, default=0.0, help="stage 3: share of positives cropped with the tracker-like "
+                    f"window jitter (strength {TIGHT_JITTER}) instead of the full one")
     ap.add_argument("--no-eyes", action="store_true", help="stage 3 without the eye branches/head and without closure/yaw "
                     "augmentation: ReLU6 + quantisation-aware fine-tuning of the shipped network only")
     ap.add_argument("--export", action="store_true", help="only re-export models/landmarks/landmarks.onnx from work/landmarks/final.pt")

@@ -1,0 +1,89 @@
+"""Landmark training helpers (need the [train] extra: skipped without torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+
+REPO = Path(__file__).resolve().parents[1]
+ONNX = REPO / "models" / "landmarks" / "landmarks.onnx"
+
+
+@pytest.mark.skipif(not ONNX.exists(), reason="no landmark ONNX")
+def test_warm_start_from_the_committed_onnx_reproduces_it():
+    """load_onnx_weights maps each Gemm to its layer by name: the exporter does not emit the
+    heads in module order (the offsets layer comes last), which broke --init-onnx."""
+    from training.models import LandmarkNet
+    from training.train_landmarks import load_onnx_weights
+
+    net = LandmarkNet(eyes=False)
+    mean = load_onnx_weights(net, ONNX)
+    net.eval()
+    assert mean.shape == (68, 2)
+    sess = ort.InferenceSession(str(ONNX))
+    for seed in (0, 1):
+        x = np.random.default_rng(seed).random((1, 1, 96, 96)).astype(np.float32)
+        ref = sess.run(None, {"image": x})
+        with torch.no_grad():
+            got = net(torch.from_numpy(x))
+        for r, g in zip(ref, got):
+            np.testing.assert_allclose(g.numpy(), r, atol=1e-4)
+
+
+def test_point_weights_favour_the_jaw_and_keep_the_scale():
+    from training.train_landmarks import point_weights
+
+    w = point_weights(1.5)
+    assert w.shape == (68,)
+    assert float(w.mean()) == pytest.approx(1.0)
+    assert float(w[0]) == pytest.approx(1.5 * float(w[30]))
+    assert torch.equal(point_weights(1.0), torch.ones(68))
+
+
+def _toy(n_pos: int = 3, n_neg: int = 2):
+    from training.models import LandmarkNet
+
+    torch.manual_seed(0)
+    model = LandmarkNet(eyes=False).eval()
+    x = torch.rand(n_pos + n_neg, 1, 96, 96)
+    pts = torch.rand(n_pos, 68, 2) * 0.5 + 0.25
+    dis = torch.zeros(n_pos, 68)
+    valid = torch.tensor([1.0] * n_pos + [0.0] * n_neg)
+    return model, torch.zeros(68, 2), x, pts, dis, valid
+
+
+def test_tight_positives_stay_out_of_the_validity_term():
+    from training.train_landmarks import losses
+
+    model, mean, x, pts, dis, valid = _toy()
+    tight = torch.tensor([True, True, False, False, False])
+    _, _, lv_masked, *_ = losses(model, mean, x, pts, dis, valid, tight=tight)
+    with torch.no_grad():
+        logits = model(x)[2][:, 0]
+    keep = ~tight
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits[keep], valid[keep])
+    assert float(lv_masked) == pytest.approx(float(expected), rel=1e-5)
+    _, _, lv_all, *_ = losses(model, mean, x, pts, dis, valid)
+    assert float(lv_all) != pytest.approx(float(lv_masked))
+
+
+def test_validity_anchor_is_zero_gradient_at_the_reference():
+    """The soft validity target pulls towards the reference network's probabilities: a model
+    that already matches them gets no gradient from it (only from the hard labels)."""
+    from training.train_landmarks import losses
+
+    model, mean, x, pts, dis, valid = _toy()
+    with torch.no_grad():
+        ref = torch.sigmoid(model(x)[2][:, 0])
+    base = losses(model, mean, x, pts, dis, valid)[2]
+    anchored = losses(model, mean, x, pts, dis, valid, valid_ref=ref, anchor_weight=2.0)[2]
+    soft = torch.nn.functional.binary_cross_entropy_with_logits(torch.logit(ref), ref)
+    assert float(anchored) == pytest.approx(float(base + 2.0 * soft), rel=1e-5)
+    logit = torch.logit(ref).clone().requires_grad_(True)
+    torch.nn.functional.binary_cross_entropy_with_logits(logit, ref).backward()
+    assert float(logit.grad.abs().max()) < 1e-6
