@@ -56,8 +56,12 @@ CARDS: dict[str, dict[str, str]] = {
         "source": "Trained by this project: `python -m training.train_landmarks` (stage 1), `--finetune-sigma 2` "
         "(occlusion-aware uncertainty head), then `--no-eyes --eyes 0 --qat 1 --steps 220 --lr 4e-4 --init-onnx <stage-2 ONNX>` "
         "(ReLU6 activations and one epoch of quantisation-aware fine-tuning: BN folded, per-channel int8 weights, int8 "
-        "activations; `training/qat.py`), so the full-integer file passes the NME gate. Architecture: "
-        "`training/models.py::LandmarkNet` (dense residual CNN, 96x96 grey input).",
+        "activations; `training/qat.py`), so the full-integer file passes the NME gate; then the coordinate and uncertainty "
+        "heads of that network fine-tuned for accuracy (issue 9 item 6): `--no-eyes --eyes 8 --qat 1 --steps 500 --lr 1e-3 "
+        "--qat-lr 1e-4 --tight-p 0.5 --jaw-weight 1.5 --heads-only --init-onnx <previous ONNX>` (backbone and validity head "
+        "frozen, so validity is the previous network's; 8 float epochs at a one-cycle rate, one quantisation-aware epoch; half "
+        "the positives cropped with tracker-like window jitter; jaw points weighted 1.5x in the coordinate loss). "
+        "Architecture: `training/models.py::LandmarkNet` (dense residual CNN, 96x96 grey input).",
         "licence": "Apache-2.0 (weights produced by this project). Training labels came from teachers, see below.",
         "data": "{total_images} images of `../shared/data/expressions` (Apache-2.0) with both teachers succeeding; identities "
         "hashed into train ({train_images}) / held-out ({heldout_images}, {heldout_pct}). Targets: ensemble of dlib's 68-point "

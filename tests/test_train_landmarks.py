@@ -87,3 +87,16 @@ def test_validity_anchor_is_zero_gradient_at_the_reference():
     logit = torch.logit(ref).clone().requires_grad_(True)
     torch.nn.functional.binary_cross_entropy_with_logits(logit, ref).backward()
     assert float(logit.grad.abs().max()) < 1e-6
+
+
+def test_heads_only_freezes_backbone_and_validity_also_after_qat_prepare():
+    from training import qat
+    from training.models import LandmarkNet
+    from training.train_landmarks import freeze_all_but_heads
+
+    model = LandmarkNet(eyes=False)
+    qat.prepare(model)  # swaps in new layers whose parameters train by default
+    freeze_all_but_heads(model)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith(("fc.", "offsets.", "log_sigma.")) for n in trainable)
+    assert any(n.startswith("offsets.") for n in trainable) and any(n.startswith("log_sigma.") for n in trainable)

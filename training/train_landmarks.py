@@ -380,6 +380,15 @@ def plain_state(model: LandmarkNet) -> dict:
     return st
 
 
+def freeze_all_but_heads(model: nn.Module) -> None:
+    """`--heads-only`: the backbone and the validity head stop learning, so the validity output
+    (the tracker's acquire/lose decision) stays exactly the initial network's; the coordinate
+    (fc, offsets) and uncertainty heads train. Every whole-network fine-tune tried moved validity
+    on real frames (a photo's face fell below the 0.8 acquire threshold in each of them)."""
+    for name, prm in model.named_parameters():
+        prm.requires_grad_(not name.startswith(("backbone.", "validity.")))
+
+
 def freeze_bn(model: nn.Module) -> None:
     """BatchNorm uses its running statistics while fine-tuning (affine parameters still learn):
     a warm start from an ONNX export has BN folded into the convs and identity statistics,
@@ -458,11 +467,13 @@ def train_eyes_qat(a) -> None:
     mean_t = torch.from_numpy(mean)
     train_idx = np.flatnonzero(~fs.heldout)
     steps = a.steps or len(train_idx) // a.batch
+    if a.heads_only:
+        freeze_all_but_heads(model)
     # -- float phase
     history: list = []
     st_q = checkpoint.load(ck_q)
     if st_q is None:
-        opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=1e-4)
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=a.lr, weight_decay=1e-4)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=max(1, steps * a.eyes), pct_start=0.05)
         st = checkpoint.load(ck_e)
         start = 0
@@ -480,7 +491,9 @@ def train_eyes_qat(a) -> None:
             model.load_state_dict(torch.load(work("landmarks", "float_eyes.pt"), weights_only=False)["model"])
         qat.prepare(model)
         qat_lr = a.qat_lr or a.lr * 0.2
-        opt = torch.optim.AdamW(model.parameters(), lr=qat_lr, weight_decay=0.0)
+        if a.heads_only:  # prepare() swapped in new (trainable) layers
+            freeze_all_but_heads(model)
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=qat_lr, weight_decay=0.0)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps * a.qat), eta_min=qat_lr * 0.05)
         start = 0
         if st_q is not None:
@@ -501,7 +514,7 @@ def train_eyes_qat(a) -> None:
     write_outputs(model, mean, base_hist + history, a.eyes + a.qat, len(train_idx), fs.mp_offsets,
                   {"stage3": {"eye_epochs": a.eyes, "qat_epochs": a.qat, "steps_per_epoch": steps, "batch": a.batch,
                               "closure_p": 0.3 if not a.no_eyes else 0.0, "yaw_p": 0.15 if not a.no_eyes else 0.0,
-                              "max_yaw_deg": 65.0, "tight_p": a.tight_p, "jaw_weight": a.jaw_weight, "anchor_validity": a.anchor_validity, "anchor_onnx": a.anchor_onnx, "qat_lr": a.qat_lr or a.lr * 0.2, "tight_jitter": TIGHT_JITTER, "lr": a.lr,
+                              "max_yaw_deg": 65.0, "tight_p": a.tight_p, "jaw_weight": a.jaw_weight, "anchor_validity": a.anchor_validity, "anchor_onnx": a.anchor_onnx, "heads_only": a.heads_only, "qat_lr": a.qat_lr or a.lr * 0.2, "tight_jitter": TIGHT_JITTER, "lr": a.lr,
                               "init_onnx": a.init_onnx}})
 
 
@@ -560,6 +573,8 @@ def main() -> None:
     ap.add_argument("--anchor-validity", type=float, default=0.0, help="stage 3 with --init-onnx: weight of a soft validity "
                     "target from the initial network (frozen copy), so a coordinate fine-tune keeps its validity")
     ap.add_argument("--anchor-onnx", default=None, help="the network whose validity --anchor-validity keeps (default: --init-onnx)")
+    ap.add_argument("--heads-only", action="store_true", help="stage 3: train the coordinate and uncertainty heads only "
+                    "(backbone and validity head frozen, so validity is unchanged)")
     ap.add_argument("--jaw-weight", type=float, default=1.0, help="stage 3: weight of the jaw points (iBUG 0-16) in the coordinate loss")
     ap.add_argument("--qat-lr", type=float, default=None, help="peak rate of the QAT phase (cosine; default 0.2 x --lr)")
     ap.add_argument("--tight-p", type=float, default=0.0, help="stage 3: share of positives cropped with the tracker-like "
