@@ -148,3 +148,41 @@ def test_full_range_search_finds_a_40px_face():
         frame[y : y + h, x : x + w] = small
         hits = [d for d in det.detect_tiled(frame) if x <= d.box[0] + d.box[2] / 2 <= x + w and y <= d.box[1] + d.box[3] / 2 <= y + h]
         assert hits and 28 <= hits[0].box[2] <= 52 and hits[0].score >= 0.7, ((x, y), hits)
+
+
+def test_int8_score_calibration_moves_only_the_strides_it_names():
+    """The shipped int8 detector's manifest carries per-stride logit offsets (scripts/
+    calibrate_detector_scores.py): added before the sigmoid, to the anchors of that stride only;
+    boxes untouched. The offsets are the ones its calibration report wrote."""
+    import copy
+    import json
+    import math
+    from pathlib import Path
+
+    from edgeaffect.models.detector import anchor_strides
+    from edgeaffect.runtime.manifest import load_manifest
+    from edgeaffect.runtime.runner import ModelRunner
+
+    path = ASSETS / "detector_int8.json"
+    if not path.exists():
+        pytest.skip("shipped detector missing")
+    man = load_manifest(path)
+    off = man.metadata.get("edgeaffect.score_logit_offset")
+    report = Path(__file__).resolve().parents[1] / "models" / "detector" / "score_calibration.json"
+    assert off and off == json.loads(report.read_text())["edgeaffect.score_logit_offset"]
+    raw = copy.deepcopy(man)
+    raw.metadata.pop("edgeaffect.score_logit_offset")
+    cal, plain = FaceDetector(ModelRunner(man), 0.05), FaceDetector(ModelRunner(raw), 0.05)
+    strides = anchor_strides()
+    i8, i16 = int(np.flatnonzero(strides == 8)[40]), int(np.flatnonzero(strides == 16)[100])
+    logits = np.full(896, -20.0)
+    logits[[i8, i16]] = 0.0
+    reg = np.zeros((896, 16))
+    got = sorted((d.box, round(d.score, 9)) for d in cal.decode(reg, logits, 1.0, 0.0, 0.0, 8))
+    ref = sorted((d.box, round(d.score, 9)) for d in plain.decode(reg, logits, 1.0, 0.0, 0.0, 8))
+    sig = lambda v: round(1.0 / (1.0 + math.exp(-v)), 9)  # noqa: E731
+    box8 = tuple(float(v) for v in (*(cal.anchors[i8] * 128), 0.0, 0.0))
+    box16 = tuple(float(v) for v in (*(cal.anchors[i16] * 128), 0.0, 0.0))
+    assert ref == sorted([(box8, 0.5), (box16, 0.5)])  # zero-size boxes at the two anchors, score sigmoid(0)
+    assert got == sorted([(box8, sig(float(off.get("8", 0.0)))), (box16, sig(float(off.get("16", 0.0))))])
+    assert float(off.get("16", 0.0)) > 0.5  # the calibration found the large-face (stride 16) scores low
