@@ -75,15 +75,17 @@ def anchor_strides(size: int = INPUT_SIZE, strides: tuple[int, ...] | list[int] 
 ANCHORS = ssd_anchors()  # short range
 
 
-def letterbox_warp(bgr: np.ndarray, m: np.ndarray, size: int, x0: float, y0: float, wh: tuple[float, float], flags: int) -> np.ndarray:
+def letterbox_warp(bgr: np.ndarray, m: np.ndarray, size: int, flags: int) -> np.ndarray:
     """`cv2.warpAffine(bgr, m, (size, size), flags, constant black border)` for a letterbox `m`
-    (scale + shift, the image at (x0, y0) with size `wh` in the output), warping only the band
-    that holds the image: on a 16:9 frame ~44 % of the square is padding, which the full warp
-    computes pixel by pixel. Outside the band (2 px of margin past the image edge: bilinear
+    (scale + shift: the image lands at (m[0, 2], m[1, 2]), scaled by m[0, 0]), warping only the
+    band that holds the image: on a 16:9 frame ~44 % of the square is padding, which the full
+    warp computes pixel by pixel. Outside the band (2 px of margin past the image edge: bilinear
     reads one pixel beyond) the output is exactly the border's 0; inside, the band warp's
     shifted matrix gives the same pixels (tested over random frame sizes)."""
-    r0, r1 = max(math.floor(y0) - 2, 0), min(math.ceil(y0 + wh[1]) + 2, size)
-    c0, c1 = max(math.floor(x0) - 2, 0), min(math.ceil(x0 + wh[0]) + 2, size)
+    (sx, _, x0), (_, sy, y0) = np.asarray(m, np.float64).tolist()
+    h, w = bgr.shape[:2]
+    r0, r1 = max(math.floor(y0) - 2, 0), min(math.ceil(y0 + h * sy) + 2, size)
+    c0, c1 = max(math.floor(x0) - 2, 0), min(math.ceil(x0 + w * sx) + 2, size)
     if (r1 - r0) * (c1 - c0) >= size * size:
         return cv2.warpAffine(bgr, m, (size, size), flags=flags, borderValue=0)
     out = np.zeros((size, size, *bgr.shape[2:]), np.uint8)
@@ -203,8 +205,7 @@ class FaceDetector:
         side = max(h, w)
         px, py = (side - w) / 2.0, (side - h) / 2.0
         m = np.array([[size / side, 0, px * size / side], [0, size / side, py * size / side]], np.float32)
-        img = letterbox_warp(bgr, m, size, px * size / side, py * size / side, (w * size / side, h * size / side),
-                             cv2.INTER_AREA if side > 2 * size else cv2.INTER_LINEAR)
+        img = letterbox_warp(bgr, m, size, cv2.INTER_AREA if side > 2 * size else cv2.INTER_LINEAR)
         rgb = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB if img.ndim == 2 else cv2.COLOR_BGR2RGB).astype(np.float32) / 127.5 - 1.0
         x = rgb[None]
         if self._nchw:
