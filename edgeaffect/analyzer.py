@@ -62,7 +62,13 @@ class AnalyzerOptions:
     running_mode: RunningMode = RunningMode.VIDEO  # IMAGE | VIDEO | LIVE_STREAM (module docstring)
     max_faces: int = 4  # faces tracked at once; a driver monitor sets 1, a kiosk keeps several
     base_options: BaseOptions = field(default_factory=BaseOptions)  # model files, backend, threads, compute units
-    detector_score_threshold: float = 0.5  # face score in [0, 1] a detection needs to open a new track
+    # face score in [0, 1] a detection needs to open a new track. 0.4, not BlazeFace's usual 0.5: the
+    # shipped full-int8 detector scores large, frame-filling faces lower than the float model it
+    # replaced (0.41-0.48 on tight face crops); the landmark validity check (validity_acquire) is
+    # what keeps background out (scripts/eval_affect.py counts the faces found). A per-stride logit
+    # calibration toward MediaPipe's float scores was tried instead and dropped: it also listed the
+    # back of a head on the shared clip (frames 64-81) as a face, with validity up to 1.0
+    detector_score_threshold: float = 0.4
     detector_keep: float = 0.4  # hysteresis: near a lost track, a detection down to this score re-acquires it
     validity_threshold: float = 0.5  # landmark validity in [0, 1] below which a track is lost
     validity_acquire: float = 0.8  # hysteresis: landmark validity a new track needs (one face, one id)

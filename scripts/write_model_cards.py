@@ -383,10 +383,7 @@ EXTRA_REPORTS = {
     "eyes": {"../landmarks/eval_eyes.json": "Eye state on real closed/open-eye photos of held-out identities vs MediaPipe, "
              "on the landmark network's eye corners (`scripts/eval_eyes.py`; `by_eye_net` rows are this network)"},
     "detector": {"int8_gate.json": "int8 vs the fine-tuned float graph and vs MediaPipe's original float model, anchor-level "
-                 "gate on held-out frames (`scripts/build_detector_int8.py`)",
-                 "score_calibration.json": "Per-stride score calibration against MediaPipe's float model, applied by the "
-                 "runtime before the sigmoid (`scripts/calibrate_detector_scores.py --write`): the int8 model scored large "
-                 "faces (stride-16 anchors) lower"},
+                 "gate on held-out frames (`scripts/build_detector_int8.py`)"},
     "detector_full": {"eval_far_faces.json": "Recall by face size, full range vs short range (`scripts/build_detector_full.py --eval`)",
                       "int8_gate.json": "Quantisation-aware int8 attempt, not shipped: int8 vs the fine-tuned float graph and vs "
                       "MediaPipe's float model (`scripts/build_detector_int8.py --range full`)"},

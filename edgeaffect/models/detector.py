@@ -57,21 +57,6 @@ def ssd_anchors(size: int = INPUT_SIZE, strides: tuple[int, ...] | list[int] = (
     return np.array(anchors, np.float64)
 
 
-def anchor_strides(size: int = INPUT_SIZE, strides: tuple[int, ...] | list[int] = (8, 16, 16, 16), anchors_per_stride: int = 2) -> np.ndarray:
-    """[N] int: the stride of each anchor of `ssd_anchors(size, strides, anchors_per_stride)`, in its order."""
-    out: list[int] = []
-    i = 0
-    while i < len(strides):
-        s = strides[i]
-        n_per_cell = 0
-        while i < len(strides) and strides[i] == s:
-            n_per_cell += anchors_per_stride
-            i += 1
-        g = int(np.ceil(size / s))
-        out += [s] * (g * g * n_per_cell)
-    return np.array(out, np.int64)
-
-
 ANCHORS = ssd_anchors()  # short range
 
 
@@ -177,17 +162,6 @@ class FaceDetector:
         if len(self.anchors) != n_anchors:
             raise ModelError(f"{runner.manifest.file}: {n_anchors} anchors in the output, but the anchor layout "
                              f"{self.layout} gives {len(self.anchors)}")
-        # per-stride logit offsets from the manifest (scripts/calibrate_detector_scores.py): the int8
-        # model's scores brought back to its float reference's where quantisation shifted them
-        off = meta(runner.manifest, "edgeaffect.score_logit_offset", {}) or {}
-        self._logit_offset: np.ndarray | None = None
-        if off:
-            st = anchor_strides(self.size, self.layout["strides"], self.layout["anchors_per_stride"])
-            try:
-                self._logit_offset = np.array([float(off.get(str(int(v)), 0.0)) for v in st], np.float64)
-            except (TypeError, ValueError, AttributeError):
-                raise ModelError(f"{runner.manifest.file}: edgeaffect.score_logit_offset must map strides to numbers, "
-                                 f"got {off!r}") from None
         if small_face_px is not None and not small_face_px > 0:
             raise ModelError(f"small_face_px must be > 0 (frame pixels), got {small_face_px}")
         self.small_face_px = small_face_px if small_face_px is not None else (FULL_RANGE_SMALL_FACE_PX if self.full_range else None)
@@ -261,10 +235,7 @@ class FaceDetector:
     def decode(self, reg: np.ndarray, logits: np.ndarray, scale: float, px: float, py: float, max_faces: int) -> list[Detection]:
         # float64 from here on: numpy's float32 exp differs in the last bit between x86_64 and
         # aarch64 on ~40 % of inputs, and that noise used to reach the crops (issue 13).
-        z = np.asarray(logits, np.float64)
-        if self._logit_offset is not None:
-            z = z + self._logit_offset
-        scores = 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+        scores = 1.0 / (1.0 + np.exp(-np.clip(np.asarray(logits, np.float64), -60, 60)))
         keep = np.flatnonzero(scores >= self.score_threshold)
         if keep.size == 0:
             return []

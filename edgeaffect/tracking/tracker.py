@@ -61,7 +61,7 @@ class TrackerConfig:
     max_faces: int = 4  # faces tracked at once (lost ones count until dropped)
     validity_threshold: float = 0.5  # landmark validity that keeps a track (or re-acquires a lost one)
     validity_acquire: float = 0.8  # landmark validity that opens a new track (hysteresis: >= validity_threshold)
-    detector_acquire: float = 0.5  # detector score that opens a new track (near a lost track: any score the detector returns)
+    detector_acquire: float = 0.4  # detector score that opens a new track (near a lost track: any score the detector returns)
     redetect_every: int = 30  # frames between looks for new faces while < max_faces are tracked (0: never)
     detect_small_faces: bool = True  # nothing on the whole frame -> detector on square tiles too
     max_lost_frames: int = 45  # frames a lost track keeps its id and state
