@@ -72,6 +72,11 @@ class AnalyzerOptions:
     detector_keep: float = 0.4  # hysteresis: near a lost track, a detection down to this score re-acquires it
     validity_threshold: float = 0.5  # landmark validity in [0, 1] below which a track is lost
     validity_acquire: float = 0.8  # hysteresis: landmark validity a new track needs (one face, one id)
+    # the landmark fit's own uncertainty (LandmarkResult.typical_sigma, crop-normalised) above which it
+    # is no face whatever its validity: a full profile, beyond the network's pose range, gets points
+    # collapsed over cheek and hair with validity up to 0.99 but sigma 0.06-0.10 (edgeaffect.tracking.tracker)
+    landmark_sigma_keep: float = 0.06
+    landmark_sigma_acquire: float = 0.05  # hysteresis: what a new track's refined fit needs
     redetect_every: int = 30  # frames between looks for new faces while tracking < max_faces (0: never)
     detect_small_faces: bool = True  # nothing found on the whole frame -> detect on square tiles too
     small_face_px: float | None = None  # smallest face (frame px) the tiled search is sized for; None: the detector's default (full range 40)
@@ -396,6 +401,7 @@ def _tracker_config(opts: AnalyzerOptions) -> TrackerConfig:
     return TrackerConfig(
         max_faces=opts.max_faces, validity_threshold=opts.validity_threshold, redetect_every=opts.redetect_every,
         validity_acquire=max(opts.validity_acquire, opts.validity_threshold),
+        sigma_keep=opts.landmark_sigma_keep, sigma_acquire=min(opts.landmark_sigma_acquire, opts.landmark_sigma_keep),
         detector_acquire=opts.detector_score_threshold,
         detect_small_faces=opts.detect_small_faces, max_lost_frames=opts.max_lost_frames,
         always_detect=opts.running_mode == RunningMode.IMAGE,

@@ -173,6 +173,32 @@ def test_profile_is_on_the_face_or_invalid(assets, shared_data):
     cap.release()  # no valid face on these frames is an accepted answer too (`checked` may be 0)
 
 
+def test_the_speakers_full_profile_is_not_listed_but_turned_faces_are(assets, shared_data):
+    """The clip's close-up full profile (frames 20-44, hand-checked, tests/fixtures/profile_frames.json)
+    is beyond the landmark network's pose range: its points collapse over cheek and hair with
+    validity up to 0.99, so no valid face may be listed there (the fit's own uncertainty says so,
+    LandmarkResult.typical_sigma). Real turned faces stay: the speaker at yaw ~45 deg (frames 0-19)
+    and the audience at the end of the clip (3/4 views, frames 257-274) are listed on every frame."""
+    from edgeaffect import Analyzer, AnalyzerOptions
+
+    lo, hi = json.loads((FIXTURES / "profile_frames.json").read_text())["profile_stretch"]
+    cap = cv2.VideoCapture(str(VIDEO))
+    listed: dict[int, int] = {}
+    with Analyzer.create(AnalyzerOptions(max_faces=1)) as a:
+        k = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                break
+            listed[k] = sum(f.valid for f in a.process(frame, k * 1000.0 / 29.97).faces)
+            k += 1
+    cap.release()
+    assert k == 275
+    assert [i for i in range(lo, hi + 1) if listed[i]] == []
+    assert all(listed[i] == 1 for i in range(0, lo)), [i for i in range(0, lo) if not listed[i]]
+    assert all(listed[i] == 1 for i in range(257, 275)), [i for i in range(257, 275) if not listed[i]]
+
+
 def test_full_range_detector_finds_a_far_face(shared_data):
     """BlazeFace full range (shipped asset) finds a 60 px face in a 1280x720 frame (a kiosk user
     2-3 m away), a size the short-range model's whole-frame pass misses (models/detector_full/

@@ -113,7 +113,12 @@ def video_results(assets, shared_data):
 def test_tracking_holds_through_the_video(video_results):
     assert len(video_results) == 275
     valid = np.array([any(f.valid for f in r.faces) for r in video_results])
-    assert valid.mean() > 0.8, f"valid on only {valid.mean():.0%} of frames"
+    # Every frame where a teacher (dlib / MediaPipe) finds a face; not the clip's full-profile close-up
+    # (frames 20-44, tests/fixtures/profile_frames.json), which is rightly not listed, nor the back of
+    # the head that follows it: about 80 of the 275 frames have no face the network can fit.
+    teacher = np.load(FIXTURES / "teacher_video.npz")["count"] > 0
+    assert valid[teacher].mean() > 0.97, f"valid on only {valid[teacher].mean():.0%} of the teachers' face frames"
+    assert valid.mean() > 0.7, f"valid on only {valid.mean():.0%} of frames"
     sources = [r.faces[0].source if r.faces else "none" for r in video_results]
     # the detector runs on the first frame, then tracking carries most frames
     assert sources[0] == "detector"

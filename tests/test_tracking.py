@@ -29,6 +29,7 @@ class Face:
     size: float = 80.0
     validity: float = 0.99  # what the landmark net says on a window centred on this face
     score: float = 0.9  # what the detector says
+    sigma: float = 0.01  # the landmark net's crop-normalised per-point uncertainty on this face
 
 
 def _points(f: Face) -> np.ndarray:
@@ -66,7 +67,7 @@ class World:
         for f in self.faces:
             if np.hypot(window.cx - f.cx, window.cy - f.cy) < 0.25 * window.size and 0.7 < window.size / f.size < 2.0:
                 pts = _points(f)
-                return LandmarkResult(pts, np.ones(68, np.float32), np.full(68, 0.01, np.float32), f.validity, window)
+                return LandmarkResult(pts, np.ones(68, np.float32), np.full(68, f.sigma, np.float32), f.validity, window)
         c = np.array([window.cx, window.cy], np.float32)
         return LandmarkResult(np.tile(c, (68, 1)) + _points(Face(0, 0, window.size / 1.1)), np.ones(68, np.float32),
                               np.ones(68, np.float32), 0.01, window)
@@ -126,6 +127,29 @@ def test_lost_track_is_dropped_after_max_lost_frames():
     assert t.tracks == []
     w.faces = [Face(300, 200)]
     assert _ids(t.step(GRAY, BGR, 8)) == [1]  # too late: a new id
+
+
+def test_a_fit_that_does_not_trust_itself_is_no_face_whatever_its_validity():
+    """A full profile: the validity head says face (0.99), the uncertainty head says the points
+    are guesses. Between sigma_acquire and sigma_keep a track is kept but never opened."""
+    w, t = _tracker(sigma_keep=0.06, sigma_acquire=0.05)
+    w.faces = [Face(300, 200, validity=0.99, sigma=0.055)]
+    assert _ids(t.step(GRAY, BGR, 0)) == []  # not sure enough to open a track
+    w.faces = [Face(300, 200, validity=0.99, sigma=0.02)]
+    assert _ids(t.step(GRAY, BGR, 1)) == [0]
+    w.faces = [Face(300, 200, validity=0.99, sigma=0.055)]
+    assert _ids(t.step(GRAY, BGR, 2)) == [0]  # sure enough to keep it
+    w.faces = [Face(300, 200, validity=0.99, sigma=0.08)]
+    faces = t.step(GRAY, BGR, 3)
+    assert _ids(faces) == [] and [f.source for f in faces] == ["lost"]  # the detector's hit does not bring it back
+    w.faces = [Face(300, 200, validity=0.99, sigma=0.02)]
+    assert _ids(t.step(GRAY, BGR, 4)) == [0]  # the face turns back: same id
+
+
+def test_typical_sigma_is_the_upper_median():
+    s = np.linspace(0.01, 0.68, 68).astype(np.float32)
+    r = LandmarkResult(np.zeros((68, 2), np.float32), s, np.random.default_rng(1).permutation(s), 0.9, FaceWindow(0, 0, 96, 0))
+    assert r.typical_sigma == pytest.approx(float(np.sort(s)[34]))
 
 
 def test_validity_hysteresis_new_tracks_need_more_than_kept_ones():

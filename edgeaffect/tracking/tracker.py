@@ -21,6 +21,14 @@ One person, one track:
   sizes and `reacquire_soft_frames` frames do the keep thresholds apply; further away or
   later the detection must pass the acquire thresholds as if it were new (a weak hit on the
   background never inherits an id).
+* the fit must also trust itself: a landmark result whose typical per-point uncertainty
+  (`LandmarkResult.typical_sigma`) is above `sigma_keep` is no face either, whatever its
+  validity. The validity head was trained on faces within about +-60 deg of yaw and says
+  "face" on a full profile too, where the points collapse over cheek and hair; the uncertainty
+  head does not (profiles 0.06-0.10, held-out photos < 0.03, real turned faces up to 0.05).
+  A new track needs its refined fit (on the window it will be tracked with) below
+  `sigma_acquire`: on a profile that refinement diverges (0.065 and up), on a real turned
+  face it converges (0.04 and below).
 * a lost track is not a face: the tracker reports it (state `lost`, so the temporal window
   can record the gap) but the analyzer does not list it in the frame's result.
 """
@@ -72,6 +80,8 @@ class TrackerConfig:
     reacquire_near: float = 1.0  # within this (face sizes) and ...
     reacquire_soft_frames: int = 3  # ... this many frames lost, the keep thresholds apply; else the acquire ones
     reacquire_size_ratio: float = 1.6  # detection side vs the track's last side, either way
+    sigma_keep: float = 0.06  # typical landmark sigma (crop-normalised) above which a fit is not a face
+    sigma_acquire: float = 0.05  # ... and the bound a new track's refined fit must meet (hysteresis)
     window_deadzone: float = 0.05  # the landmark window moves only when centre/side change by more than this x side (or angle, rad)
     au_deadzone_px: float = 0.25  # the AU alignment changes only when it moves a face point by more than this (112-px crop)
 
@@ -102,7 +112,7 @@ class Tracker:
         for t in active:
             assert t.landmarks is not None
             lm = self.landmarks.run(gray, _hold_window(t.window, window_from_landmarks(t.landmarks.points), cfg.window_deadzone))
-            if lm.validity >= cfg.validity_threshold:
+            if lm.validity >= cfg.validity_threshold and lm.typical_sigma <= cfg.sigma_keep:
                 faces.append(TrackedFace(t, True, "tracking", lm))
             else:
                 lost_now.append(t)
@@ -133,7 +143,7 @@ class Tracker:
                 near = track is not None and dist <= cfg.reacquire_near and track.lost <= cfg.reacquire_soft_frames
                 if not near and det.score < cfg.detector_acquire:
                     continue
-                lm = self._landmarks_from_detection(gray, det, cfg.validity_threshold if near else cfg.validity_acquire)
+                lm = self._landmarks_from_detection(gray, det, near)
                 if lm is None:
                     continue
                 faces.append(TrackedFace(track or self._new_track(), True, "detector", lm, det.score))
@@ -164,13 +174,20 @@ class Tracker:
         return faces
 
     # ------------------------------------------------------------------ helpers
-    def _landmarks_from_detection(self, gray: GreySource, det: Detection, thr: float) -> LandmarkResult | None:
+    def _landmarks_from_detection(self, gray: GreySource, det: Detection, near: bool) -> LandmarkResult | None:
+        """The landmarks a detection starts (or re-acquires) a track with, or None if they are no
+        face. `near`: it re-acquires a track lost a moment ago close by (keep thresholds)."""
+        cfg = self.config
+        thr = cfg.validity_threshold if near else cfg.validity_acquire
         lm = self.landmarks.run(gray, window_from_detection(det))
-        if lm.validity < thr or not _on_detection(lm, det):
+        if lm.validity < thr or lm.typical_sigma > cfg.sigma_keep or not _on_detection(lm, det):
             return None
         # One refinement pass from the landmark-defined window: the network was trained on
-        # (jittered) landmark windows, so this removes the detector box bias.
+        # (jittered) landmark windows, so this removes the detector box bias. On a view the
+        # network cannot fit (a profile) the refinement diverges: its uncertainty rises.
         lm2 = self.landmarks.run(gray, window_from_landmarks(lm.points))
+        if lm2.typical_sigma > (cfg.sigma_keep if near else cfg.sigma_acquire):
+            return None
         return lm2 if lm2.validity >= thr and _on_detection(lm2, det) else lm
 
     def _new_track(self) -> Track:
