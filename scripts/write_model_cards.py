@@ -75,7 +75,10 @@ CARDS: dict[str, dict[str, str]] = {
         "not": "Not trained on human-annotated landmarks; accuracy is measured against the teachers, so it cannot exceed them. "
         "Mostly frontal, adult, greyscale LFW-style faces: expect more error on profile views, children and very dark NIR frames "
         "(turned heads come only from the data's own photos, oversampled; no yaw augmentation, so nothing near +-90 deg). "
-        "{shipped_because} {validity_unseen}",
+        "On a full profile the points collapse over cheek and hair while the validity head still says face (up to 0.99 on "
+        "the shared clip's close-up, frames 20-44); the per-point uncertainty does rise there (typical sigma 0.06-0.10 "
+        "against < 0.03 on held-out photos), and the tracker refuses such a fit (`TrackerConfig.sigma_keep`/`sigma_acquire`, "
+        "tests/test_faces_real.py). {shipped_because} {validity_unseen}",
     },
     "eyes": {
         "what": "Eye refinement network: per-eye closed probability and the eye's six contour points",
@@ -214,6 +217,11 @@ def validity_unseen(ev: dict[str, Any], sha256: str | None = None) -> str:
             f"below {thr} on {len(imgs) - len(misses)}")
     if misses:
         text += "; it misses " + ", ".join(f"`{k}` ({v:.2f})" for k, v in sorted(misses.items(), key=lambda kv: -kv[1]))
+    opens = ev.get("opens_track")
+    if isinstance(opens, dict) and opens:
+        opened = sorted(k for k, v in opens.items() if v)
+        text += (f". With the tracker's whole acquisition rule (validity, the fit's own uncertainty and a refit), "
+                 f"{len(opened)} of {len(opens)} would open a track" + (": " + ", ".join(f"`{k}`" for k in opened) if opened else ""))
     return text + "."
 
 
