@@ -78,6 +78,7 @@ class AnalyzerOptions:
     landmark_sigma_keep: float = 0.06
     landmark_sigma_acquire: float = 0.05  # hysteresis: what a new track's refined fit needs
     redetect_every: int = 30  # frames between looks for new faces while tracking < max_faces (0: never)
+    scene_cuts: bool = True  # an edit cut in a video ends every track (new ids after it; edgeaffect.tracking.scene_cut)
     detect_small_faces: bool = True  # nothing found on the whole frame -> detect on square tiles too
     small_face_px: float | None = None  # smallest face (frame px) the tiled search is sized for; None: the detector's default (full range 40)
     max_lost_frames: int = 45  # frames a lost face keeps its id and window (not listed meanwhile)
@@ -403,7 +404,7 @@ def _tracker_config(opts: AnalyzerOptions) -> TrackerConfig:
         validity_acquire=max(opts.validity_acquire, opts.validity_threshold),
         sigma_keep=opts.landmark_sigma_keep, sigma_acquire=min(opts.landmark_sigma_acquire, opts.landmark_sigma_keep),
         detector_acquire=opts.detector_score_threshold,
-        detect_small_faces=opts.detect_small_faces, max_lost_frames=opts.max_lost_frames,
+        detect_small_faces=opts.detect_small_faces, max_lost_frames=opts.max_lost_frames, scene_cuts=opts.scene_cuts,
         always_detect=opts.running_mode == RunningMode.IMAGE,
     )
 

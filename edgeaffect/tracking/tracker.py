@@ -29,6 +29,9 @@ One person, one track:
   A new track needs its refined fit (on the window it will be tracked with) below
   `sigma_acquire`: on a profile that refinement diverges (0.065 and up), on a real turned
   face it converges (0.04 and below).
+* an edit cut in a video ends every track (`scene_cuts`, edgeaffect.tracking.scene_cut): the
+  window a track follows may hold another person in the new scene, and the landmark net would
+  rightly call that a face.
 * a lost track is not a face: the tracker reports it (state `lost`, so the temporal window
   can record the gap) but the analyzer does not list it in the frame's result.
 """
@@ -46,6 +49,7 @@ from ..models.detector import Detection, iou, strongest_of_overlaps
 from ..models.landmarks import LandmarkResult
 from ..vision.alignment import FaceWindow, au_crop_matrix, window_from_landmarks
 from ..vision.grey import GreySource
+from .scene_cut import SceneCutDetector
 from .tracks import Track, TrackedFace
 from .windows import detection_inside, window_from_detection
 
@@ -82,6 +86,7 @@ class TrackerConfig:
     reacquire_size_ratio: float = 1.6  # detection side vs the track's last side, either way
     sigma_keep: float = 0.06  # typical landmark sigma (crop-normalised) above which a fit is not a face
     sigma_acquire: float = 0.05  # ... and the bound a new track's refined fit must meet (hysteresis)
+    scene_cuts: bool = True  # an edit cut (a new scene in a video) ends every track: new ids after it
     window_deadzone: float = 0.05  # the landmark window moves only when centre/side change by more than this x side (or angle, rad)
     au_deadzone_px: float = 0.25  # the AU alignment changes only when it moves a face point by more than this (112-px crop)
 
@@ -96,16 +101,23 @@ class Tracker:
         self.tracks: list[Track] = []
         self._next_id = 0
         self._empty_frames = 0  # consecutive frames where nothing was found (tiled search back-off)
+        self._cuts = SceneCutDetector()
+        self.scene_cuts = 0  # cuts that ended tracks so far
 
     def reset(self) -> None:
         """Forget all tracks (ids keep increasing, so an id is never reused for another person)."""
         self.tracks.clear()
         self._empty_frames = 0
+        self._cuts.reset()
 
     def step(self, gray: GreySource, image: np.ndarray, index: int, timings_ms: dict[str, float] | None = None) -> list[TrackedFace]:
         """Track one frame. Found faces come back valid with their landmarks; tracks kept
         through a short loss come back `lost`. Sorted by track id."""
         cfg = self.config
+        if cfg.scene_cuts and self._cuts(image) and self.tracks:
+            self.tracks.clear()  # a new scene: nobody carries over (ids keep increasing)
+            self._empty_frames = 0
+            self.scene_cuts += 1
         active = [t for t in self.tracks if t.lost == 0 and t.landmarks is not None]
         faces: list[TrackedFace] = []
         lost_now: list[Track] = []
