@@ -248,6 +248,17 @@ def test_single_speaker_stretch_gives_one_id(clip_results):
 
 
 @pytest.mark.shared_data
+def test_no_id_crosses_an_edit_cut(clip_results):
+    """Edit cuts at frames 20, 82 and 211 (tests/test_scene_cut.py): the speaker's id never
+    continues on someone in the next scene (it did at 211, onto an audience member)."""
+    scenes = [clip_results[a:b] for a, b in ((0, 20), (20, 82), (82, 211), (211, len(clip_results)))]
+    ids = [_ids_and_faces(s)[0] for s in scenes]
+    for i in range(len(ids)):
+        for j in range(i + 1, len(ids)):
+            assert not ids[i] & ids[j], (i, j, ids)
+
+
+@pytest.mark.shared_data
 def test_no_face_listed_on_the_dark_background(clip_results):
     # frames 60-61: blurred audience on a dark background, the speaker's head out of frame
     # (validity 0.54 used to open a track there)
