@@ -30,6 +30,7 @@ class Face:
     validity: float = 0.99  # what the landmark net says on a window centred on this face
     score: float = 0.9  # what the detector says
     sigma: float = 0.01  # the landmark net's crop-normalised per-point uncertainty on this face
+    fits_below: float = 2.0  # windows larger than this x the face size see it only vaguely (validity 0.3)
 
 
 def _points(f: Face) -> np.ndarray:
@@ -67,7 +68,8 @@ class World:
         for f in self.faces:
             if np.hypot(window.cx - f.cx, window.cy - f.cy) < 0.25 * window.size and 0.7 < window.size / f.size < 2.0:
                 pts = _points(f)
-                return LandmarkResult(pts, np.ones(68, np.float32), np.full(68, f.sigma, np.float32), f.validity, window)
+                v = f.validity if window.size / f.size <= f.fits_below else 0.3
+                return LandmarkResult(pts, np.ones(68, np.float32), np.full(68, f.sigma, np.float32), v, window)
         c = np.array([window.cx, window.cy], np.float32)
         return LandmarkResult(np.tile(c, (68, 1)) + _points(Face(0, 0, window.size / 1.1)), np.ones(68, np.float32),
                               np.ones(68, np.float32), 0.01, window)
@@ -144,6 +146,21 @@ def test_a_fit_that_does_not_trust_itself_is_no_face_whatever_its_validity():
     assert _ids(faces) == [] and [f.source for f in faces] == ["lost"]  # the detector's hit does not bring it back
     w.faces = [Face(300, 200, validity=0.99, sigma=0.02)]
     assert _ids(t.step(GRAY, BGR, 4)) == [0]  # the face turns back: same id
+
+
+def test_a_detection_window_that_fits_badly_gets_one_tighter_retry():
+    """The detector window is 1.22 x the box; a face that the landmark net sees only on a window
+    up to 1.15 x its size fails there (validity 0.3) and is found on the 0.9 x retry."""
+    w, t = _tracker()
+    w.faces = [Face(300, 200, fits_below=1.15)]
+    assert _ids(t.step(GRAY, BGR, 0)) == [0]
+    w, t = _tracker()
+    w.faces = [Face(300, 200, fits_below=1.0)]  # even the retry is too wide: no face
+    assert _ids(t.step(GRAY, BGR, 0)) == []
+    w, t = _tracker()
+    w.faces = [Face(300, 200, validity=0.01)]  # nothing face-like: no second landmark run
+    t.step(GRAY, BGR, 0)
+    assert w.landmark_calls == 1
 
 
 def test_typical_sigma_is_the_upper_median():
