@@ -201,19 +201,23 @@ class Tracker:
         thr = cfg.validity_threshold if near else cfg.validity_acquire
         w = window_from_detection(det)
         lm = self.landmarks.run(gray, w)
-        if lm.validity < thr or lm.typical_sigma > cfg.sigma_keep or not _on_detection(lm, det):
+        if lm.validity < thr or not _on_detection(lm, det):
             if lm.validity < RETRY_VALIDITY:
                 return None
             lm = self.landmarks.run(gray, FaceWindow(w.cx, w.cy, w.size * RETRY_SCALE, w.angle))
-            if lm.validity < thr or lm.typical_sigma > cfg.sigma_keep or not _on_detection(lm, det):
+            if lm.validity < thr or not _on_detection(lm, det):
                 return None
         # One refinement pass from the landmark-defined window: the network was trained on
-        # (jittered) landmark windows, so this removes the detector box bias. On a view the
-        # network cannot fit (a profile) the refinement diverges: its uncertainty rises.
+        # (jittered) landmark windows, so this removes the detector box bias. The fit's own
+        # uncertainty is judged here, on the window the track will be followed with, not on the
+        # detector's (a loose detector box alone can raise it): on a view the network cannot
+        # fit (a profile) the refinement diverges and its uncertainty rises; on a face it falls.
         lm2 = self.landmarks.run(gray, window_from_landmarks(lm.points))
         if lm2.typical_sigma > (cfg.sigma_keep if near else cfg.sigma_acquire):
             return None
-        return lm2 if lm2.validity >= thr and _on_detection(lm2, det) else lm
+        if lm2.validity >= thr and _on_detection(lm2, det):
+            return lm2
+        return lm if lm.typical_sigma <= cfg.sigma_keep else None
 
     def _new_track(self) -> Track:
         t = Track(self._next_id)
