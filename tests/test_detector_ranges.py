@@ -148,3 +148,27 @@ def test_full_range_search_finds_a_40px_face():
         frame[y : y + h, x : x + w] = small
         hits = [d for d in det.detect_tiled(frame) if x <= d.box[0] + d.box[2] / 2 <= x + w and y <= d.box[1] + d.box[3] / 2 <= y + h]
         assert hits and 28 <= hits[0].box[2] <= 52 and hits[0].score >= 0.7, ((x, y), hits)
+
+
+def test_zoomed_out_pass_maps_boxes_back_to_the_frame(assets):
+    """The zoomed-out pass (the frame at half size in the middle of the input, for faces that
+    fill the frame) reports boxes in frame pixels: on a close-up it finds the face where the
+    whole-frame pass does."""
+    cv2 = pytest.importorskip("cv2")
+    skd = pytest.importorskip("skimage.data", reason="needs scikit-image (the [demo] extra)")
+    from edgeaffect.models import find_model
+    from edgeaffect.models.detector import ZOOM_OUT, iou
+    from edgeaffect.runtime.runner import ModelRunner
+
+    det = FaceDetector(ModelRunner(find_model(assets, "detector")), score_threshold=0.4)
+    head = cv2.cvtColor(np.asarray(skd.astronaut()), cv2.COLOR_RGB2BGR)[0:260, 120:360]
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[:, 100:543] = cv2.resize(head, (443, 480), interpolation=cv2.INTER_AREA)  # a close-up: face ~170 px
+    x, _, _, _ = det.preprocess(frame, ZOOM_OUT)
+    img = x[0] if x.shape[-1] == 3 else x[0].transpose(1, 2, 0)
+    q = det.size // 4  # the frame fills the middle half of the square (the 4:3 frame's width), the rest is black
+    assert np.all(img[:, :q] == -1.0) and np.all(img[:, -q:] == -1.0)
+    whole, zoomed = det.detect(frame), det.detect_zoomed_out(frame)
+    assert zoomed, "the zoomed-out pass found no face on a close-up"
+    assert whole, "the whole-frame pass found no face on a close-up"
+    assert iou(whole[0].box, zoomed[0].box) > 0.6, (whole[0].box, zoomed[0].box)

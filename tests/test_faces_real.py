@@ -234,3 +234,24 @@ def test_full_range_detector_finds_a_far_face(shared_data):
     boxes, scores = decode(reg[0], cls[0, :, 0], anchors, size, float(cfg["score_threshold"]))
     found = [(b[0] * side, b[1] * side - (side - 720) / 2, (b[2] - b[0]) * side, (b[3] - b[1]) * side) for b in boxes]
     assert any(iou(f, truth) > 0.3 for f in found), (truth, found, scores)
+
+
+#: Held-out LFW-style crops (192 px, face ~half the frame) on which the shipped int8 detector's
+#: whole-frame pass finds nothing: its stride-16 scores for large faces sit low.
+FRAME_FILLING = ("Brian_Scalabrine_0001", "Doug_Collins_0002", "Ed_Rosenthal_0003", "Franko_Simatovic_0002",
+                 "George_W_Bush_0030", "George_W_Bush_0142", "George_W_Bush_0147", "Gianni_Agnelli_0001",
+                 "Harrison_Ford_0003", "James_Roberts_0001")
+
+
+def test_frame_filling_faces_are_found(assets, shared_data):
+    """The zoomed-out search pass finds the faces the whole-frame pass misses (IMAGE mode)."""
+    from edgeaffect import Analyzer, AnalyzerOptions, RunningMode
+
+    missed = []
+    with Analyzer.create(AnalyzerOptions(running_mode=RunningMode.IMAGE, max_faces=1)) as a:
+        for name in FRAME_FILLING:
+            img = cv2.imread(str(SHARED / "expressions" / "images" / f"{name}.jpg"), cv2.IMREAD_COLOR)
+            assert img is not None, name
+            if not any(f.valid for f in a.process_image(img).faces):
+                missed.append(name)
+    assert missed == []

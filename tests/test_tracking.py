@@ -62,6 +62,9 @@ class World:
     def detect_tiled(self, bgr: np.ndarray, max_faces: int = 8) -> list[Detection]:
         return []
 
+    def detect_zoomed_out(self, bgr: np.ndarray, max_faces: int = 8) -> list[Detection]:
+        return []
+
     # landmark interface
     def run(self, gray: np.ndarray, window: FaceWindow) -> LandmarkResult:
         self.landmark_calls += 1
@@ -161,6 +164,38 @@ def test_a_detection_window_that_fits_badly_gets_one_tighter_retry():
     w.faces = [Face(300, 200, validity=0.01)]  # nothing face-like: no second landmark run
     t.step(GRAY, BGR, 0)
     assert w.landmark_calls == 1
+
+
+def test_large_faces_the_whole_frame_pass_misses_are_searched_zoomed_out():
+    """The int8 detector misses some frame-filling faces; the zoomed-out pass, run while
+    searching (every ZOOMED_OUT_EVERY-th empty frame in video, every image in IMAGE mode),
+    finds them."""
+    from edgeaffect.tracking.tracker import ZOOMED_OUT_EVERY
+
+    class LargeFaceWorld(World):
+        zoomed_calls = 0
+
+        def detect(self, bgr, max_faces=8):
+            return []
+
+        def detect_zoomed_out(self, bgr, max_faces=8):
+            self.zoomed_calls += 1
+            return World.detect(self, bgr, max_faces)
+
+    w = LargeFaceWorld()
+    t = Tracker(w, w, TrackerConfig())
+    w.faces = []
+    for i in range(2 * ZOOMED_OUT_EVERY):
+        assert _ids(t.step(GRAY, BGR, i)) == []
+    assert w.zoomed_calls == 2  # an empty scene pays one extra run every ZOOMED_OUT_EVERY frames
+    w.faces = [Face(320, 240, size=300)]
+    seen = [_ids(t.step(GRAY, BGR, 10 + i)) for i in range(ZOOMED_OUT_EVERY)]
+    assert [0] in seen
+    w2 = LargeFaceWorld()
+    t2 = Tracker(w2, w2, TrackerConfig(always_detect=True))
+    for i in range(3):
+        t2.step(GRAY, BGR, i)
+    assert w2.zoomed_calls == 3  # IMAGE mode: every image is searched fully
 
 
 def test_typical_sigma_is_the_upper_median():

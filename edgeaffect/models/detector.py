@@ -33,6 +33,9 @@ RELIABLE_FACE_PX = 18.0
 #: (issue 9: kiosks, lecterns: faces of ~40 px and up). Short range keeps its short-side tiles.
 FULL_RANGE_SMALL_FACE_PX = 40.0
 
+#: How much larger than the frame the zoomed-out search pass's square is (FaceDetector.detect_zoomed_out).
+ZOOM_OUT = 2.0
+
 #: MediaPipe's SSD anchor layouts (face_detection_{short,full}_range graphs).
 SHORT_RANGE = {"input_size": 128, "strides": [8, 16, 16, 16], "anchors_per_stride": 2}
 FULL_RANGE = {"input_size": 192, "strides": [4], "anchors_per_stride": 1}
@@ -170,13 +173,15 @@ class FaceDetector:
     def full_range(self) -> bool:
         return self.layout["strides"] == FULL_RANGE["strides"]
 
-    def preprocess(self, bgr: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+    def preprocess(self, bgr: np.ndarray, zoom_out: float = 1.0) -> tuple[np.ndarray, float, float, float]:
         """Letterbox to square, resize to the model's size, RGB in [-1, 1]. Returns (input, scale, pad_x, pad_y).
         `bgr` may also be an HxW grey frame (a mono sensor): it is warped as one channel and
-        then tripled, which gives the input its BGR copy would (each channel warps alike)."""
+        then tripled, which gives the input its BGR copy would (each channel warps alike).
+        `zoom_out` > 1: the square is that much larger than the frame's long side, so the frame
+        sits smaller in the middle of a black canvas (see `detect_zoomed_out`)."""
         h, w = bgr.shape[:2]
         size = self.size
-        side = max(h, w)
+        side = max(h, w) * max(float(zoom_out), 1.0)
         px, py = (side - w) / 2.0, (side - h) / 2.0
         m = np.array([[size / side, 0, px * size / side], [0, size / side, py * size / side]], np.float32)
         img = letterbox_warp(bgr, m, size, cv2.INTER_AREA if side > 2 * size else cv2.INTER_LINEAR)
@@ -186,10 +191,20 @@ class FaceDetector:
             x = x.transpose(0, 3, 1, 2)
         return np.ascontiguousarray(x), side / size, px, py
 
-    def detect(self, bgr: np.ndarray, max_faces: int = 8) -> list[Detection]:
-        x, scale, px, py = self.preprocess(bgr)
+    def detect(self, bgr: np.ndarray, max_faces: int = 8, zoom_out: float = 1.0) -> list[Detection]:
+        x, scale, px, py = self.preprocess(bgr, zoom_out)
         out = self.runner.run(x)
         return self.decode(out[self._reg][0], out[self._cls][0, :, 0], scale, px, py, max_faces)
+
+    def detect_zoomed_out(self, bgr: np.ndarray, max_faces: int = 8) -> list[Detection]:
+        """Detection with the frame at half size in the middle of the model's input.
+
+        The shipped full-int8 short-range model scores large, frame-filling faces low (its
+        stride-16 logits sit ~0.9 below MediaPipe's float model's) and misses some outright,
+        e.g. LFW-style crops where the face is ~half the frame; at half size the same faces
+        fall on the stride-8 anchors and score 0.6-0.9. The tracker runs this pass only while
+        searching (nothing tracked, no strong hit on the whole frame)."""
+        return self.detect(bgr, max_faces, zoom_out=ZOOM_OUT)
 
     def tiles(self, h: int, w: int) -> list[tuple[int, int, int]]:
         """(x0, y0, side) of the square tiles `detect_tiled` runs on for an h x w frame.

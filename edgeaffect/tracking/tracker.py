@@ -57,6 +57,10 @@ from .windows import detection_inside, window_from_detection
 #: small-face search (FaceDetector.tiles: 2 extra short-range runs, or 4-8 full-range runs sized for
 #: 40-px faces on a 640x480-1280x720 frame) only every SMALL_FACE_EVERY-th frame.
 SMALL_FACE_EVERY = 10
+#: ... and the zoomed-out pass for large faces (FaceDetector.detect_zoomed_out: one extra
+#: detector run) every ZOOMED_OUT_EVERY-th such frame (at 30 fps a face filling the frame is
+#: picked up within 0.1 s). IMAGE mode (`always_detect`) searches fully on every image.
+ZOOMED_OUT_EVERY = 3
 
 #: A detection whose window fit fails gets one more try on a window this much smaller, when the
 #: first fit saw something face-like (validity >= RETRY_VALIDITY): the shipped int8 detector's box
@@ -70,6 +74,7 @@ RETRY_VALIDITY = 0.05
 class _Detector(Protocol):
     def detect(self, image: np.ndarray, max_faces: int = ...) -> list[Detection]: ...  # BGR, or HxW grey (mono sensor)
     def detect_tiled(self, image: np.ndarray, max_faces: int = ...) -> list[Detection]: ...
+    def detect_zoomed_out(self, image: np.ndarray, max_faces: int = ...) -> list[Detection]: ...
 
 
 class _Landmarks(Protocol):
@@ -147,10 +152,18 @@ class Tracker:
             td = time.perf_counter()
             dets = self.detector.detect(image, max_faces=cfg.max_faces + 2)
             strong = any(d.score >= cfg.detector_acquire for d in dets)
-            if not strong and not faces and cfg.detect_small_faces and self._empty_frames % SMALL_FACE_EVERY == 0:
-                # only weak hits on the whole frame (below the acquire score): look on tiles too
-                # the stronger of overlapping hits (a tile sees a small face larger)
-                dets = strongest_of_overlaps(dets + self.detector.detect_tiled(image, max_faces=cfg.max_faces + 2), 0.3)
+            if not strong and not faces:
+                # only weak hits on the whole frame (below the acquire score): search further, for
+                # large faces on the frame zoomed out and for small ones on tiles; the stronger of
+                # overlapping hits wins (a tile sees a small face larger)
+                n = 0 if cfg.always_detect else self._empty_frames
+                extra: list[Detection] = []
+                if n % ZOOMED_OUT_EVERY == 0:
+                    extra += self.detector.detect_zoomed_out(image, max_faces=cfg.max_faces + 2)
+                if cfg.detect_small_faces and n % SMALL_FACE_EVERY == 0:
+                    extra += self.detector.detect_tiled(image, max_faces=cfg.max_faces + 2)
+                if extra:
+                    dets = strongest_of_overlaps(dets + extra, 0.3)
             self._empty_frames = 0 if strong or faces else self._empty_frames + 1
             if timings_ms is not None:
                 timings_ms["detector"] = (time.perf_counter() - td) * 1000
