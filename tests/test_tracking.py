@@ -189,7 +189,7 @@ def test_large_faces_the_whole_frame_pass_misses_are_searched_zoomed_out():
         assert _ids(t.step(GRAY, BGR, i)) == []
     assert w.zoomed_calls == 2  # an empty scene pays one extra run every ZOOMED_OUT_EVERY frames
     w.faces = [Face(320, 240, size=300)]
-    seen = [_ids(t.step(GRAY, BGR, 10 + i)) for i in range(ZOOMED_OUT_EVERY)]
+    seen = [_ids(t.step(GRAY, BGR, 100 + i)) for i in range(ZOOMED_OUT_EVERY)]
     assert [0] in seen
     w2 = LargeFaceWorld()
     t2 = Tracker(w2, w2, TrackerConfig(always_detect=True))
