@@ -290,6 +290,12 @@ class Analyzer:
                     head_pose=pose.as_dict() if pose else None, eyes=f.track.eyes.update(pts, closed).as_dict(),
                     detector_score=f.detector_score,
                 )
+            elif f.source == "turned_away":
+                # a face is there but beyond the landmark network's pose range (a profile): listed,
+                # not valid, every per-face output null (no made-up landmarks, AUs or valence)
+                assert f.lm is not None
+                f.face = FaceResult(track_id=f.track.id, valid=False, validity=f.lm.validity, source=f.source,
+                                    box=f.track.last_box)
             # a lost track is not listed (f.face stays None): its id waits for re-acquisition
         work.faces = faces
         t2 = time.perf_counter()

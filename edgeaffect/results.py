@@ -56,7 +56,7 @@ class FaceResult:
     track_id: int
     valid: bool
     validity: float  # landmark net's face-validity probability
-    source: str  # "detector" (found this frame) | "tracking" | "lost"
+    source: str  # "detector" (found this frame) | "tracking" | "turned_away" (not valid: beyond the landmark net's pose range)
     box: tuple[float, float, float, float] | None = None  # x, y, w, h (frame px)
     landmarks: np.ndarray | None = None  # [68, 2] frame px
     landmark_sigma: np.ndarray | None = None  # [68] frame px

@@ -65,6 +65,28 @@ def test_four_second_glance_is_one_distraction_with_exact_start_and_end():
     assert states[-1].awareness == pytest.approx(1.0)
 
 
+def test_a_face_turned_beyond_the_landmark_range_is_present_and_looking_away():
+    """A head turned to a full profile: the tracker lists the driver `turned_away` (not valid,
+    no pose). That is a driver present and looking off road, not an absent driver: 4 s of it
+    is one long-glance distraction, and the face-not-seen timer does not run."""
+    fps = 30
+    frames = []
+    for i in range(20 * fps):
+        t = i / fps
+        if 10.0 <= t < 14.0:
+            f = FaceResult(track_id=0, valid=False, validity=0.97, source="turned_away", box=(100, 100, 200, 200))
+            frames.append(FrameResult(i, t * 1000.0, [f], status="no_face"))
+        else:
+            frames.append(frame(i, t))
+    _, states, events = run(frames)
+    starts = [e for e in of_type(events, "distraction") if e.phase == "start"]
+    assert len(starts) == 1 and starts[0].data["rule"] == "long_glance"
+    assert starts[0].start_ms == pytest.approx(10000.0) and starts[0].timestamp_ms == pytest.approx(13000.0)
+    turned = [s for s in states if 10000.0 <= s.timestamp_ms < 14000.0]
+    assert all(s.face_detected and s.gaze_zone == "off_road" and s.face_not_seen_s == 0.0 for s in turned)
+    assert not of_type(events, "face_not_seen")
+
+
 def test_glance_rule_is_timestamp_driven_not_frame_driven():
     for fps in (7, 30, 60):
         frames = [frame(i, i / fps, yaw=-40.0 if 2.0 <= i / fps < 4.9 else 0.0) for i in range(8 * fps)]

@@ -144,11 +144,30 @@ def test_a_fit_that_does_not_trust_itself_is_no_face_whatever_its_validity():
     assert _ids(t.step(GRAY, BGR, 1)) == [0]
     w.faces = [Face(300, 200, validity=0.99, sigma=0.055)]
     assert _ids(t.step(GRAY, BGR, 2)) == [0]  # sure enough to keep it
-    w.faces = [Face(300, 200, validity=0.99, sigma=0.08)]
+    w.faces = [Face(300, 200, validity=0.99, sigma=0.08)]  # turned beyond the network's range
     faces = t.step(GRAY, BGR, 3)
-    assert _ids(faces) == [] and [f.source for f in faces] == ["lost"]  # the detector's hit does not bring it back
+    assert _ids(faces) == [] and [(f.track.id, f.source) for f in faces] == [(0, "turned_away")]
+    for i in range(4, 60):  # longer than max_lost_frames: a turned-away face is not lost
+        assert [(f.track.id, f.source, f.valid) for f in t.step(GRAY, BGR, i)] == [(0, "turned_away", False)]
     w.faces = [Face(300, 200, validity=0.99, sigma=0.02)]
-    assert _ids(t.step(GRAY, BGR, 4)) == [0]  # the face turns back: same id
+    faces = t.step(GRAY, BGR, 60)
+    assert _ids(faces) == [0] and faces[0].source == "tracking"  # it turns back: same id, from its held window
+
+
+def test_a_turned_away_face_is_lost_when_it_leaves_and_dropped_after_max_turned_frames():
+    w, t = _tracker(max_turned_frames=5)
+    w.faces = [Face(300, 200)]
+    t.step(GRAY, BGR, 0)
+    w.faces = [Face(300, 200, sigma=0.08)]
+    sources = [[f.source for f in t.step(GRAY, BGR, i)] for i in range(1, 8)]
+    assert sources[:5] == [["turned_away"]] * 5 and sources[5:] == [["lost"]] * 2
+    w, t = _tracker()
+    w.faces = [Face(300, 200)]
+    t.step(GRAY, BGR, 0)
+    w.faces = [Face(300, 200, sigma=0.08)]
+    t.step(GRAY, BGR, 1)
+    w.faces = []  # gone while turned: lost, as any face
+    assert [f.source for f in t.step(GRAY, BGR, 2)] == ["lost"]
 
 
 def test_a_detection_window_that_fits_badly_gets_one_tighter_retry():
@@ -349,3 +368,42 @@ def test_geometry_is_on_a_fixed_grid():
     m = au_crop_matrix(pts, 112)
     assert np.array_equal(m, au_crop_matrix(pts * (1 + 1e-15), 112))
     assert np.all(np.round(m[:, 2] / AFFINE_GRID_SHIFT) * AFFINE_GRID_SHIFT == m[:, 2])
+
+
+def test_a_face_that_turns_away_is_listed_turned_away_with_null_outputs(assets):
+    """Through the Analyzer on the demo clip, with the landmark fits of frames 20-39 made
+    untrustworthy (sigma x 8, as on a profile): the face stays listed under its id as
+    `turned_away`, not valid, every per-face output null, the frame `no_face`; then valid again,
+    same id."""
+    import dataclasses
+
+    pytest.importorskip("skimage.data", reason="the demo needs scikit-image (the [demo] extra)")
+    from edgeaffect import Analyzer, AnalyzerOptions
+    from edgeaffect.demo import DEMO_FPS, demo_frames
+
+    state = {"i": 0}
+    with Analyzer(AnalyzerOptions(max_faces=1)) as a:
+        real = a.tracker.landmarks.run
+
+        def run(gray, window):
+            r = real(gray, window)
+            return dataclasses.replace(r, sigma_norm=r.sigma_norm * 8) if 20 <= state["i"] < 40 else r
+
+        a.tracker.landmarks.run = run
+        res = []
+        for i, f in enumerate(demo_frames()):
+            if i == 60:
+                break
+            state["i"] = i
+            res.append(a.process(f, i * 1000 / DEMO_FPS))
+    before = {f.track_id for r in res[:20] for f in r.faces if f.valid}
+    assert len(before) == 1
+    turned = res[20:40]
+    for r in turned:
+        assert r.status == "no_face" and len(r.faces) == 1, r.to_dict()
+        d = r.faces[0].to_dict()
+        assert d["source"] == "turned_away" and d["valid"] is False and d["track_id"] in before
+        assert all(d[k] is None for k in ("landmarks", "landmark_sigma", "aus", "expression", "valence", "arousal",
+                                          "uncertainty", "head_pose", "eyes")), d
+    after = {f.track_id for r in res[40:] for f in r.faces if f.valid}
+    assert after == before

@@ -8,8 +8,9 @@ timeline.py).
 
 What it computes, after openpilot's `driverMonitoringState` and Euro NCAP's DMS protocol:
 - face detected / probability, per-eye closure, head pose with its std, gaze zone (on road /
-  off road from the pose relative to the driver's learned neutral pose), poor vision and
-  camera blocked;
+  off road from the pose relative to the driver's learned neutral pose; a tracked face turned
+  beyond the landmark network's pose range, source `turned_away`, is present and off road),
+  poor vision and camera blocked;
 - blinks (count, rate, mean duration), PERCLOS P80 over 60 s, long blinks and microsleeps,
   a drowsiness level;
 - Euro NCAP distraction: one glance off road >= 3 s (`long_glance`), or > 10 s off road
@@ -244,6 +245,11 @@ class DriverMonitor:
 
         # 2. this frame's face
         face = self.pick_driver(result)
+        # the driver's face tracked but turned beyond the landmark network's pose range (a profile):
+        # present, looking away (source `turned_away`: not valid, no pose, no eyes)
+        turned = face is None and any(f.source == "turned_away" for f in result.faces)
+        if turned:
+            face = max((f for f in result.faces if f.source == "turned_away"), key=lambda f: (f.box[2] * f.box[3]) if f.box else 0.0)
         face_prob = float(face.validity) if face is not None else 0.0
         detected = face is not None and face_prob >= c.face_threshold
         # absent since the first frame without the face (its predecessor's face holds until then)
@@ -272,6 +278,10 @@ class DriverMonitor:
             zone = "off_road" if off else "on_road"
             self._last_gaze = (t, off)
             eff_off: bool | None = off
+        elif turned and detected:
+            zone = "off_road"  # beyond ~60 deg of yaw: off road by any limit
+            self._last_gaze = (t, True)
+            eff_off = True
         else:
             zone = "unknown"
             if self._last_gaze is not None and t - self._last_gaze[0] <= c.gaze_hold_s + _EPS:

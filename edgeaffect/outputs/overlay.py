@@ -109,7 +109,7 @@ class OverlayRenderer:
             if f.box is not None:
                 x, y, bw, bh = (int(v) for v in f.box)
                 cv2.rectangle(img, (x, y), (x + bw, y + bh), (0, 200, 0) if f.valid else (0, 0, 200), 1)
-                cv2.putText(img, f"#{f.track_id}{'' if f.valid else ' lost'}", (x, max(12, y - 4)), FONT, 0.4, WHITE, 1)
+                cv2.putText(img, f"#{f.track_id}{'' if f.valid else ' ' + f.source}", (x, max(12, y - 4)), FONT, 0.4, WHITE, 1)
             if f.landmarks is not None and f.landmark_sigma is not None:
                 iod = float(np.linalg.norm(f.landmarks[36] - f.landmarks[45])) or 1.0
                 for (px, py), s in zip(f.landmarks, f.landmark_sigma):

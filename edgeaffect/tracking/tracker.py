@@ -32,6 +32,10 @@ One person, one track:
 * an edit cut in a video ends every track (`scene_cuts`, edgeaffect.tracking.scene_cut): the
   window a track follows may hold another person in the new scene, and the landmark net would
   rightly call that a face.
+* a tracked face that turns beyond that range (validity still high, uncertainty above
+  `sigma_keep`) is `turned_away`: not valid, no landmarks, but its id is kept (not counted as
+  lost, for up to `max_turned_frames`) and the same window is checked every frame, so it is
+  valid again, same id, as soon as it turns back. A driver monitor reads it as "looking away".
 * a lost track is not a face: the tracker reports it (state `lost`, so the temporal window
   can record the gap) but the analyzer does not list it in the frame's result.
 """
@@ -91,6 +95,7 @@ class TrackerConfig:
     redetect_every: int = 30  # frames between looks for new faces while < max_faces are tracked (0: never)
     detect_small_faces: bool = True  # nothing on the whole frame -> detector on square tiles too
     max_lost_frames: int = 45  # frames a lost track keeps its id and state
+    max_turned_frames: int = 900  # frames a turned-away face keeps its id without a valid fit (30 s at 30 fps)
     always_detect: bool = False  # IMAGE mode: run the detector on every call
     reacquire_radius: float = 2.0  # face sizes between a lost track's last centre and a detection, at once
     reacquire_growth: float = 0.5  # face sizes added to that radius per frame lost
@@ -132,14 +137,18 @@ class Tracker:
             self.tracks.clear()  # a new scene: nobody carries over (ids keep increasing)
             self._empty_frames = 0
             self.scene_cuts += 1
-        active = [t for t in self.tracks if t.lost == 0 and t.landmarks is not None]
+        active = [t for t in self.tracks if (t.lost == 0 or t.turned > 0) and t.landmarks is not None]
         faces: list[TrackedFace] = []
         lost_now: list[Track] = []
+        turned_now: list[tuple[Track, LandmarkResult]] = []
         for t in active:
             assert t.landmarks is not None
+            # a turned-away track keeps its last good landmarks, so this is its last good window
             lm = self.landmarks.run(gray, _hold_window(t.window, window_from_landmarks(t.landmarks.points), cfg.window_deadzone))
             if lm.validity >= cfg.validity_threshold and lm.typical_sigma <= cfg.sigma_keep:
                 faces.append(TrackedFace(t, True, "tracking", lm))
+            elif lm.validity >= cfg.validity_threshold and t.turned < cfg.max_turned_frames:
+                turned_now.append((t, lm))  # a face is there, but its fit is not to be trusted
             else:
                 lost_now.append(t)
         need_detect = (
@@ -173,7 +182,7 @@ class Tracker:
                     break
                 if any(iou(det.box, f.lm.window.box() if f.lm else (0, 0, 0, 0)) > 0.25 or detection_inside(det, f.lm) for f in faces):
                     continue  # already tracked
-                track, dist = self._match_lost(det, lost_now, {f.track.id for f in faces})
+                track, dist = self._match_lost(det, lost_now + [t for t, _ in turned_now], {f.track.id for f in faces})
                 near = track is not None and dist <= cfg.reacquire_near and track.lost <= cfg.reacquire_soft_frames
                 if not near and det.score < cfg.detector_acquire:
                     continue
@@ -182,21 +191,28 @@ class Tracker:
                     continue
                 faces.append(TrackedFace(track or self._new_track(), True, "detector", lm, det.score))
         tracked_ids = {f.track.id for f in faces}
+        for t, lm in turned_now:
+            if t.id not in tracked_ids:  # (not re-acquired by a detection meanwhile)
+                t.turned += 1
+                faces.append(TrackedFace(t, False, "turned_away", lm))
+        present = {f.track.id for f in faces}
         # Lost faces keep their id and window for a while, but never beyond max_faces: a
         # newly acquired face replaces the longest-lost ones (a driver monitor has one face).
         room = cfg.max_faces - len(faces)
-        lost = sorted((t for t in self.tracks if t.id not in tracked_ids), key=lambda t: t.lost)
+        lost = sorted((t for t in self.tracks if t.id not in present), key=lambda t: t.lost)
         keep_lost = lost[: max(room, 0)]
         for t in keep_lost:
             t.lost += 1
+            t.turned = 0
             faces.append(TrackedFace(t, False, "lost"))
-        keep_ids = tracked_ids | {t.id for t in keep_lost}
+        keep_ids = present | {t.id for t in keep_lost}
         self.tracks = [t for t in self.tracks if t.id in keep_ids and t.lost <= cfg.max_lost_frames]
         faces = [f for f in faces if f.track in self.tracks]
         for f in faces:
             if f.valid:
                 assert f.lm is not None
                 f.track.lost = 0
+                f.track.turned = 0
                 f.track.landmarks = f.lm
                 f.track.window = f.lm.window.snapped()
                 f.track.au_matrix = f.au_matrix = _hold_affine(f.track.au_matrix, au_crop_matrix(f.lm.points, 112), cfg.au_deadzone_px)
@@ -248,7 +264,7 @@ class Tracker:
         dcx, dcy, dside = dx + dw / 2, dy + dh / 2, max(dw, dh)
         best, best_d = None, math.inf
         for t in self.tracks:
-            if not (t.lost > 0 or t in lost_now) or t.last_box is None or t.id in taken:
+            if not (t.lost > 0 or t.turned > 0 or t in lost_now) or t.last_box is None or t.id in taken:
                 continue
             x, y, w, h = t.last_box
             side = max(w, h, 1.0)

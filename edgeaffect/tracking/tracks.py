@@ -22,6 +22,7 @@ class Track:
     affect_window: Any = None  # models.affect.AffectWindow, owned by the affect stage
     eyes: EyeStateTracker = field(default_factory=EyeStateTracker)
     lost: int = 0  # consecutive frames without a face (0 = seen this frame)
+    turned: int = 0  # consecutive frames turned away: the face is there, beyond the network's pose range
     last_box: tuple[float, float, float, float] | None = None
     window: FaceWindow | None = None  # the (snapped) landmark window last used with a valid result
     au_matrix: np.ndarray | None = None  # the AU alignment last used (held while the face is still)
@@ -32,11 +33,12 @@ class Track:
 
 @dataclass
 class TrackedFace:
-    """One track on one frame: found (valid, from `detector` or `tracking`) or `lost`."""
+    """One track on one frame: found (valid, from `detector` or `tracking`), `turned_away` (not
+    valid: a face the landmark net says is there but cannot fit, e.g. a full profile) or `lost`."""
 
     track: Track
     valid: bool
-    source: str  # "detector" | "tracking" | "lost"
+    source: str  # "detector" | "tracking" | "turned_away" | "lost"
     lm: LandmarkResult | None = None
     detector_score: float | None = None
     face: Any = None  # results.FaceResult, filled by the analyzer
