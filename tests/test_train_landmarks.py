@@ -100,3 +100,63 @@ def test_heads_only_freezes_backbone_and_validity_also_after_qat_prepare():
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith(("fc.", "offsets.", "log_sigma.")) for n in trainable)
     assert any(n.startswith("offsets.") for n in trainable) and any(n.startswith("log_sigma.") for n in trainable)
+
+
+def test_activation_quant_off_gives_the_baked_float_network():
+    """set_act_quant(False) is what the exported float ONNX computes (weights on the int8 grid,
+    activations not rounded): the QAT consistency term compares the two passes."""
+    from training import qat
+    from training.models import LandmarkNet
+    from training.train_landmarks import plain_state
+
+    torch.manual_seed(0)
+    model = LandmarkNet(eyes=False)
+    qat.prepare(model)
+    x = torch.rand(4, 1, 96, 96)
+    model(x)  # observers see a batch
+    model.eval()
+    with torch.no_grad():
+        q = model(x)[0]
+        qat.set_act_quant(model, False)
+        f = model(x)[0]
+        qat.set_act_quant(model, True)
+        assert not torch.allclose(q, f)
+        qat.bake(model)
+        plain = LandmarkNet(eyes=False)
+        plain.load_state_dict(plain_state(model))
+        plain.eval()
+        torch.testing.assert_close(plain(x)[0], f, atol=1e-5, rtol=1e-4)
+
+
+def test_residual_range_penalty_marks_the_branches_and_only_counts_overshoot():
+    from training import qat
+    from training.models import LandmarkNet, Residual
+
+    torch.manual_seed(0)
+    model = LandmarkNet(eyes=False)
+    qat.prepare(model)
+    marked = qat.bound_residuals(model)
+    assert len(marked) == sum(isinstance(m, Residual) for m in model.modules()) > 0
+    model.train()
+    model(torch.rand(2, 1, 96, 96))
+    assert float(qat.range_penalty(model)) == 0.0  # fresh BN-folded branches stay inside +-6
+    with torch.no_grad():
+        conv = next(m for m in model.modules() if isinstance(m, Residual)).body[0]
+        conv.weight.zero_()
+        conv.bias.fill_(8.0)
+    model(torch.rand(2, 1, 96, 96))
+    assert float(qat.range_penalty(model)) == pytest.approx(4.0, rel=1e-3)  # (8 - 6)^2 everywhere in that branch
+
+
+def test_yaw_warp_is_reported_and_hides_points():
+    from training.augment import landmark_sample
+
+    rng = np.random.default_rng(0)
+    img = (np.random.default_rng(1).random((200, 200)) * 255).astype(np.uint8)
+    pts = np.stack(np.meshgrid(np.linspace(60, 140, 17), np.linspace(60, 140, 4)), -1).reshape(-1, 2)[:68].astype(np.float32)
+    info: dict = {}
+    _, _, occ = landmark_sample(img, pts, rng, 96, yaw_p=1.0, max_yaw_deg=65.0, info=info)
+    assert 15.0 <= abs(info["yaw_deg"]) <= 65.0
+    info = {}
+    landmark_sample(img, pts, rng, 96, yaw_p=0.0, info=info)
+    assert "yaw_deg" not in info

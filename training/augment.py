@@ -128,6 +128,7 @@ def landmark_sample(
     yaw_p: float = 0.0,
     max_yaw_deg: float = 60.0,
     jitter: float = 1.0,
+    info: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One training crop: (image uint8 [size,size], points in crop px [68,2], occluded [68]).
 
@@ -135,7 +136,8 @@ def landmark_sample(
     smaller values look like the tracker's windows from the previous frame's landmarks.
 
     closure_p: chance of a synthetic eye closure (`close_eyes`); yaw_p: chance of a
-    cylinder yaw warp up to max_yaw_deg (`yaw_warp`; hidden points come back occluded)."""
+    cylinder yaw warp up to max_yaw_deg (`yaw_warp`; hidden points come back occluded).
+    info: if given, gets "yaw_deg" (the warp's angle, 0 without one)."""
     w = window_from_landmarks(pts)
     if negative:
         w = bad_window(w, rng)
@@ -151,6 +153,8 @@ def landmark_sample(
         if not negative and rng.random() < yaw_p:
             th = math.radians(rng.uniform(15.0, max_yaw_deg)) * (1 if rng.random() < 0.5 else -1)
             img, p, occ = yaw_warp(img, p, th)
+            if info is not None:
+                info["yaw_deg"] = math.degrees(th)
         if rng.random() < 0.5:
             img = img[:, ::-1].copy()
             p = p[FLIP].copy()
@@ -330,6 +334,20 @@ def yaw_warp(img: np.ndarray, pts: np.ndarray, theta: float) -> tuple[np.ndarray
     occ = np.abs(phi) > np.radians(80)
     p[:, 0] = cx + r * np.sin(np.clip(phi, -np.pi / 2, np.pi / 2))
     return out, p.astype(np.float32), occ
+
+
+def dark_positive(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A dim, flat version of a face crop: what a dark stage or a NIR camera's red-channel
+    frame gives (the fidelity gate's NIR-like crops have mean grey ~0.1-0.16). Int8 activations
+    calibrated on bright and dark frames alike resolve such crops coarsely; training on them
+    with quantisation in the loop (and the float/int8 consistency term) keeps the two close."""
+    out = img.astype(np.float32) * rng.uniform(0.12, 0.5) + rng.uniform(0, 12)
+    if rng.random() < 0.5:  # a glare spot like the NIR illuminator's
+        h, w = out.shape
+        yy, xx = np.mgrid[0:h, 0:w]
+        cx, cy, r = rng.uniform(0, w), rng.uniform(0, h * 0.4), rng.uniform(8, 22)
+        out = np.maximum(out, 255.0 * np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r)))
+    return np.clip(out + rng.normal(0, rng.uniform(0.5, 4), out.shape), 0, 255).astype(np.uint8)
 
 
 def dark_negative(pool: list[np.ndarray], rng: np.random.Generator, size: int) -> np.ndarray:
