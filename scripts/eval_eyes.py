@@ -144,7 +144,7 @@ def video_check() -> dict:
     cap = cv2.VideoCapture(str(video))
     rows = []
     blinks = 0
-    with Analyzer.create(AnalyzerOptions(max_faces=1)) as a:
+    with Analyzer.create(AnalyzerOptions(max_faces=4)) as a:  # every listed face, each against the MediaPipe face at its box
         k = 0
         while True:
             ok, frame = cap.read()

@@ -59,7 +59,10 @@ def main() -> None:
     # video
     z = np.load(FIX / "teacher_video.npz")
     cap = cv2.VideoCapture(str(SHARED / "video" / "short_hamilton_clip.mp4"))
-    v = Analyzer(AnalyzerOptions(max_faces=1))
+    # every face the pipeline lists (max_faces=4), each scored against the teacher face at its box:
+    # with max_faces=1 which of the audience the single track settles on after a cut decides
+    # which frames are scored
+    v = Analyzer(AnalyzerOptions(max_faces=4))
     vres = []
     i = 0
     while True:
@@ -72,19 +75,21 @@ def main() -> None:
     vn, valid = [], []
     unc_valid, unc_lost, redetections, teacher_frames, teacher_frames_valid = [], [], 0, 0, 0
     for k, r in enumerate(vres):
-        f = r.faces[0] if r.faces else None
-        valid.append(bool(f and f.valid))
-        if f and f.uncertainty:
-            (unc_valid if f.valid else unc_lost).append(f.uncertainty["cumulative"])
-        if k > 0 and f and f.valid and f.source == "detector":
+        listed = [f for f in r.faces if f.valid]
+        valid.append(bool(listed))
+        for f in r.faces:
+            if f.uncertainty:
+                (unc_valid if f.valid else unc_lost).append(f.uncertainty["cumulative"])
+        if k > 0 and any(f.source == "detector" for f in listed):
             redetections += 1
         n = int(z["count"][k])
         if n:
             teacher_frames += 1
-            teacher_frames_valid += int(bool(f and f.valid))
-        t = video_teacher_at(z, k, f.box, OFFSETS) if f and f.valid else None
-        if t is not None:
-            vn.append(float((np.linalg.norm(f.landmarks - t, axis=1) / interocular_distance(t)).mean()))
+            teacher_frames_valid += int(bool(listed))
+        for f in listed:
+            t = video_teacher_at(z, k, f.box, OFFSETS)
+            if t is not None:
+                vn.append(float((np.linalg.norm(f.landmarks - t, axis=1) / interocular_distance(t)).mean()))
     out = {
         "detector": {"photos_teacher_faces": total, "found_valid_at_teacher_box": found},
         "landmarks": {

@@ -217,6 +217,26 @@ def test_large_faces_the_whole_frame_pass_misses_are_searched_zoomed_out():
     assert w2.zoomed_calls == 3  # IMAGE mode: every image is searched fully
 
 
+def test_a_strong_detection_that_failed_is_looked_at_again_next_frame():
+    """Two people; the second one's first landmark fit fails (validity between the thresholds).
+    While there is room for more faces the detector looks again on the next frames instead of
+    waiting `redetect_every` frames."""
+    w, t = _tracker(max_faces=4, redetect_every=30)
+    a, b = Face(150, 200), Face(450, 200, validity=0.6)
+    w.faces = [a, b]
+    assert _ids(t.step(GRAY, BGR, 1)) == [0]
+    b.validity = 0.95
+    assert _ids(t.step(GRAY, BGR, 2)) == [0, 1]
+    w2, t2 = _tracker(max_faces=4, redetect_every=30)
+    w2.faces = [Face(150, 200), Face(450, 200, validity=0.3)]  # a weak hit, never a face: the extra runs stop
+    calls = []
+    for i in range(1, 12):
+        n = w2.landmark_calls
+        t2.step(GRAY, BGR, i)
+        calls.append(w2.landmark_calls - n)
+    assert calls[-1] == 1 and sum(c > 1 for c in calls) <= 1 + 5  # tracking only, after LOOK_AGAIN_FRAMES
+
+
 def test_typical_sigma_is_the_upper_median():
     s = np.linspace(0.01, 0.68, 68).astype(np.float32)
     r = LandmarkResult(np.zeros((68, 2), np.float32), s, np.random.default_rng(1).permutation(s), 0.9, FaceWindow(0, 0, 96, 0))

@@ -74,6 +74,11 @@ ZOOMED_OUT_EVERY = SMALL_FACE_EVERY
 #: cut at frame 211: found 28 frames earlier). Background hits score ~0 and are not retried.
 RETRY_SCALE = 0.9
 RETRY_VALIDITY = 0.05
+#: A strong detection (score >= detector_acquire) that did not become a track (its landmark fit
+#: failed) while there is room for more faces: the detector runs again on each of the next
+#: LOOK_AGAIN_FRAMES frames instead of waiting `redetect_every` (after a cut to an audience the
+#: second face was otherwise missed for ~27 frames because the first one was found).
+LOOK_AGAIN_FRAMES = 5
 
 
 class _Detector(Protocol):
@@ -121,12 +126,14 @@ class Tracker:
         self._next_id = 0
         self._empty_frames = 0  # consecutive frames where nothing was found (tiled search back-off)
         self._cuts = SceneCutDetector()
+        self._look_again = 0  # frames left on which to run the detector again (LOOK_AGAIN_FRAMES)
         self.scene_cuts = 0  # cuts that ended tracks so far
 
     def reset(self) -> None:
         """Forget all tracks (ids keep increasing, so an id is never reused for another person)."""
         self.tracks.clear()
         self._empty_frames = 0
+        self._look_again = 0
         self._cuts.reset()
 
     def step(self, gray: GreySource, image: np.ndarray, index: int, timings_ms: dict[str, float] | None = None) -> list[TrackedFace]:
@@ -157,7 +164,10 @@ class Tracker:
             or bool(lost_now)
             or any(t.lost > 0 for t in self.tracks)
             or (cfg.redetect_every > 0 and index % cfg.redetect_every == 0 and len(faces) < cfg.max_faces)
+            or (self._look_again > 0 and len(faces) < cfg.max_faces)
         )
+        looking_again = self._look_again > 0
+        self._look_again = max(self._look_again - 1, 0)
         if need_detect:
             td = time.perf_counter()
             dets = self.detector.detect(image, max_faces=cfg.max_faces + 2)
@@ -188,6 +198,8 @@ class Tracker:
                     continue
                 lm = self._landmarks_from_detection(gray, det, near)
                 if lm is None:
+                    if det.score >= cfg.detector_acquire and not looking_again:
+                        self._look_again = LOOK_AGAIN_FRAMES  # (not re-armed by its own runs: bounded)
                     continue
                 faces.append(TrackedFace(track or self._new_track(), True, "detector", lm, det.score))
         tracked_ids = {f.track.id for f in faces}
