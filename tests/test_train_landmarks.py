@@ -160,3 +160,15 @@ def test_yaw_warp_is_reported_and_hides_points():
     info = {}
     landmark_sample(img, pts, rng, 96, yaw_p=0.0, info=info)
     assert "yaw_deg" not in info
+
+
+def test_validity_only_trains_the_validity_head_alone_also_after_qat_prepare():
+    from training import qat
+    from training.models import LandmarkNet
+    from training.train_landmarks import freeze_all_but_validity
+
+    model = LandmarkNet(eyes=False)
+    qat.prepare(model)
+    freeze_all_but_validity(model)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith("validity.") for n in trainable)

@@ -129,6 +129,7 @@ def landmark_sample(
     max_yaw_deg: float = 60.0,
     jitter: float = 1.0,
     info: dict | None = None,
+    scale_bias: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One training crop: (image uint8 [size,size], points in crop px [68,2], occluded [68]).
 
@@ -137,12 +138,16 @@ def landmark_sample(
 
     closure_p: chance of a synthetic eye closure (`close_eyes`); yaw_p: chance of a
     cylinder yaw warp up to max_yaw_deg (`yaw_warp`; hidden points come back occluded).
-    info: if given, gets "yaw_deg" (the warp's angle, 0 without one)."""
+    info: if given, gets "yaw_deg" (the warp's angle, 0 without one).
+    scale_bias: log-scale added to the jittered window (> 0: wider, like the detector's first
+    window, which measured 0.03-0.22 larger than the landmark window on the shared photos)."""
     w = window_from_landmarks(pts)
     if negative:
         w = bad_window(w, rng)
     elif augment:
         w = jitter_window(w, rng, jitter)
+        if scale_bias:
+            w = FaceWindow(w.cx, w.cy, w.size * math.exp(scale_bias), w.angle)
     m = w.to_crop_matrix(size)
     img = crop(gray, m, size)
     p = apply_affine(m, pts).astype(np.float32)
