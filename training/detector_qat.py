@@ -82,6 +82,8 @@ class OnnxBlazeFace(nn.Module):
         self.convs = nn.ModuleDict()
         self.fq = nn.ModuleDict()
         self.weight_fq = True
+        relu6_in = {n.input[0] for n in g.node if n.op_type == "Clip" and len(n.input) == 3 and uses.get(n.input[0]) == ["Clip"]
+                    and float(consts.get(n.input[1], -1)) == 0.0 and float(consts.get(n.input[2], -1)) == 6.0}
         for k, n in enumerate(g.node):
             if n.op_type == "Constant":
                 continue
@@ -97,11 +99,15 @@ class OnnxBlazeFace(nn.Module):
                     conv.bias.copy_(torch.from_numpy(np.array(b, np.float32)))
                 self.convs[key] = conv
             out = n.output[0]
-            fused_relu = uses.get(out) == ["Relu"] and n.op_type in ("Conv", "Add")
+            # a ReLU (or a ReLU6 written as Clip(0, 6)) right after a conv/add is fused by the converter
+            fused_relu = n.op_type in ("Conv", "Add") and (uses.get(out) == ["Relu"] or out in relu6_in)
             if n.op_type not in PASS_THROUGH and n.op_type != "Constant" and not fused_relu:
                 self.fq[key] = FixedFakeQuant()
             self.nodes.append((n.op_type, list(n.input), list(n.output), a, key))
         self.in_fq = FixedFakeQuant()
+        # constant operands of elementwise ops (equalize.fuse_heads: border map, scale, shift)
+        self.const_t = {i: torch.from_numpy(np.array(consts[i], np.float32)) for n in g.node if n.op_type in ("Add", "Mul", "Concat")
+                        for i in n.input if i in consts}
 
     # ------------------------------------------------------------------ quantisation switches
     def set_mode(self, mode: str) -> None:
@@ -157,8 +163,9 @@ class OnnxBlazeFace(nn.Module):
                 y = F.conv2d(h, w, conv.bias, conv.stride, 0, 1, conv.groups)
             elif op == "Relu":
                 y = F.relu(env[ins[0]])
-            elif op == "Add":
-                y = env[ins[0]] + env[ins[1]]
+            elif op in ("Add", "Mul"):
+                u, v = (env[i] if i in env else self.const_t[i] for i in ins)
+                y = u + v if op == "Add" else u * v
             elif op == "Pad":
                 p = [int(v) for v in self._c(ins[1])]
                 n = len(p) // 2
@@ -180,7 +187,9 @@ class OnnxBlazeFace(nn.Module):
                 shape = [s if s != 0 else env[ins[0]].shape[i] for i, s in enumerate(shape)]
                 y = env[ins[0]].reshape(env[ins[0]].shape[0], *shape[1:])  # the graph's batch of 1 -> any batch
             elif op == "Concat":
-                y = torch.cat([env[i] for i in ins], int(a["axis"]))
+                parts = [env[i] if i in env else self.const_t[i] for i in ins]
+                n_b = max(p.shape[0] for p in parts)
+                y = torch.cat([p.expand(n_b, *p.shape[1:]) for p in parts], int(a["axis"]))
             elif op == "Clip":
                 y = torch.clamp(env[ins[0]], float(self._c(ins[1])), float(self._c(ins[2])))
             elif op == "DepthToSpace":
