@@ -68,7 +68,7 @@ def _rewrite(src: Path, cal: np.ndarray, held: np.ndarray, a: argparse.Namespace
     info: dict = {"from": _rel(src)}
     nchw = lambda x: np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # noqa: E731
     if a.fuse_heads:
-        m, rep = fuse_heads(m, bound=True, ones_level=64.0)
+        m, rep = fuse_heads(m, bound=tuple(a.bound_heads.split(",")) if a.bound_heads else False, ones_level=64.0)
         info["fuse_heads"] = [{k: v for k, v in r.items() if k != "fused"} for r in rep]
     if a.equalize == "streams":
         m, rep = equalize_streams_onnx(m, nchw(cal), alpha=a.alpha)
@@ -104,6 +104,8 @@ def main() -> int:
     ap.add_argument("--install", action="store_true", help="install the int8 file when both gates pass")
     ap.add_argument("--fuse-heads", action="store_true",
                     help="exact rewrite first: fuse each clamped 1x1->depthwise head into one conv bounded to its clamp (equalize.fuse_heads)")
+    ap.add_argument("--bound-heads", default="classificators",
+                    help="with --fuse-heads: the outputs whose head is bounded to its clamp by a fused ReLU6 (comma list; '' = none)")
     ap.add_argument("--equalize", default="",
                     help="exact cross-layer equalisation first (converters/equalize.py): 'pairs' (every pair kind), a comma list of "
                          "pair kinds (relu_dw,pw_dw,dw_pw,dw_relu_pw) or 'streams'; ranges from the calibration frames")

@@ -394,7 +394,19 @@ EXTRA_REPORTS = {
                  "gate on held-out frames (`scripts/build_detector_int8.py`)"},
     "detector_full": {"eval_far_faces.json": "Recall by face size, full range vs short range (`scripts/build_detector_full.py --eval`)",
                       "int8_gate.json": "Quantisation-aware int8 attempt, not shipped: int8 vs the fine-tuned float graph and vs "
-                      "MediaPipe's float model (`scripts/build_detector_int8.py --range full`)"},
+                      "MediaPipe's float model (`scripts/build_detector_int8.py --range full`)",
+                      "int8_gate_ptq.json": "Plain post-training int8 of MediaPipe's float graph on the same frames, not shipped "
+                      "(`scripts/build_detector_int8.py --range full --onnx models/detector_full/detector_full.onnx --tag ptq`)",
+                      "int8_gate_ptq_cle.json": "Post-training int8 after exact cross-layer equalisation of every depthwise/1x1/ReLU "
+                      "pair (converters/equalize.py), not shipped (`... --onnx models/detector_full/detector_full.onnx "
+                      "--equalize pairs --tag ptq_cle`)",
+                      "int8_gate_ptq_heads_cle.json": "Post-training int8 of MediaPipe's float graph after exact float rewrites "
+                      "(converters/equalize.py: classifier head fused and bounded to its clamp, cross-layer equalisation of every "
+                      "depthwise/1x1/ReLU pair), not shipped (`scripts/build_detector_int8.py --range full --onnx "
+                      "models/detector_full/detector_full.onnx --fuse-heads --equalize pairs --tag ptq_heads_cle`)",
+                      "int8_gate_qat_cle.json": "The quantisation-aware attempt plus the free conv->ReLU->depthwise equalisation, "
+                      "not shipped (`scripts/build_detector_int8.py --range full --onnx models/detector_full/detector_full_qat.onnx "
+                      "--equalize relu_dw,pw_dw --tag qat_cle`)"},
 }
 
 
