@@ -202,8 +202,6 @@ def equalize(model: Any, ranges: dict[str, np.ndarray] | None = None, *, kinds: 
     record per equalised pair: kind, nodes, channel-range spread before/after)."""
     import copy
 
-    from onnx import numpy_helper
-
     m = copy.deepcopy(model)
     g = m.graph
     inits = _inits(m)
@@ -254,19 +252,25 @@ def equalize(model: Any, ranges: dict[str, np.ndarray] | None = None, *, kinds: 
                        "range_max_over_median_before": round(before, 2),
                        "range_max_over_median_after": round(float(after.max() / np.median(after)), 2),
                        "scale_min": float(s.min()), "scale_max": float(s.max())})
-    # weights can be shared between nodes: every rewritten initializer gets a fresh name per node
-    renamed: dict[str, str] = {}
+    _install_rewritten(g, new, inits)
+    return m, report
+
+
+def _install_rewritten(g: Any, new: dict[str, np.ndarray], inits: dict[str, np.ndarray]) -> None:
+    """Put the rewritten weights into graph `g` under fresh names (`cle_<name>`: weights can be
+    shared between nodes, and only the rewritten ones change), point the nodes at them and drop
+    the initializers nothing reads any more."""
+    from onnx import numpy_helper
+
+    renamed = {name: f"cle_{name}" for name in new}
     for name, v in new.items():
-        fresh = f"cle_{name}"
-        renamed[name] = fresh
-        g.initializer.append(numpy_helper.from_array(v.astype(inits[name].dtype), fresh))
+        g.initializer.append(numpy_helper.from_array(v.astype(inits[name].dtype), renamed[name]))
     for n in g.node:
         n.input[:] = [renamed.get(i, i) for i in n.input]
     used = {i for n in g.node for i in n.input}
     keep = [i for i in g.initializer if i.name in used]
     del g.initializer[:]
     g.initializer.extend(keep)
-    return m, report
 
 
 def equalize_onnx(model: Any, calib_nchw: np.ndarray | None = None, **kw: Any) -> tuple[Any, list[dict[str, Any]]]:
@@ -547,8 +551,6 @@ def equalize_streams(model: Any, ranges: dict[str, np.ndarray], *, alpha: float 
     Nagel's trade-off), else r_c itself (free). Needs `ranges` for every stream tensor."""
     import copy
 
-    from onnx import numpy_helper
-
     m = copy.deepcopy(model)
     g = m.graph
     inits = _inits(m)
@@ -605,15 +607,7 @@ def equalize_streams(model: Any, ranges: dict[str, np.ndarray], *, alpha: float 
         report.append({"tensors": len(st.tensors), "sources": len(st.sources), "sinks": len(st.sinks), "dense_sinks": len(dense_sinks),
                        "channels": st.channels, "spread_before": round(before, 2),
                        "spread_after": round(float(after.max() / np.median(after)), 2)})
-    renamed = {name: f"cle_{name}" for name in new}
-    for name, v in new.items():
-        g.initializer.append(numpy_helper.from_array(v.astype(inits[name].dtype), renamed[name]))
-    for n in g.node:
-        n.input[:] = [renamed.get(i, i) for i in n.input]
-    used = {i for n in g.node for i in n.input}
-    keep = [i for i in g.initializer if i.name in used]
-    del g.initializer[:]
-    g.initializer.extend(keep)
+    _install_rewritten(g, new, inits)
     return m, report
 
 

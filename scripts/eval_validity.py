@@ -10,8 +10,9 @@ highest validity, i.e. the worst case. The model card quotes this file.
 
 The validity head is not the whole test a window passes before the pipeline lists a face: the
 tracker (edgeaffect.tracking.tracker) also needs the fit to trust itself (typical per-point sigma)
-and re-fits on the window of its own points. `opens_track` applies that acquisition rule with the
-tracker's default thresholds to the worst window of each picture.
+and re-fits on the window of its own points. `opens_track` runs that acquisition rule itself
+(`edgeaffect.tracking.fit_for_track`, default thresholds; without the tracker's check that the
+points stay on a detection, since there is none) on each picture's windows.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ sys.path.insert(0, str(REPO))
 from edgeaffect.models import ASSETS, find_model  # noqa: E402
 from edgeaffect.models.landmarks import LandmarkModel  # noqa: E402
 from edgeaffect.runtime.runner import ModelRunner  # noqa: E402
-from edgeaffect.tracking import TrackerConfig  # noqa: E402
-from edgeaffect.vision.alignment import FaceWindow, window_from_landmarks  # noqa: E402
+from edgeaffect.tracking import TrackerConfig, fit_for_track  # noqa: E402
+from edgeaffect.tracking.tracker import RETRY_SCALE  # noqa: E402
+from edgeaffect.vision.alignment import FaceWindow  # noqa: E402
 from training.data import NONFACE_IMAGES  # noqa: E402
 
 #: bundled scikit-image samples without a human face (camera, coins... are excluded: a face, or training data)
@@ -86,13 +88,8 @@ def main() -> None:
         per_window[name] = vals
         sigma_per_window[name] = [round(r.typical_sigma, 4) for r in fits]
         scores[name] = max(vals)
-        # the tracker's rule for a new track (TrackerConfig: validity_acquire, sigma_keep, then the
-        # refit on the window of its own points within sigma_acquire), on any of the windows
-        opens[name] = any(
-            r.validity >= cfg.validity_acquire and r.typical_sigma <= cfg.sigma_keep
-            and (r2 := lm.run(g, window_from_landmarks(r.points))).typical_sigma <= cfg.sigma_acquire
-            and max(r2.validity, r.validity) >= cfg.validity_acquire
-            for r in fits)
+        # the tracker's own rule for a new track (edgeaffect.tracking.fit_for_track), on any window
+        opens[name] = any(fit_for_track(lm, g, win, cfg) is not None for win in wins)
     man = json.loads(path.read_text())
     doc = {
         "model": man.get("file", path.name), "sha256": man.get("sha256"), "threshold": THRESHOLD,
@@ -102,8 +99,9 @@ def main() -> None:
         "below_threshold": sum(v < THRESHOLD for v in scores.values()), "n": len(scores),
         "typical_sigma_per_window": sigma_per_window,
         "opens_track": opens,
-        "opens_track_rule": f"validity >= {cfg.validity_acquire} and typical sigma <= {cfg.sigma_keep}, then the refit on "
-                            f"the window of its own points has typical sigma <= {cfg.sigma_acquire} (TrackerConfig defaults)",
+        "opens_track_rule": f"edgeaffect.tracking.fit_for_track with the TrackerConfig defaults: validity >= "
+                            f"{cfg.validity_acquire} (one retry on a {RETRY_SCALE}x window), then the refit on the window "
+                            f"of its own points has typical sigma <= {cfg.sigma_acquire}",
     }
     out = REPO / "models" / "landmarks" / "eval_validity.json"
     out.write_text(json.dumps(doc, indent=1) + "\n")

@@ -187,9 +187,9 @@ def test_a_detection_window_that_fits_badly_gets_one_tighter_retry():
 
 def test_large_faces_the_whole_frame_pass_misses_are_searched_zoomed_out():
     """The int8 detector misses some frame-filling faces; the zoomed-out pass, run while
-    searching (every ZOOMED_OUT_EVERY-th empty frame in video, every image in IMAGE mode),
+    searching (every SMALL_FACE_EVERY-th empty frame in video, every image in IMAGE mode),
     finds them."""
-    from edgeaffect.tracking.tracker import ZOOMED_OUT_EVERY
+    from edgeaffect.tracking.tracker import SMALL_FACE_EVERY
 
     class LargeFaceWorld(World):
         zoomed_calls = 0
@@ -204,11 +204,11 @@ def test_large_faces_the_whole_frame_pass_misses_are_searched_zoomed_out():
     w = LargeFaceWorld()
     t = Tracker(w, w, TrackerConfig())
     w.faces = []
-    for i in range(2 * ZOOMED_OUT_EVERY):
+    for i in range(2 * SMALL_FACE_EVERY):
         assert _ids(t.step(GRAY, BGR, i)) == []
-    assert w.zoomed_calls == 2  # an empty scene pays one extra run every ZOOMED_OUT_EVERY frames
+    assert w.zoomed_calls == 2  # an empty scene pays one extra run every SMALL_FACE_EVERY frames
     w.faces = [Face(320, 240, size=300)]
-    seen = [_ids(t.step(GRAY, BGR, 100 + i)) for i in range(ZOOMED_OUT_EVERY)]
+    seen = [_ids(t.step(GRAY, BGR, 100 + i)) for i in range(SMALL_FACE_EVERY)]
     assert [0] in seen
     w2 = LargeFaceWorld()
     t2 = Tracker(w2, w2, TrackerConfig(always_detect=True))

@@ -116,6 +116,11 @@ class DriverState:
         }
 
 
+def _largest(faces: list[FaceResult]) -> FaceResult | None:
+    """The face with the largest box (the driver, nearest the camera), or None."""
+    return max(faces, key=lambda f: (f.box[2] * f.box[3]) if f.box else 0.0, default=None)
+
+
 class DriverMonitor:
     """Feed every FrameResult of a max_faces=1 run in order: `update()` -> (DriverState, events)."""
 
@@ -158,10 +163,7 @@ class DriverMonitor:
     @staticmethod
     def pick_driver(result: FrameResult) -> FaceResult | None:
         """The driver: the largest valid face (max_faces=1 runs have at most one)."""
-        valid = [f for f in result.faces if f.valid]
-        if not valid:
-            return None
-        return max(valid, key=lambda f: (f.box[2] * f.box[3]) if f.box else 0.0)
+        return _largest([f for f in result.faces if f.valid])
 
     def _calibrate(self, t: float, dt: float, pose: dict[str, float] | None, low_std: bool) -> None:
         c = self.cfg
@@ -247,9 +249,7 @@ class DriverMonitor:
         face = self.pick_driver(result)
         # the driver's face tracked but turned beyond the landmark network's pose range (a profile):
         # present, looking away (source `turned_away`: not valid, no pose, no eyes)
-        turned = face is None and any(f.source == "turned_away" for f in result.faces)
-        if turned:
-            face = max((f for f in result.faces if f.source == "turned_away"), key=lambda f: (f.box[2] * f.box[3]) if f.box else 0.0)
+        turned = face is None and (face := _largest([f for f in result.faces if f.source == "turned_away"])) is not None
         face_prob = float(face.validity) if face is not None else 0.0
         detected = face is not None and face_prob >= c.face_threshold
         # absent since the first frame without the face (its predecessor's face holds until then)

@@ -7,7 +7,7 @@ analyzer one `TrackedFace` per face; the AU / affect stages and the result objec
 above it and are never imported here.
 """
 
-from .tracker import Tracker, TrackerConfig
+from .tracker import Tracker, TrackerConfig, fit_for_track
 from .tracks import Track, TrackedFace
 from .windows import DETECTOR_WINDOW, detection_inside, window_from_detection
 
@@ -18,5 +18,6 @@ __all__ = [
     "Tracker",
     "TrackerConfig",
     "detection_inside",
+    "fit_for_track",
     "window_from_detection",
 ]

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -57,15 +58,13 @@ from .scene_cut import SceneCutDetector
 from .tracks import Track, TrackedFace
 from .windows import detection_inside, window_from_detection
 
-#: While nothing is in view, the whole-frame detector still runs every frame, but the tiled
-#: small-face search (FaceDetector.tiles: 2 extra short-range runs, or 4-8 full-range runs sized for
-#: 40-px faces on a 640x480-1280x720 frame) only every SMALL_FACE_EVERY-th frame.
+#: While nothing is in view, the whole-frame detector still runs every frame, but the wider
+#: search runs only every SMALL_FACE_EVERY-th such frame: the tiled small-face search
+#: (FaceDetector.tiles: 2 extra short-range runs, or 4-8 full-range runs sized for 40-px faces on
+#: a 640x480-1280x720 frame) and the zoomed-out pass for large faces (FaceDetector.detect_zoomed_out:
+#: one extra run; a face that the whole-frame pass misses because it fills the frame is picked up
+#: within 10 frames, 0.33 s at 30 fps). IMAGE mode (`always_detect`) searches fully on every image.
 SMALL_FACE_EVERY = 10
-#: ... and the zoomed-out pass for large faces (FaceDetector.detect_zoomed_out: one extra
-#: detector run) on the same frames: a face that the whole-frame pass misses because it fills
-#: the frame is picked up within 10 frames (0.33 s at 30 fps), and an empty scene pays 0.1
-#: extra detector runs per frame for it. IMAGE mode (`always_detect`) searches fully on every image.
-ZOOMED_OUT_EVERY = SMALL_FACE_EVERY
 
 #: A detection whose window fit fails gets one more try on a window this much smaller, when the
 #: first fit saw something face-like (validity >= RETRY_VALIDITY): the shipped int8 detector's box
@@ -172,15 +171,12 @@ class Tracker:
             td = time.perf_counter()
             dets = self.detector.detect(image, max_faces=cfg.max_faces + 2)
             strong = any(d.score >= cfg.detector_acquire for d in dets)
-            if not strong and not faces:
+            if not strong and not faces and (cfg.always_detect or self._empty_frames % SMALL_FACE_EVERY == 0):
                 # only weak hits on the whole frame (below the acquire score): search further, for
                 # large faces on the frame zoomed out and for small ones on tiles; the stronger of
                 # overlapping hits wins (a tile sees a small face larger)
-                n = 0 if cfg.always_detect else self._empty_frames
-                extra: list[Detection] = []
-                if n % ZOOMED_OUT_EVERY == 0:
-                    extra += self.detector.detect_zoomed_out(image, max_faces=cfg.max_faces + 2)
-                if cfg.detect_small_faces and n % SMALL_FACE_EVERY == 0:
+                extra = self.detector.detect_zoomed_out(image, max_faces=cfg.max_faces + 2)
+                if cfg.detect_small_faces:
                     extra += self.detector.detect_tiled(image, max_faces=cfg.max_faces + 2)
                 if extra:
                     dets = strongest_of_overlaps(dets + extra, 0.3)
@@ -192,6 +188,7 @@ class Tracker:
                     break
                 if any(iou(det.box, f.lm.window.box() if f.lm else (0, 0, 0, 0)) > 0.25 or detection_inside(det, f.lm) for f in faces):
                     continue  # already tracked
+                # (a turned-away track is in turned_now on every frame it is turned away)
                 track, dist = self._match_lost(det, lost_now + [t for t, _ in turned_now], {f.track.id for f in faces})
                 near = track is not None and dist <= cfg.reacquire_near and track.lost <= cfg.reacquire_soft_frames
                 if not near and det.score < cfg.detector_acquire:
@@ -239,27 +236,8 @@ class Tracker:
     def _landmarks_from_detection(self, gray: GreySource, det: Detection, near: bool) -> LandmarkResult | None:
         """The landmarks a detection starts (or re-acquires) a track with, or None if they are no
         face. `near`: it re-acquires a track lost a moment ago close by (keep thresholds)."""
-        cfg = self.config
-        thr = cfg.validity_threshold if near else cfg.validity_acquire
-        w = window_from_detection(det)
-        lm = self.landmarks.run(gray, w)
-        if lm.validity < thr or not _on_detection(lm, det):
-            if lm.validity < RETRY_VALIDITY:
-                return None
-            lm = self.landmarks.run(gray, FaceWindow(w.cx, w.cy, w.size * RETRY_SCALE, w.angle))
-            if lm.validity < thr or not _on_detection(lm, det):
-                return None
-        # One refinement pass from the landmark-defined window: the network was trained on
-        # (jittered) landmark windows, so this removes the detector box bias. The fit's own
-        # uncertainty is judged here, on the window the track will be followed with, not on the
-        # detector's (a loose detector box alone can raise it): on a view the network cannot
-        # fit (a profile) the refinement diverges and its uncertainty rises; on a face it falls.
-        lm2 = self.landmarks.run(gray, window_from_landmarks(lm.points))
-        if lm2.typical_sigma > (cfg.sigma_keep if near else cfg.sigma_acquire):
-            return None
-        if lm2.validity >= thr and _on_detection(lm2, det):
-            return lm2
-        return lm if lm.typical_sigma <= cfg.sigma_keep else None
+        return fit_for_track(self.landmarks, gray, window_from_detection(det), self.config, near,
+                             on_face=lambda lm: _on_detection(lm, det))
 
     def _new_track(self) -> Track:
         t = Track(self._next_id)
@@ -276,7 +254,7 @@ class Tracker:
         dcx, dcy, dside = dx + dw / 2, dy + dh / 2, max(dw, dh)
         best, best_d = None, math.inf
         for t in self.tracks:
-            if not (t.lost > 0 or t.turned > 0 or t in lost_now) or t.last_box is None or t.id in taken:
+            if not (t.lost > 0 or t in lost_now) or t.last_box is None or t.id in taken:
                 continue
             x, y, w, h = t.last_box
             side = max(w, h, 1.0)
@@ -287,6 +265,37 @@ class Tracker:
             if d <= radius and d < best_d:
                 best, best_d = t, d
         return best, best_d
+
+
+def fit_for_track(landmarks: _Landmarks, gray: GreySource, window: FaceWindow, cfg: TrackerConfig, near: bool = False,
+                  on_face: Callable[[LandmarkResult], bool] | None = None) -> LandmarkResult | None:
+    """The tracker's acquisition rule: the landmark fit a new track (or, `near`, a re-acquired
+    lost one) starts from, given the window a detection suggests, or None if it is no face.
+    `on_face`: an extra check of each fit (the tracker: its points stayed on the detection).
+    scripts/eval_validity.py applies the same rule to non-face pictures."""
+    thr = cfg.validity_threshold if near else cfg.validity_acquire
+
+    def ok(lm: LandmarkResult) -> bool:
+        return lm.validity >= thr and (on_face is None or on_face(lm))
+
+    lm = landmarks.run(gray, window)
+    if not ok(lm):
+        if lm.validity < RETRY_VALIDITY:
+            return None
+        lm = landmarks.run(gray, FaceWindow(window.cx, window.cy, window.size * RETRY_SCALE, window.angle))
+        if not ok(lm):
+            return None
+    # One refinement pass from the landmark-defined window: the network was trained on
+    # (jittered) landmark windows, so this removes the detector box bias. The fit's own
+    # uncertainty is judged here, on the window the track will be followed with, not on the
+    # detector's (a loose detector box alone can raise it): on a view the network cannot
+    # fit (a profile) the refinement diverges and its uncertainty rises; on a face it falls.
+    lm2 = landmarks.run(gray, window_from_landmarks(lm.points))
+    if lm2.typical_sigma > (cfg.sigma_keep if near else cfg.sigma_acquire):
+        return None
+    if ok(lm2):
+        return lm2
+    return lm if lm.typical_sigma <= cfg.sigma_keep else None
 
 
 def _on_detection(lm: LandmarkResult, det: Detection, tol: float = 0.5) -> bool:
