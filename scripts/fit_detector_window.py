@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeaffect.models import ASSETS
+from edgeaffect.models import ASSETS, find_model
 from edgeaffect.models.detector import FaceDetector, iou
 from edgeaffect.runtime.runner import ModelRunner
 from edgeaffect.vision.alignment import window_from_landmarks
@@ -27,10 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--detector", default=str(ASSETS / "detector_float32.json"))
+    ap.add_argument("--detector", default=None, help="detector manifest (default: the shipped one)")
     ap.add_argument("--faces", default=str(REPO.parent / "shared" / "data" / "faces"))
     a = ap.parse_args()
-    det = FaceDetector(ModelRunner(a.detector))
+    det = FaceDetector(ModelRunner(a.detector or find_model(ASSETS, "detector")))
     fx = json.loads((REPO / "tests" / "fixtures" / "teacher_faces.json").read_text())
     rows = []
     for name, faces in fx.items():

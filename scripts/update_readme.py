@@ -181,6 +181,7 @@ BUILD = "python scripts/build_models.py"
 FULL = "python scripts/build_detector_full.py"
 TRAIN_LM = "python -m training.train_landmarks"
 POSE, POSE_CMD = "models/landmarks/eval_pose.json", "python scripts/eval_pose_nme.py"
+SIGMA, SIGMA_CMD = "models/landmarks/eval_fit_sigma.json", "python scripts/eval_fit_sigma.py"
 
 FLICKER = "benchmarks/results/flicker.json"
 FLICKER_CMD = ("python scripts/flicker_report.py --baseline-src <git archive of c127b0f> --baseline-commit c127b0f "
@@ -211,6 +212,14 @@ FIGURES: dict[str, list[Figure]] = {
         Figure("NME median by abs(teacher yaw) 0-15 / 15-30 / 30-45 / 45+ deg: shared video, whole pipeline (n)",
                POSE, tuple(f"video.by_abs_yaw.{i}.{k}" for i in range(4) for k in ("nme_median", "n")),
                lambda *v: " / ".join(f"{_pct(v[2 * i])} ({v[2 * i + 1]})" for i in range(4)), POSE_CMD),
+        Figure("landmark fit's own uncertainty (typical crop-normalised sigma): the tracker's keep / open bounds; held-out "
+               "photos p99 / max; real turned faces listed, max: shared clip outside its profile, emma.jpg (most turned "
+               "face's yaw); the clip's full profile (frames 20-44): refit min / median, first fit's validity max",
+               SIGMA, ("tracker.sigma_keep", "tracker.sigma_acquire", "heldout_photos.p99", "heldout_photos.max",
+                       "turned_faces_listed.clip_outside_profile.max", "turned_faces_listed.emma.max",
+                       "turned_faces_listed.emma.yaw_most_turned", "full_profile.refit_sigma_min",
+                       "full_profile.refit_sigma_median", "full_profile.first_fit_validity_max"),
+               "{0} / {1}; {2:.3f} / {3:.3f}; {4:.3f}, {5:.3f} ({6} deg); {7:.3f} / {8:.3f}, validity up to {9:.2f}", SIGMA_CMD),
         Figure("held-out identities (augmented crops, float): NME mean", "models/landmarks/train_metrics.json",
                ("final.nme_vs_teacher_ensemble_mean",), _pct, TRAIN_LM),
         Figure("held-out: Spearman(sigma, error)", "models/landmarks/train_metrics.json",

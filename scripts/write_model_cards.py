@@ -75,10 +75,10 @@ CARDS: dict[str, dict[str, str]] = {
         "not": "Not trained on human-annotated landmarks; accuracy is measured against the teachers, so it cannot exceed them. "
         "Mostly frontal, adult, greyscale LFW-style faces: expect more error on profile views, children and very dark NIR frames "
         "(turned heads come only from the data's own photos, oversampled; no yaw augmentation, so nothing near +-90 deg). "
-        "On a full profile the points collapse over cheek and hair while the validity head still says face (up to 0.99 on "
-        "the shared clip's close-up, frames 20-44); the per-point uncertainty does rise there (typical sigma 0.06-0.10 "
-        "against < 0.03 on held-out photos), and the tracker refuses such a fit (`TrackerConfig.sigma_keep`/`sigma_acquire`, "
-        "tests/test_faces_real.py). {shipped_because} {validity_unseen}",
+        "On a full profile the points collapse over cheek and hair while the validity head still says face; the per-point "
+        "uncertainty does rise there (`models/landmarks/eval_fit_sigma.json`, `python scripts/eval_fit_sigma.py`), and the "
+        "tracker refuses such a fit (`TrackerConfig.sigma_keep`/`sigma_acquire`, tests/test_faces_real.py). "
+        "{shipped_because} {validity_unseen}",
     },
     "eyes": {
         "what": "Eye refinement network: per-eye closed probability and the eye's six contour points",
