@@ -4,7 +4,7 @@ Raw SNR on the regressor tensor is the wrong test for a detector: most of its an
 far from any face and regress to meaningless values that the application never reads, and
 a few of those set the int8 range. What matters is whether the quantised model reports the
 same faces: so both outputs are decoded the way the runtime does it (SSD anchors, sigmoid
-scores, weighted non-maximum suppression, float64), and the decoded detections of the float
+scores, weighted non-maximum suppression, float64: the runtime's decoder itself), and the decoded detections of the float
 and the quantised model are matched per held-out frame.
 
 Gate (Budget.det_*): detection recall and precision of the quantised model against the float
@@ -27,7 +27,7 @@ import numpy as np
 
 # One anchor generator and one set of layouts for the runtime and its gate (converters imports
 # edgeaffect, never the reverse).
-from edgeaffect.models.detector import FULL_RANGE, SHORT_RANGE, ssd_anchors
+from edgeaffect.models.detector import FULL_RANGE, SHORT_RANGE, decode_ssd, ssd_anchors
 
 #: Hysteresis on the score threshold when matching (see the module docstring).
 DET_MARGIN = 0.1
@@ -69,30 +69,14 @@ def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def decode(reg: np.ndarray, logits: np.ndarray, anchors: np.ndarray, input_size: int, threshold: float,
            nms_iou: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
-    """(boxes [K,4] x0,y0,x1,y1 in input-image fractions, scores [K]) after weighted NMS."""
-    scores = 1.0 / (1.0 + np.exp(-np.clip(np.asarray(logits, np.float64), -60, 60)))
-    keep = np.flatnonzero(scores >= threshold)
-    if keep.size == 0:
+    """(boxes [K,4] x0,y0,x1,y1 in input-image fractions, scores [K]): the runtime's own decoder
+    (`edgeaffect.models.detector.decode_ssd`, weighted NMS), so the gate judges what the device reports."""
+    dets = decode_ssd(reg, logits, anchors, input_size, threshold, nms_iou)
+    if not dets:
         return np.zeros((0, 4)), np.zeros(0)
-    r = np.asarray(reg, np.float64)[keep, :4] / input_size
-    a = anchors[keep]
-    cx, cy = r[:, 0] + a[:, 0], r[:, 1] + a[:, 1]
-    boxes = np.stack([cx - r[:, 2] / 2, cy - r[:, 3] / 2, cx + r[:, 2] / 2, cy + r[:, 3] / 2], 1)
-    s = scores[keep]
-    order = np.argsort(-s)
-    boxes, s = boxes[order], s[order]
-    used = np.zeros(len(s), bool)
-    out_b, out_s = [], []
-    ious = _iou_matrix(boxes, boxes)
-    for i in range(len(s)):
-        if used[i]:
-            continue
-        grp = np.flatnonzero(~used & (ious[i] > nms_iou))
-        used[grp] = True
-        w = s[grp][:, None]
-        out_b.append((boxes[grp] * w).sum(0) / w.sum())
-        out_s.append(s[i])
-    return np.array(out_b), np.array(out_s)
+    xywh = np.array([d.box for d in dets], np.float64) / input_size
+    boxes = np.c_[xywh[:, :2], xywh[:, :2] + xywh[:, 2:]]
+    return boxes, np.array([d.score for d in dets], np.float64)
 
 
 def _match(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int, float]]:

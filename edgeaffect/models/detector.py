@@ -129,6 +129,57 @@ def strongest_of_overlaps(dets: list[Detection], iou_threshold: float) -> list[D
     return kept
 
 
+def decode_ssd(reg: np.ndarray, logits: np.ndarray, anchors: np.ndarray, size: int, score_threshold: float,
+               nms_threshold: float, max_faces: int | None = None, *, scale: float = 1.0, px: float = 0.0,
+               py: float = 0.0) -> list[Detection]:
+    """BlazeFace's SSD decoding, shared by the runtime and the converters' anchor gate: sigmoid
+    scores, anchor-relative boxes and keypoints, then MediaPipe's weighted NMS.
+
+    Boxes and keypoints come out in model-input pixels, or in frame pixels when the input was the
+    frame scaled by 1/`scale` and shifted by (`px`, `py`) (the letterbox). float64 throughout:
+    numpy's float32 exp differs in the last bit between x86_64 and aarch64 on ~40 % of inputs,
+    and that noise used to reach the crops (issue 13)."""
+    scores = 1.0 / (1.0 + np.exp(-np.clip(np.asarray(logits, np.float64), -60, 60)))
+    keep = np.flatnonzero(scores >= score_threshold)
+    if keep.size == 0:
+        return []
+    r = np.asarray(reg, np.float64)[keep] / size
+    a = anchors[keep]
+    cx, cy = r[:, 0] + a[:, 0], r[:, 1] + a[:, 1]
+    w, h = r[:, 2], r[:, 3]
+    boxes = np.stack([cx - w / 2, cy - h / 2, w, h], 1) * size
+    kps = (r[:, 4:16].reshape(-1, 6, 2) + a[:, None, :]) * size
+    # back to frame pixels
+    boxes[:, :2] = boxes[:, :2] * scale - np.array([px, py])
+    boxes[:, 2:] *= scale
+    kps = kps * scale - np.array([px, py])
+    return weighted_nms(boxes, kps, scores[keep], nms_threshold, max_faces)
+
+
+def weighted_nms(boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, nms_threshold: float,
+                 max_faces: int | None = None) -> list[Detection]:
+    """MediaPipe's weighted NMS: each group (the best remaining box and every remaining box
+    overlapping it by more than `nms_threshold`) becomes one score-weighted mean box. The
+    overlaps are computed for a whole group at once (`iou_many`: the same float64 operations
+    as `iou`, so the same groups), not pair by pair in Python."""
+    order = np.argsort(-scores, kind="stable")
+    dets: list[Detection] = []
+    remaining = order
+    while remaining.size:
+        i = remaining[0]
+        overlap = iou_many(boxes[i], boxes[remaining]) > nms_threshold
+        overlap[0] = True  # the box itself (iou 1, or 0 for a degenerate box: it still leads its group)
+        group = remaining[overlap]
+        remaining = remaining[~overlap]
+        wts = scores[group][:, None]
+        box = (boxes[group] * wts).sum(0) / wts.sum()
+        kp = (kps[group] * wts[:, :, None]).sum(0) / wts.sum()
+        dets.append(Detection(tuple(float(v) for v in box), float(scores[i]), kp))
+        if max_faces is not None and len(dets) >= max_faces:
+            break
+    return dets
+
+
 def anchor_layout(manifest: Any, size: int, n_anchors: int) -> dict[str, Any]:
     """The model's SSD anchor layout: its manifest's `edgeaffect.anchors` metadata when present,
     else MediaPipe's short- or full-range layout recognised from input size and anchor count."""
@@ -248,43 +299,6 @@ class FaceDetector:
         return strongest_of_overlaps(pool, self.nms_threshold)[:max_faces]  # a face seen by two tiles: the stronger hit
 
     def decode(self, reg: np.ndarray, logits: np.ndarray, scale: float, px: float, py: float, max_faces: int) -> list[Detection]:
-        # float64 from here on: numpy's float32 exp differs in the last bit between x86_64 and
-        # aarch64 on ~40 % of inputs, and that noise used to reach the crops (issue 13).
-        scores = 1.0 / (1.0 + np.exp(-np.clip(np.asarray(logits, np.float64), -60, 60)))
-        keep = np.flatnonzero(scores >= self.score_threshold)
-        if keep.size == 0:
-            return []
-        size = self.size
-        r = np.asarray(reg, np.float64)[keep] / size
-        a = self.anchors[keep]
-        cx, cy = r[:, 0] + a[:, 0], r[:, 1] + a[:, 1]
-        w, h = r[:, 2], r[:, 3]
-        boxes = np.stack([cx - w / 2, cy - h / 2, w, h], 1) * size
-        kps = (r[:, 4:16].reshape(-1, 6, 2) + a[:, None, :]) * size
-        # back to frame pixels
-        boxes[:, :2] = boxes[:, :2] * scale - np.array([px, py])
-        boxes[:, 2:] *= scale
-        kps = kps * scale - np.array([px, py])
-        return self._weighted_nms(boxes, kps, scores[keep], max_faces)
-
-    def _weighted_nms(self, boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, max_faces: int) -> list[Detection]:
-        """MediaPipe's weighted NMS: each group (the best remaining box and every remaining box
-        overlapping it by more than `nms_threshold`) becomes one score-weighted mean box. The
-        overlaps are computed for a whole group at once (`iou_many`: the same float64 operations
-        as `iou`, so the same groups), not pair by pair in Python."""
-        order = np.argsort(-scores, kind="stable")
-        dets: list[Detection] = []
-        remaining = order
-        while remaining.size:
-            i = remaining[0]
-            overlap = iou_many(boxes[i], boxes[remaining]) > self.nms_threshold
-            overlap[0] = True  # the box itself (iou 1, or 0 for a degenerate box: it still leads its group)
-            group = remaining[overlap]
-            remaining = remaining[~overlap]
-            wts = scores[group][:, None]
-            box = (boxes[group] * wts).sum(0) / wts.sum()
-            kp = (kps[group] * wts[:, :, None]).sum(0) / wts.sum()
-            dets.append(Detection(tuple(float(v) for v in box), float(scores[i]), kp))
-            if len(dets) >= max_faces:
-                break
-        return dets
+        """Detections in frame pixels (the model input was the frame scaled by 1/`scale` and shifted by (px, py))."""
+        return decode_ssd(reg, logits, self.anchors, self.size, self.score_threshold, self.nms_threshold, max_faces,
+                          scale=scale, px=px, py=py)
