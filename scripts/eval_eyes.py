@@ -137,20 +137,18 @@ def _au45_rows(raw: np.ndarray, fused: np.ndarray, teach: np.ndarray) -> dict:
 def video_check() -> dict:
     """The shared clip through the Analyzer: eye state against the teacher fixture's MediaPipe face."""
     from edgeaffect import Analyzer, AnalyzerOptions
+    from edgeaffect.capture.file import VideoFileSource
     from edgeaffect.models.detector import iou
 
     video = REPO.parent / "shared" / "data" / "video" / "short_hamilton_clip.mp4"
     fix = np.load(REPO / "tests" / "fixtures" / "teacher_video.npz")
-    cap = cv2.VideoCapture(str(video))
     rows = []
-    blinks = 0
-    with Analyzer.create(AnalyzerOptions(max_faces=4)) as a:  # every listed face, each against the MediaPipe face at its box
-        k = 0
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            res = a.process(frame, k * 1000.0 / 29.97)
+    blinks = frames = 0
+    with Analyzer.create(AnalyzerOptions(max_faces=4)) as a, VideoFileSource(video) as src:
+        for fr in src:  # every listed face, each against the MediaPipe face at its box
+            k = fr.index
+            frames += 1
+            res = a.process(fr.image, fr.timestamp_ms)
             for f in res.faces:
                 if not f.valid:
                     continue
@@ -164,13 +162,11 @@ def video_check() -> dict:
                 ours = eye_aspect_ratios(np.asarray(f.landmarks))
                 p = e["closed_prob_left"], e["closed_prob_right"]
                 rows.append((k, *mp_ear, *ours, np.nan if p[0] is None else 0.5 * (p[0] + p[1]), float(e["blink"])))
-            k += 1
-    cap.release()
     r = np.array(rows, np.float64)
     mp_open = (r[:, 1:3] > EAR_OPEN).all(1)
     mp_closed = (r[:, 1:3] < EAR_CLOSED).any(1)
     prob = r[:, 5]
-    out = {"video": video.name, "frames": k, "frames_matched_to_mediapipe": int(len(r)),
+    out = {"video": video.name, "frames": frames, "frames_matched_to_mediapipe": int(len(r)),
            "frames_mediapipe_both_open": int(mp_open.sum()), "frames_mediapipe_an_eye_closed": int(mp_closed.sum()),
            "blinks_counted_whole_clip": blinks,
            "blinks_on_matched_frames_mediapipe_open": int(r[mp_open, 6].sum()),

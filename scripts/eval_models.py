@@ -20,6 +20,7 @@ from scipy.stats import spearmanr
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for training.targets (repo-only package)
 
 from edgeaffect import Analyzer, AnalyzerOptions, RunningMode  # noqa: E402
+from edgeaffect.capture.file import VideoFileSource  # noqa: E402
 from edgeaffect.constants import interocular_distance  # noqa: E402
 from edgeaffect.demo import nir_like  # noqa: E402
 from edgeaffect.models.detector import iou  # noqa: E402
@@ -58,19 +59,12 @@ def main() -> None:
     a.close()
     # video
     z = np.load(FIX / "teacher_video.npz")
-    cap = cv2.VideoCapture(str(SHARED / "video" / "short_hamilton_clip.mp4"))
     # every face the pipeline lists (max_faces=4), each scored against the teacher face at its box:
     # with max_faces=1 which of the audience the single track settles on after a cut decides
     # which frames are scored
     v = Analyzer(AnalyzerOptions(max_faces=4))
-    vres = []
-    i = 0
-    while True:
-        ok, fr = cap.read()
-        if not ok:
-            break
-        vres.append(v.process(fr, i * 1000 / 29.97))
-        i += 1
+    with VideoFileSource(SHARED / "video" / "short_hamilton_clip.mp4") as src:
+        vres = [v.process(fr.image, fr.timestamp_ms) for fr in src]
     v.close()
     vn, valid = [], []
     unc_valid, unc_lost, redetections, teacher_frames, teacher_frames_valid = [], [], 0, 0, 0

@@ -24,7 +24,6 @@ import json
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,21 +81,20 @@ def heldout_expressions() -> dict:
 
 def shared_video() -> dict:
     from edgeaffect import Analyzer, AnalyzerOptions
+    from edgeaffect.capture.file import VideoFileSource
     from edgeaffect.constants import interocular_distance
     from training.targets import video_teacher_at
 
     fix = REPO / "tests" / "fixtures"
     offsets = np.array(json.loads((fix / "mediapipe_offsets.json").read_text())["offsets"])
     z = np.load(fix / "teacher_video.npz")
-    cap = cv2.VideoCapture(str(REPO.parent / "shared" / "data" / "video" / "short_hamilton_clip.mp4"))
     an = Analyzer(AnalyzerOptions(max_faces=1))
     nme, yaw, pitch = [], [], []
-    k = 0
-    while True:
-        ok, fr = cap.read()
-        if not ok:
-            break
-        r = an.process(fr, k * 1000 / 29.97)
+    frames = 0
+    for frame in VideoFileSource(REPO.parent / "shared" / "data" / "video" / "short_hamilton_clip.mp4"):
+        fr, k = frame.image, frame.index
+        frames += 1
+        r = an.process(fr, frame.timestamp_ms)
         f = r.faces[0] if r.faces else None
         t = video_teacher_at(z, k, f.box, offsets) if f and f.valid else None
         if t is not None:
@@ -105,10 +103,9 @@ def shared_video() -> dict:
                 nme.append(float((np.linalg.norm(f.landmarks - t, axis=1) / interocular_distance(t)).mean()))
                 yaw.append(ang[0])
                 pitch.append(ang[1])
-        k += 1
     shas = {m: man.sha256 for m, man in an.model_manifests.items()}
     an.close()
-    return {"frames": k, "faces_evaluated": len(nme), "nme_median": float(np.median(nme)),
+    return {"frames": frames, "faces_evaluated": len(nme), "nme_median": float(np.median(nme)),
             "by_abs_yaw": bucketed(nme, yaw, pitch),
             "what": "shared video, whole pipeline (VIDEO mode), valid faces matched to the teacher face at their box",
             "models_sha256": shas}

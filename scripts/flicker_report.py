@@ -70,24 +70,17 @@ def still_face(frames: int = 90, noise: float = 0.0) -> dict[str, Any]:
 
 
 def clip_switches(path: Path) -> dict[str, Any]:
-    import cv2
-
     from edgeaffect import Analyzer, AnalyzerOptions
+    from edgeaffect.capture.file import VideoFileSource
 
-    cap = cv2.VideoCapture(str(path))
     has, ids, most = [], set(), 0
-    with Analyzer(AnalyzerOptions()) as a:
-        i = 0
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            r = a.process(frame, i * 1000 / 29.97)
+    with Analyzer(AnalyzerOptions()) as a, VideoFileSource(path) as src:
+        for frame in src:
+            r = a.process(frame.image, frame.timestamp_ms)
             valid = [f for f in r.faces if f.valid]
             has.append(bool(valid))
             ids |= {f.track_id for f in valid}
             most = max(most, len(r.faces))
-            i += 1
     h = np.asarray(has, bool)
     switches = int(np.count_nonzero(h[1:] != h[:-1]))
     # runs of one or two frames between runs of the other state
