@@ -28,7 +28,7 @@ from .capture.base import Frame
 from .errors import EdgeAffectError, FrameFormatError, ModelError
 from .models.affect import AffectModel, frame_features
 from .models.aus import AUModel
-from .models.detector import FaceDetector
+from .models.detector import FULL_RANGE_SMALL_FACE_PX, FaceDetector
 from .models.eyes import EyeStateModel
 from .models.landmarks import LandmarkModel
 from .registry import MODULES, STAGE_MODULES, optional_stage
@@ -49,6 +49,13 @@ class RunningMode(str, Enum):
     IMAGE = "image"
     VIDEO = "video"
     LIVE_STREAM = "live_stream"
+
+
+#: IMAGE mode searches each picture for faces down to this width (frame px) with either detector:
+#: a photo is analysed once, so the tiles are sized for far faces (a speaker at a lectern, an
+#: audience) rather than for a frame budget. On 13 shared photos pasted at 50-120 px into a
+#: 1024x817 frame (tests/test_faces_real.py) the short-range model then finds every face.
+IMAGE_SMALL_FACE_PX = FULL_RANGE_SMALL_FACE_PX
 
 
 @dataclass
@@ -80,7 +87,9 @@ class AnalyzerOptions:
     redetect_every: int = 30  # frames between looks for new faces while tracking < max_faces (0: never)
     scene_cuts: bool = True  # an edit cut in a video ends every track (new ids after it; edgeaffect.tracking.scene_cut)
     detect_small_faces: bool = True  # nothing found on the whole frame -> detect on square tiles too
-    small_face_px: float | None = None  # smallest face (frame px) the tiled search is sized for; None: the detector's default (full range 40)
+    # smallest face (frame px) the tiled search is sized for; None: IMAGE mode 40 (IMAGE_SMALL_FACE_PX), else the
+    # detector's default (full range 40; short range: tiles of the short side, 2 extra runs per search)
+    small_face_px: float | None = None
     max_lost_frames: int = 45  # frames a lost face keeps its id and window (not listed meanwhile)
     enable_aus: bool = True  # run the AU network
     enable_eyes: bool = True  # run the eye-state network (when the models dir has one): per-eye closed probability
@@ -145,8 +154,11 @@ class Analyzer:
         self.backend = self.runner_factory.backend
         runner = self.runner_factory.runner
 
+        small_face_px = options.small_face_px
+        if small_face_px is None and options.running_mode == RunningMode.IMAGE:
+            small_face_px = IMAGE_SMALL_FACE_PX
         self.detector = FaceDetector(runner("detector"), min(options.detector_keep, options.detector_score_threshold),
-                                     small_face_px=options.small_face_px)
+                                     small_face_px=small_face_px)
         self.landmarks = LandmarkModel(runner("landmarks"), options.validity_threshold)
         self.eyes = EyeStateModel(runner("eyes")) if options.enable_eyes and self._has_model("eyes") else None
         self.aus = AUModel(runner("au")) if options.enable_aus else None

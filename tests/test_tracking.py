@@ -31,6 +31,8 @@ class Face:
     score: float = 0.9  # what the detector says
     sigma: float = 0.01  # the landmark net's crop-normalised per-point uncertainty on this face
     fits_below: float = 2.0  # windows larger than this x the face size see it only vaguely (validity 0.3)
+    box_dx: float = 0.0  # the detector's box is off the face centre by this x the face size (along x)
+    off_centre_validity: float | None = None  # a window off-centre (up to 0.45 x its size): points on the face, this validity
 
 
 def _points(f: Face) -> np.ndarray:
@@ -55,8 +57,9 @@ class World:
         dets = []
         for f in self.faces:
             s = f.size
-            kps = np.array([[f.cx - 0.2 * s, f.cy - 0.1 * s], [f.cx + 0.2 * s, f.cy - 0.1 * s]] + [[f.cx, f.cy]] * 4, np.float32)
-            dets.append(Detection((f.cx - s / 2, f.cy - s / 2, s, s), f.score, kps))
+            bx = f.cx + f.box_dx * s
+            kps = np.array([[bx - 0.2 * s, f.cy - 0.1 * s], [bx + 0.2 * s, f.cy - 0.1 * s]] + [[bx, f.cy]] * 4, np.float32)
+            dets.append(Detection((bx - s / 2, f.cy - s / 2, s, s), f.score, kps))
         return sorted(dets, key=lambda d: -d.score)[:max_faces]
 
     def detect_tiled(self, bgr: np.ndarray, max_faces: int = 8) -> list[Detection]:
@@ -73,6 +76,8 @@ class World:
                 pts = _points(f)
                 v = f.validity if window.size / f.size <= f.fits_below else 0.3
                 return LandmarkResult(pts, np.ones(68, np.float32), np.full(68, f.sigma, np.float32), v, window)
+            if f.off_centre_validity is not None and np.hypot(window.cx - f.cx, window.cy - f.cy) < 0.45 * window.size:
+                return LandmarkResult(_points(f), np.ones(68, np.float32), np.full(68, f.sigma, np.float32), f.off_centre_validity, window)
         c = np.array([window.cx, window.cy], np.float32)
         return LandmarkResult(np.tile(c, (68, 1)) + _points(Face(0, 0, window.size / 1.1)), np.ones(68, np.float32),
                               np.ones(68, np.float32), 0.01, window)
@@ -180,9 +185,45 @@ def test_a_detection_window_that_fits_badly_gets_one_tighter_retry():
     w.faces = [Face(300, 200, fits_below=1.0)]  # even the retry is too wide: no face
     assert _ids(t.step(GRAY, BGR, 0)) == []
     w, t = _tracker()
-    w.faces = [Face(300, 200, validity=0.01)]  # nothing face-like: no second landmark run
+    w.faces = [Face(300, 200, validity=0.01)]  # nothing face-like: no tighter retry, only the one from its points
     t.step(GRAY, BGR, 0)
-    assert w.landmark_calls == 1
+    assert w.landmark_calls == 2
+
+
+def test_an_off_centre_detection_is_fitted_from_its_first_fits_points():
+    """A detector box a third of the face off-centre (a turned face; full-range boxes): the first
+    fit calls it no face (validity 0.02) but its points are on the face, and the window they give
+    fits (Einstein at a lectern, scripts/eval_human68.py). Background stays background."""
+    w, t = _tracker()
+    w.faces = [Face(300, 200, box_dx=0.35, off_centre_validity=0.02)]
+    faces = t.step(GRAY, BGR, 0)
+    assert _ids(faces) == [0]
+    assert abs(faces[0].lm.window.cx - 300) < 0.25 * faces[0].lm.window.size  # the track sits on the face
+    w, t = _tracker()
+    w.faces = [Face(300, 200, box_dx=0.35)]  # off-centre and the net sees nothing there: no face
+    assert _ids(t.step(GRAY, BGR, 0)) == []
+
+
+def test_strong_hits_that_are_no_face_do_not_stop_the_wider_search():
+    """A strong whole-frame hit whose fit fails (a poster, a loose box) used to skip the tiled
+    search for that frame; a small face elsewhere is now found on the same image (IMAGE mode)."""
+
+    class PosterWorld(World):
+        def detect(self, bgr, max_faces=8):
+            poster = Detection((500.0, 300.0, 80.0, 80.0), 0.9, np.array([[520, 330], [560, 330]] + [[540, 340]] * 4, np.float32))
+            return [poster]
+
+        def detect_tiled(self, bgr, max_faces=8):
+            return World.detect(self, bgr, max_faces)
+
+    w = PosterWorld()
+    w.faces = [Face(100, 100, size=40)]
+    t = Tracker(w, w, TrackerConfig(always_detect=True))
+    assert _ids(t.step(GRAY, BGR, 0)) == [0]
+    w2 = PosterWorld()
+    w2.faces = [Face(100, 100, size=40)]
+    t2 = Tracker(w2, w2, TrackerConfig(detect_small_faces=False, always_detect=True))
+    assert _ids(t2.step(GRAY, BGR, 0)) == []  # (the search it took: tiles switched off)
 
 
 def test_large_faces_the_whole_frame_pass_misses_are_searched_zoomed_out():

@@ -63,8 +63,18 @@ from .windows import detection_inside, window_from_detection
 #: (FaceDetector.tiles: 2 extra short-range runs, or 4-8 full-range runs sized for 40-px faces on
 #: a 640x480-1280x720 frame) and the zoomed-out pass for large faces (FaceDetector.detect_zoomed_out:
 #: one extra run; a face that the whole-frame pass misses because it fills the frame is picked up
-#: within 10 frames, 0.33 s at 30 fps). IMAGE mode (`always_detect`) searches fully on every image.
+#: within 10 frames, 0.33 s at 30 fps). It also runs when the whole frame gave strong hits of which
+#: none became a face. IMAGE mode (`always_detect`) searches fully on every image, for every face
+#: up to max_faces.
 SMALL_FACE_EVERY = 10
+
+#: Detector score a hit of the wider search needs: BlazeFace's usual 0.5, not the 0.4 a whole-frame
+#: hit needs (lowered because the int8 model scores large, frame-filling faces low on the whole
+#: frame; zoomed out or on a tile, a face is no longer frame-filling). Real faces pasted at 50-120 px
+#: into a 1024x817 frame score 0.75-0.98 on tiles with either model, and the zoomed-out pass scores
+#: large faces 0.6-0.9; hits that are no face reached the landmark fit at 0.43 (a coffee cup, zoomed
+#: out) and 0.48 (a palm on one of a 3913x1901 photo's 162 tiles) and passed it.
+SEARCH_ACQUIRE = 0.5
 
 #: A detection whose window fit fails gets one more try on a window this much smaller, when the
 #: first fit saw something face-like (validity >= RETRY_VALIDITY): the shipped int8 detector's box
@@ -171,34 +181,27 @@ class Tracker:
             td = time.perf_counter()
             dets = self.detector.detect(image, max_faces=cfg.max_faces + 2)
             strong = any(d.score >= cfg.detector_acquire for d in dets)
-            if not strong and not faces and (cfg.always_detect or self._empty_frames % SMALL_FACE_EVERY == 0):
-                # only weak hits on the whole frame (below the acquire score): search further, for
-                # large faces on the frame zoomed out and for small ones on tiles; the stronger of
+            # the wider search (zoomed out for large faces, tiles for small ones): on every image in
+            # IMAGE mode, else on every SMALL_FACE_EVERY-th frame with nothing in view
+            search = cfg.always_detect or (not faces and self._empty_frames % SMALL_FACE_EVERY == 0)
+            if search and not strong:
+                # only weak hits on the whole frame (below the acquire score): the stronger of
                 # overlapping hits wins (a tile sees a small face larger)
-                extra = self.detector.detect_zoomed_out(image, max_faces=cfg.max_faces + 2)
-                if cfg.detect_small_faces:
-                    extra += self.detector.detect_tiled(image, max_faces=cfg.max_faces + 2)
-                if extra:
-                    dets = strongest_of_overlaps(dets + extra, 0.3)
-            self._empty_frames = 0 if strong or faces else self._empty_frames + 1
+                dets = strongest_of_overlaps(dets + self._search(image), 0.3)
+                search = False
+            detector_ms = (time.perf_counter() - td) * 1000
+            self._acquire(gray, dets, faces, lost_now, turned_now, looking_again)
+            if search and len(faces) < cfg.max_faces and (cfg.always_detect or not faces):
+                # strong whole-frame hits, but room for more faces (a photo: the near face was found,
+                # the far ones are smaller) or none of them a face (a far speaker's box too loose
+                # for the landmark fit, a poster): the search still runs, on what the first pass missed
+                td = time.perf_counter()
+                extra = [d for d in self._search(image) if all(iou(d.box, t.box) <= 0.3 for t in dets)]
+                detector_ms += (time.perf_counter() - td) * 1000
+                self._acquire(gray, extra, faces, lost_now, turned_now, looking_again)
+            self._empty_frames = 0 if faces else self._empty_frames + 1
             if timings_ms is not None:
-                timings_ms["detector"] = (time.perf_counter() - td) * 1000
-            for det in dets:
-                if len(faces) >= cfg.max_faces:
-                    break
-                if any(iou(det.box, f.lm.window.box() if f.lm else (0, 0, 0, 0)) > 0.25 or detection_inside(det, f.lm) for f in faces):
-                    continue  # already tracked
-                # (a turned-away track is in turned_now on every frame it is turned away)
-                track, dist = self._match_lost(det, lost_now + [t for t, _ in turned_now], {f.track.id for f in faces})
-                near = track is not None and dist <= cfg.reacquire_near and track.lost <= cfg.reacquire_soft_frames
-                if not near and det.score < cfg.detector_acquire:
-                    continue
-                lm = self._landmarks_from_detection(gray, det, near)
-                if lm is None:
-                    if det.score >= cfg.detector_acquire and not looking_again:
-                        self._look_again = LOOK_AGAIN_FRAMES  # (not re-armed by its own runs: bounded)
-                    continue
-                faces.append(TrackedFace(track or self._new_track(), True, "detector", lm, det.score))
+                timings_ms["detector"] = detector_ms
         tracked_ids = {f.track.id for f in faces}
         for t, lm in turned_now:
             if t.id not in tracked_ids:  # (not re-acquired by a detection meanwhile)
@@ -233,6 +236,36 @@ class Tracker:
         return faces
 
     # ------------------------------------------------------------------ helpers
+    def _search(self, image: np.ndarray) -> list[Detection]:
+        """The wider search: the frame zoomed out (large faces) and, unless switched off, square
+        tiles (small ones); its hits must reach SEARCH_ACQUIRE."""
+        n = self.config.max_faces + 2
+        extra = self.detector.detect_zoomed_out(image, max_faces=n)
+        if self.config.detect_small_faces:
+            extra += self.detector.detect_tiled(image, max_faces=n)
+        return [d for d in extra if d.score >= SEARCH_ACQUIRE]
+
+    def _acquire(self, gray: GreySource, dets: list[Detection], faces: list[TrackedFace], lost_now: list[Track],
+                 turned_now: list[tuple[Track, LandmarkResult]], looking_again: bool) -> None:
+        """Detections -> new or re-acquired faces (appended to `faces`), each only if its landmark fit is a face."""
+        cfg = self.config
+        for det in dets:
+            if len(faces) >= cfg.max_faces:
+                break
+            if any(iou(det.box, f.lm.window.box() if f.lm else (0, 0, 0, 0)) > 0.25 or detection_inside(det, f.lm) for f in faces):
+                continue  # already tracked
+            # (a turned-away track is in turned_now on every frame it is turned away)
+            track, dist = self._match_lost(det, lost_now + [t for t, _ in turned_now], {f.track.id for f in faces})
+            near = track is not None and dist <= cfg.reacquire_near and track.lost <= cfg.reacquire_soft_frames
+            if not near and det.score < cfg.detector_acquire:
+                continue
+            lm = self._landmarks_from_detection(gray, det, near)
+            if lm is None:
+                if det.score >= cfg.detector_acquire and not looking_again:
+                    self._look_again = LOOK_AGAIN_FRAMES  # (not re-armed by its own runs: bounded)
+                continue
+            faces.append(TrackedFace(track or self._new_track(), True, "detector", lm, det.score))
+
     def _landmarks_from_detection(self, gray: GreySource, det: Detection, near: bool) -> LandmarkResult | None:
         """The landmarks a detection starts (or re-acquires) a track with, or None if they are no
         face. `near`: it re-acquires a track lost a moment ago close by (keep thresholds)."""
@@ -280,10 +313,16 @@ def fit_for_track(landmarks: _Landmarks, gray: GreySource, window: FaceWindow, c
 
     lm = landmarks.run(gray, window)
     if not ok(lm):
-        if lm.validity < RETRY_VALIDITY:
-            return None
-        lm = landmarks.run(gray, FaceWindow(window.cx, window.cy, window.size * RETRY_SCALE, window.angle))
-        if not ok(lm):
+        retries = [FaceWindow(window.cx, window.cy, window.size * RETRY_SCALE, window.angle)] if lm.validity >= RETRY_VALIDITY else []
+        # the window the first fit's own points give: a detector box off-centre by ~20 % of the face
+        # (a turned face; the full-range model's boxes) fails the first fit with validity ~0, yet its
+        # points land on the face (Einstein at a lectern, scripts/eval_human68.py)
+        retries.append(window_from_landmarks(lm.points))
+        for w in retries:
+            lm = landmarks.run(gray, w)
+            if ok(lm):
+                break
+        else:
             return None
     # One refinement pass from the landmark-defined window: the network was trained on
     # (jittered) landmark windows, so this removes the detector box bias. The fit's own
