@@ -187,13 +187,15 @@ def evaluate() -> dict:
     own path at the tracker's acquire score (AnalyzerOptions.detector_score_threshold 0.5):
     `*_whole` the whole-frame pass (every frame while searching), `*_search` the whole frame plus
     the tiled small-face search (FaceDetector.detect_tiled; full range sized for 40-px faces,
-    short range its short-side tiles) that the tracker adds while nothing is tracked."""
+    short range its short-side tiles) that the tracker adds while nothing is tracked;
+    `short_range_search_40px` the full-int8 short-range model on tiles sized for 40-px faces
+    (`small_face_px = 40`, what IMAGE mode uses)."""
     import time
 
     from edgeaffect_converters.detector_gate import anchor_config, decode, ssd_anchors
 
     from edgeaffect.models import find_model
-    from edgeaffect.models.detector import FaceDetector
+    from edgeaffect.models.detector import FULL_RANGE_SMALL_FACE_PX, FaceDetector
     from edgeaffect.runtime.runner import ModelRunner
 
     man = next(p for v in ("int8", "float16", "float32") if (p := ASSETS / f"detector_full_{v}.json").exists())
@@ -217,9 +219,12 @@ def evaluate() -> dict:
 
     short_man = find_model(ASSETS, "detector")
     short = FaceDetector(ModelRunner(short_man, num_threads=1), acquire)
+    # the full-int8 alternative for far faces: the short-range model on tiles sized for 40-px faces
+    short40 = FaceDetector(ModelRunner(short_man, num_threads=1), acquire, small_face_px=FULL_RANGE_SMALL_FACE_PX)
     full = FaceDetector(ModelRunner(man, num_threads=1), acquire)
-    modes = ("full_range", "full_range_whole", "full_range_search", "short_range", "short_range_tiled", "short_range_search")
-    ms: dict[str, list[float]] = {"full_range_tiles": [], "short_range_tiles": []}
+    modes = ("full_range", "full_range_whole", "full_range_search", "short_range", "short_range_tiled", "short_range_search",
+             "short_range_search_40px")
+    ms: dict[str, list[float]] = {"full_range_tiles": [], "short_range_tiles": [], "short_range_tiles_40px": []}
 
     def all_modes(frame: np.ndarray) -> dict[str, list]:
         fw = full.detect(frame)
@@ -230,9 +235,13 @@ def evaluate() -> dict:
         t0 = time.perf_counter()
         st = short.detect_tiled(frame)
         ms["short_range_tiles"].append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        st40 = short40.detect_tiled(frame)
+        ms["short_range_tiles_40px"].append((time.perf_counter() - t0) * 1000)
         keep = lambda ds: [d.box for d in ds if d.score >= acquire]  # noqa: E731
         return {"full_range": full_detect(frame), "full_range_whole": keep(fw), "full_range_search": keep(_merge(fw, ft)),
-                "short_range": keep(sw), "short_range_tiled": keep(st), "short_range_search": keep(_merge(sw, st))}
+                "short_range": keep(sw), "short_range_tiled": keep(st), "short_range_search": keep(_merge(sw, st)),
+                "short_range_search_40px": keep(_merge(sw, st40))}
 
     frames = composites(2, len(BINS) * 13 * 2)
     rows = {f"{lo}-{hi}px": {"faces": 0, **{m: 0 for m in modes}} for lo, hi in BINS}
@@ -272,7 +281,8 @@ def evaluate() -> dict:
         "detections_not_on_a_teacher_face": false_hits,
         "face_free_frames": {"frames": len(empty), "how": "1280x720 non-face scenes (seed 3): shifted, mirrored, tinted", **fp},
         "search_cost": {
-            "detector_runs_per_search": {f"{w}x{h}": {"full_range": len(full.tiles(h, w)), "short_range": len(short.tiles(h, w))}
+            "detector_runs_per_search": {f"{w}x{h}": {"full_range": len(full.tiles(h, w)), "short_range": len(short.tiles(h, w)),
+                                                      "short_range_40px": len(short40.tiles(h, w))}
                                           for w, h in ((1280, 720), (640, 480), (1920, 1080))},
             "full_range_small_face_px": full.small_face_px,
             "tiles_ms_median_this_machine": {k: round(float(np.median(v)), 1) for k, v in ms.items()},

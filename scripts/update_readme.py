@@ -304,17 +304,30 @@ FIGURES: dict[str, list[Figure]] = {
                 "vs_mediapipe_float.anchor_gate.mean_iou", "vs_mediapipe_float.anchor_gate.score_mae", "passed"),
                lambda r, p_, i, m, r2, p2, i2, m2, ok: f"{r} / {p_} / {i} / {m}; {r2} / {p2} / {i2} / {m2}: {'PASS' if ok else 'FAIL'}",
                "python scripts/build_detector_int8.py --range full"),
-        *[Figure(f"far faces {b}: recall full range whole frame at score 0.6 / at 0.5 / + 40-px tile search; short range + tile search",
+        *[Figure(f"far faces {b}: recall full range whole frame at score 0.6 / at 0.5 / + 40-px tile search; short range (full "
+                 "int8) + its default tile search / + 40-px tile search",
                  "models/detector_full/eval_far_faces.json",
                  (f"by_face_width.{b}.full_range_recall", f"by_face_width.{b}.full_range_whole_recall",
-                  f"by_face_width.{b}.full_range_search_recall", f"by_face_width.{b}.short_range_search_recall", f"by_face_width.{b}.faces"),
-                 lambda a, b_, s_, c, n: f"{_pct(a)} / {_pct(b_)} / {_pct(s_)}; {_pct(c)} ({n} faces)", FULL + " --eval")
+                  f"by_face_width.{b}.full_range_search_recall", f"by_face_width.{b}.short_range_search_recall",
+                  f"by_face_width.{b}.short_range_search_40px_recall", f"by_face_width.{b}.faces"),
+                 lambda a, b_, s_, c, c40, n: f"{_pct(a)} / {_pct(b_)} / {_pct(s_)}; {_pct(c)} / {_pct(c40)} ({n} faces)", FULL + " --eval")
           for b in ("40-60px", "60-80px", "80-120px", "120-180px", "180-260px")],
-        Figure("face-free frames with a detection: full range whole / + tile search; short range whole / + tile search",
+        Figure("face-free frames with a detection (before the landmark check): full range whole / + tile search; short range "
+               "whole / + tile search / + 40-px tile search",
                "models/detector_full/eval_far_faces.json",
                ("face_free_frames.full_range_whole.rate", "face_free_frames.full_range_search.rate", "face_free_frames.short_range.rate",
-                "face_free_frames.short_range_search.rate", "face_free_frames.frames"),
-               lambda a, b_, c, d, n: f"{_pct(a)} / {_pct(b_)}; {_pct(c)} / {_pct(d)} ({n} frames)", FULL + " --eval"),
+                "face_free_frames.short_range_search.rate", "face_free_frames.short_range_search_40px.rate", "face_free_frames.frames"),
+               lambda a, b_, c, d, d40, n: f"{_pct(a)} / {_pct(b_)}; {_pct(c)} / {_pct(d)} / {_pct(d40)} ({n} frames)", FULL + " --eval"),
+        Figure("detector runs per search at 1280x720 / 640x480: full range 40-px tiles; short range default tiles / 40-px tiles; "
+               "search time at 1280x720, full range (float16) / short range 40-px (int8) [M1, while a training ran]",
+               "models/detector_full/eval_far_faces.json",
+               ("search_cost.detector_runs_per_search.1280x720.full_range", "search_cost.detector_runs_per_search.640x480.full_range",
+                "search_cost.detector_runs_per_search.1280x720.short_range", "search_cost.detector_runs_per_search.640x480.short_range",
+                "search_cost.detector_runs_per_search.1280x720.short_range_40px",
+                "search_cost.detector_runs_per_search.640x480.short_range_40px",
+                "search_cost.tiles_ms_median_this_machine.full_range_tiles",
+                "search_cost.tiles_ms_median_this_machine.short_range_tiles_40px"),
+               "{0} / {1}; {2} / {3}, {4} / {5}; {6} ms / {7} ms", FULL + " --eval"),
     ],
     "Valence / arousal (sequences composed from held-out labelled images)": [
         Figure("CCC at the last step: valence / arousal", "models/affect/train_metrics.json",
