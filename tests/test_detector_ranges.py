@@ -128,6 +128,28 @@ def test_small_face_tiles_cover_the_frame_with_overlap():
         FaceDetector(_fake_runner(192, 2304), small_face_px=0)
 
 
+def test_small_face_tiles_leave_no_face_size_uncovered_on_a_large_photo():
+    """With small_face_px set (IMAGE mode, the kiosk profile), every face from that size up to
+    the size the whole-frame pass finds reliably lies whole on some tile on which it reaches the
+    model's reliable width: a 280-px face in a 1434x2333 portrait fits no 284-px tile and is ~15 px on the whole
+    frame (it was found by neither once IMAGE mode switched to 40-px tiles)."""
+    from edgeaffect.models.detector import RELIABLE_FACE_PX
+
+    rng = np.random.default_rng(3)
+    for size, anchors in ((128, 896), (192, 2304)):
+        det = FaceDetector(_fake_runner(size, anchors), small_face_px=40)
+        for h, w in ((2333, 1434), (1901, 3913), (720, 1280), (1024, 817)):
+            tiles = det.tiles(h, w)
+            # up to the smallest face the whole-frame pass finds reliably (it sees larger ones)
+            biggest = RELIABLE_FACE_PX * max(h, w) / size
+            for _ in range(400):
+                f = float(np.exp(rng.uniform(np.log(40), np.log(biggest))))
+                x, y = rng.uniform(0, w - f), rng.uniform(0, h - f)
+                ok = [t for t in tiles if t[0] <= x and t[1] <= y and x + f <= t[0] + t[2] and y + f <= t[1] + t[2]
+                      and f * size / t[2] >= 0.99 * RELIABLE_FACE_PX]
+                assert ok, (size, h, w, round(f), round(x), round(y))
+
+
 def test_full_range_search_finds_a_40px_face():
     """The tiled small-face search of the full-range model finds a ~40-px face anywhere in a
     1280x720 frame with its real size (the whole-frame pass sees it at ~6 px and misses it or

@@ -261,26 +261,39 @@ class FaceDetector:
         """(x0, y0, side) of the square tiles `detect_tiled` runs on for an h x w frame.
 
         Without `small_face_px`: tiles of the short side along the long one (a near-square frame:
-        a 2x2 grid of 0.6 x the short side). With it: tiles of side
+        a 2x2 grid of 0.6 x the short side). With it: first tiles of side
         input_size * small_face_px / RELIABLE_FACE_PX (so such a face reaches the model's reliable
         width), never below the input size nor above the short side, overlapping by at least
-        1.5 small faces so a face on a tile border is whole in one tile.
+        2 small faces so a face on a tile border is whole in one tile; then, on a frame much
+        larger than those tiles (a photo), one grid per octave up to the short-side tiles, each
+        overlapping by twice the smallest face it is for, so that faces between the small ones
+        and those the whole frame sees (a 280-px face in a 1434x2333 portrait) are whole on some
+        tile at a size the model finds.
         """
         short, long_side = min(h, w), max(h, w)
-        side = short if long_side >= 1.2 * short else int(0.6 * short)  # near-square: a 2x2 grid
-        overlap = 0.0
-        if self.small_face_px is not None:
-            want = int(round(self.size * self.small_face_px / RELIABLE_FACE_PX))
-            side = max(min(want, side), min(self.size, short))
-            overlap = min(1.5 * self.small_face_px, side / 2)
+        default = short if long_side >= 1.2 * short else int(0.6 * short)  # near-square: a 2x2 grid
 
-        def starts(dim: int) -> np.ndarray:
-            if dim <= side:
-                return np.zeros(1, int)
-            n = int(np.ceil((dim - overlap) / (side - overlap)))
-            return np.linspace(0, dim - side, max(n, 2)).astype(int)  # linspace spreads the overlap
+        def grid(side: int, overlap: float) -> list[tuple[int, int, int]]:
+            def starts(dim: int) -> np.ndarray:
+                if dim <= side:
+                    return np.zeros(1, int)
+                n = int(np.ceil((dim - overlap) / (side - overlap)))
+                return np.linspace(0, dim - side, max(n, 2)).astype(int)  # linspace spreads the overlap
 
-        return [(int(x0), int(y0), side) for y0 in starts(h) for x0 in starts(w)]
+            return [(int(x0), int(y0), side) for y0 in starts(h) for x0 in starts(w)]
+
+        if self.small_face_px is None:
+            return grid(default, 0.0)
+        want = int(round(self.size * self.small_face_px / RELIABLE_FACE_PX))
+        side = max(min(want, default), min(self.size, short))
+        out = grid(side, min(2 * self.small_face_px, side / 2))
+        levels = [2 * side]
+        while levels[-1] * 2 < default:
+            levels.append(levels[-1] * 2)
+        levels = [v for v in levels if v < default] + ([default] if default >= 1.5 * side else [])
+        for level in levels:  # each overlaps by twice the smallest face it finds reliably
+            out += grid(level, min(2 * level * RELIABLE_FACE_PX / self.size, level / 2))
+        return out
 
     def detect_tiled(self, bgr: np.ndarray, max_faces: int = 8) -> list[Detection]:
         """Detection on overlapping square tiles (see `tiles`).

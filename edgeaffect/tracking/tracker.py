@@ -68,13 +68,15 @@ from .windows import detection_inside, window_from_detection
 #: up to max_faces.
 SMALL_FACE_EVERY = 10
 
-#: Detector score a hit of the wider search needs: BlazeFace's usual 0.5, not the 0.4 a whole-frame
-#: hit needs (lowered because the int8 model scores large, frame-filling faces low on the whole
-#: frame; zoomed out or on a tile, a face is no longer frame-filling). Real faces pasted at 50-120 px
-#: into a 1024x817 frame score 0.75-0.98 on tiles with either model, and the zoomed-out pass scores
-#: large faces 0.6-0.9; hits that are no face reached the landmark fit at 0.43 (a coffee cup, zoomed
-#: out) and 0.48 (a palm on one of a 3913x1901 photo's 162 tiles) and passed it.
+#: Detector score a hit of the wider search needs. Zoomed out: BlazeFace's usual 0.5, not the 0.4 a
+#: whole-frame hit needs (lowered because the int8 model scores large, frame-filling faces low on
+#: the whole frame; zoomed out they score 0.6-0.9); a coffee cup zoomed out scored 0.43 and passed
+#: the landmark fit. Tiles: 0.6, MediaPipe's own full-range threshold. A photo has hundreds of
+#: tiles; hits that passed the landmark fit without being a face scored 0.50-0.59 (a palm on
+#: emma.jpg, 6 of 200 face-free 1280x720 scenes with 40-px tiles), while real faces pasted at
+#: 50-120 px into a 1024x817 frame score 0.75-0.98 on tiles with either model.
 SEARCH_ACQUIRE = 0.5
+TILE_ACQUIRE = 0.6
 
 #: A detection whose window fit fails gets one more try on a window this much smaller, when the
 #: first fit saw something face-like (validity >= RETRY_VALIDITY): the shipped int8 detector's box
@@ -237,13 +239,13 @@ class Tracker:
 
     # ------------------------------------------------------------------ helpers
     def _search(self, image: np.ndarray) -> list[Detection]:
-        """The wider search: the frame zoomed out (large faces) and, unless switched off, square
-        tiles (small ones); its hits must reach SEARCH_ACQUIRE."""
+        """The wider search: the frame zoomed out (large faces; hits >= SEARCH_ACQUIRE) and, unless
+        switched off, square tiles (small ones; hits >= TILE_ACQUIRE)."""
         n = self.config.max_faces + 2
-        extra = self.detector.detect_zoomed_out(image, max_faces=n)
+        extra = [d for d in self.detector.detect_zoomed_out(image, max_faces=n) if d.score >= SEARCH_ACQUIRE]
         if self.config.detect_small_faces:
-            extra += self.detector.detect_tiled(image, max_faces=n)
-        return [d for d in extra if d.score >= SEARCH_ACQUIRE]
+            extra += [d for d in self.detector.detect_tiled(image, max_faces=n) if d.score >= TILE_ACQUIRE]
+        return extra
 
     def _acquire(self, gray: GreySource, dets: list[Detection], faces: list[TrackedFace], lost_now: list[Track],
                  turned_now: list[tuple[Track, LandmarkResult]], looking_again: bool) -> None:
