@@ -62,7 +62,7 @@ class World:
             dets.append(Detection((bx - s / 2, f.cy - s / 2, s, s), f.score, kps))
         return sorted(dets, key=lambda d: -d.score)[:max_faces]
 
-    def detect_tiled(self, bgr: np.ndarray, max_faces: int = 8) -> list[Detection]:
+    def detect_tiled(self, bgr: np.ndarray, max_faces: int = 8, small_tile_score: float | None = None) -> list[Detection]:
         return []
 
     def detect_zoomed_out(self, bgr: np.ndarray, max_faces: int = 8) -> list[Detection]:
@@ -213,7 +213,7 @@ def test_strong_hits_that_are_no_face_do_not_stop_the_wider_search():
             poster = Detection((500.0, 300.0, 80.0, 80.0), 0.9, np.array([[520, 330], [560, 330]] + [[540, 340]] * 4, np.float32))
             return [poster]
 
-        def detect_tiled(self, bgr, max_faces=8):
+        def detect_tiled(self, bgr, max_faces=8, small_tile_score=None):
             return World.detect(self, bgr, max_faces)
 
     w = PosterWorld()

@@ -270,8 +270,8 @@ class FaceDetector:
         and those the whole frame sees (a 280-px face in a 1434x2333 portrait) are whole on some
         tile at a size the model finds.
         """
-        short, long_side = min(h, w), max(h, w)
-        default = short if long_side >= 1.2 * short else int(0.6 * short)  # near-square: a 2x2 grid
+        short = min(h, w)
+        default = self.short_side_tile(h, w)
 
         def grid(side: int, overlap: float) -> list[tuple[int, int, int]]:
             def starts(dim: int) -> np.ndarray:
@@ -295,19 +295,33 @@ class FaceDetector:
             out += grid(level, min(2 * level * RELIABLE_FACE_PX / self.size, level / 2))
         return out
 
-    def detect_tiled(self, bgr: np.ndarray, max_faces: int = 8) -> list[Detection]:
+    @staticmethod
+    def short_side_tile(h: int, w: int) -> int:
+        """Side of the default tiles: the short side along the long one (0.6 x it on a near-square frame: a 2x2 grid)."""
+        short, long_side = min(h, w), max(h, w)
+        return short if long_side >= 1.2 * short else int(0.6 * short)
+
+    def detect_tiled(self, bgr: np.ndarray, max_faces: int = 8, small_tile_score: float | None = None) -> list[Detection]:
         """Detection on overlapping square tiles (see `tiles`).
 
         The model sees the whole frame at its input size (128 or 192 px), so a face under ~1/8
         (short range) or ~1/12 (full range) of the frame side - a speaker on a stage, a kiosk
         user 2-3 m away - is too small for it. Tiles shrink the downscale; used only while
         searching (nothing tracked), since it costs one detector run per tile.
+        `small_tile_score`: the score a hit on a tile smaller than the short-side tiles needs (the
+        small-face grids: many tiles, so more chances for clutter; a face there is small and the
+        models score small faces high, where the int8 short-range model scores a tile-filling face
+        as low as 0.57, Colin_Powell_0224 on a 640x480 frame).
         """
         h, w = bgr.shape[:2]
+        default = self.short_side_tile(h, w)
         pool: list[Detection] = []
         for x0, y0, side in self.tiles(h, w):
             off = np.array([x0, y0], np.float64)
+            floor = small_tile_score if (small_tile_score is not None and side != default) else -1.0
             for d in self.detect(bgr[y0 : y0 + side, x0 : x0 + side], max_faces):
+                if d.score < floor:
+                    continue
                 pool.append(Detection((d.box[0] + float(x0), d.box[1] + float(y0), d.box[2], d.box[3]), d.score, d.keypoints + off))
         return strongest_of_overlaps(pool, self.nms_threshold)[:max_faces]  # a face seen by two tiles: the stronger hit
 

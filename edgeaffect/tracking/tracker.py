@@ -68,13 +68,16 @@ from .windows import detection_inside, window_from_detection
 #: up to max_faces.
 SMALL_FACE_EVERY = 10
 
-#: Detector score a hit of the wider search needs. Zoomed out: BlazeFace's usual 0.5, not the 0.4 a
-#: whole-frame hit needs (lowered because the int8 model scores large, frame-filling faces low on
-#: the whole frame; zoomed out they score 0.6-0.9); a coffee cup zoomed out scored 0.43 and passed
-#: the landmark fit. Tiles: 0.6, MediaPipe's own full-range threshold. A photo has hundreds of
-#: tiles; hits that passed the landmark fit without being a face scored 0.50-0.59 (a palm on
-#: emma.jpg, 6 of 200 face-free 1280x720 scenes with 40-px tiles), while real faces pasted at
-#: 50-120 px into a 1024x817 frame score 0.75-0.98 on tiles with either model.
+#: Detector score a hit of the wider search needs (a whole-frame hit: `detector_acquire`, 0.4, lowered
+#: because the int8 short-range model scores large, frame-filling faces low). Zoomed out and on the
+#: short-side tiles: BlazeFace's usual 0.5. Zoomed out, faces score 0.6-0.9, and a coffee cup scored
+#: 0.43 and passed the landmark fit; a face filling a short-side tile scores as low as 0.57
+#: (Colin_Powell_0224 on a 640x480 frame). The small-face grids (IMAGE mode, `small_face_px`): 0.6,
+#: MediaPipe's own full-range threshold. A photo has hundreds of such tiles; hits there that passed
+#: the landmark fit without being a face scored 0.50-0.59 (a palm on emma.jpg, 6 of 200 face-free
+#: 1280x720 scenes), while real faces pasted at 50-120 px into a 1024x817 frame score 0.75-0.98 on
+#: them with either model. Whole pipeline, IMAGE mode, 200 face-free scenes: 1 listed face with the
+#: short-range default (4 before these bounds), 0 with full range.
 SEARCH_ACQUIRE = 0.5
 TILE_ACQUIRE = 0.6
 
@@ -94,7 +97,7 @@ LOOK_AGAIN_FRAMES = 5
 
 class _Detector(Protocol):
     def detect(self, image: np.ndarray, max_faces: int = ...) -> list[Detection]: ...  # BGR, or HxW grey (mono sensor)
-    def detect_tiled(self, image: np.ndarray, max_faces: int = ...) -> list[Detection]: ...
+    def detect_tiled(self, image: np.ndarray, max_faces: int = ..., small_tile_score: float | None = ...) -> list[Detection]: ...
     def detect_zoomed_out(self, image: np.ndarray, max_faces: int = ...) -> list[Detection]: ...
 
 
@@ -239,13 +242,13 @@ class Tracker:
 
     # ------------------------------------------------------------------ helpers
     def _search(self, image: np.ndarray) -> list[Detection]:
-        """The wider search: the frame zoomed out (large faces; hits >= SEARCH_ACQUIRE) and, unless
-        switched off, square tiles (small ones; hits >= TILE_ACQUIRE)."""
+        """The wider search: the frame zoomed out (large faces) and, unless switched off, square
+        tiles (small ones); hits >= SEARCH_ACQUIRE, on the small-face grids >= TILE_ACQUIRE."""
         n = self.config.max_faces + 2
         extra = [d for d in self.detector.detect_zoomed_out(image, max_faces=n) if d.score >= SEARCH_ACQUIRE]
         if self.config.detect_small_faces:
-            extra += [d for d in self.detector.detect_tiled(image, max_faces=n) if d.score >= TILE_ACQUIRE]
-        return extra
+            extra += self.detector.detect_tiled(image, max_faces=n, small_tile_score=TILE_ACQUIRE)
+        return [d for d in extra if d.score >= SEARCH_ACQUIRE]
 
     def _acquire(self, gray: GreySource, dets: list[Detection], faces: list[TrackedFace], lost_now: list[Track],
                  turned_now: list[tuple[Track, LandmarkResult]], looking_again: bool) -> None:
