@@ -57,10 +57,15 @@ CARDS: dict[str, dict[str, str]] = {
         "(occlusion-aware uncertainty head), then `--no-eyes --eyes 0 --qat 1 --steps 220 --lr 4e-4 --init-onnx <stage-2 ONNX>` "
         "(ReLU6 activations and one epoch of quantisation-aware fine-tuning: BN folded, per-channel int8 weights, int8 "
         "activations; `training/qat.py`), so the full-integer file passes the NME gate; then the coordinate and uncertainty "
-        "heads of that network fine-tuned for accuracy (issue 9 item 6): `--no-eyes --eyes 8 --qat 1 --steps 500 --lr 1e-3 "
-        "--qat-lr 1e-4 --tight-p 0.5 --jaw-weight 1.5 --heads-only --init-onnx <previous ONNX>` (backbone and validity head "
-        "frozen, so validity is the previous network's; 8 float epochs at a one-cycle rate, one quantisation-aware epoch; half "
-        "the positives cropped with tracker-like window jitter; jaw points weighted 1.5x in the coordinate loss). "
+        "heads fine-tuned (`--heads-only`); then the whole network fine-tuned from that network (issue 9 item 6), one command: "
+        "`scripts/train_landmarks_recipe.sh <previous ONNX> <out dir>` = `python -m training.train_landmarks {recipe_flags} "
+        "--init-onnx <previous ONNX> --out <out dir>`, the previous ONNX being `git show 9e53973:models/landmarks/landmarks.onnx` "
+        "({recipe_epochs}; half the positives cropped "
+        "with tracker-like window jitter, half of the others with a wider detector-like window; jaw points weighted 1.5x; a "
+        "share of positives dimmed like NIR frames; in the quantisation-aware epochs the gap between the quantised and the "
+        "unquantised pass is penalised and residual branches kept inside +-6, so the full-int8 file passes its gate; the "
+        "previous network is the reference for the validity head (soft target) and for the four eye corners the eye-state "
+        "network's patches are cut at, which that network was trained on). "
         "Architecture: `training/models.py::LandmarkNet` (dense residual CNN, 96x96 grey input).",
         "licence": "Apache-2.0 (weights produced by this project). Training labels came from teachers, see below.",
         "data": "{total_images} images of `../shared/data/expressions` (Apache-2.0) with both teachers succeeding; identities "
@@ -260,6 +265,25 @@ def _detector_texts(man: dict[str, Any], calib: dict[str, Any]) -> dict[str, str
     }
 
 
+def recipe_flags(path: Path = REPO / "scripts" / "train_landmarks_recipe.sh") -> str:
+    """The training flags of the landmark recipe script (its FLAGS_POINTS), so the card quotes what runs."""
+    import re
+
+    try:
+        m = re.search(r'FLAGS_POINTS="([^"]*)"', path.read_text())
+    except OSError:
+        return "n/a"
+    return " ".join(m.group(1).replace("\\\n", " ").split()) if m else "n/a"
+
+
+def _stage3_epochs(train: dict[str, Any]) -> str:
+    s3 = train.get("stage3") or {}
+    if not s3:
+        return "n/a"
+    return (f"{_n(s3.get('eye_epochs'))} float epochs of {_n(s3.get('steps_per_epoch'))} steps at a one-cycle rate, "
+            f"{_n(s3.get('qat_epochs'))} quantisation-aware")
+
+
 def facts(name: str, man: dict[str, Any], train: dict[str, Any], fid: dict[str, Any], extra: dict[str, Any]) -> dict[str, str]:
     tr, ho = train.get("train_images"), train.get("heldout_images")
     calib = man.get("calibration") or {}
@@ -276,6 +300,7 @@ def facts(name: str, man: dict[str, Any], train: dict[str, Any], fid: dict[str, 
         "calibration_samples": _n(calib.get("samples_total")),
         "nir_variant": " incl. an NIR-like variant" if calib.get("nir_variant") else "",
         "shipped_because": shipped_because(man.get("variant", "int8"), fid),
+        "recipe_flags": recipe_flags(), "recipe_epochs": _stage3_epochs(train),
         "validity_unseen": validity_unseen(extra.get("validity", {}), man.get("sha256")),
         "few_positives": (f"{', '.join(few)} rest on fewer than {FEW_POSITIVES} held-out labelled images." if few else ""),
         "n_aus": str(au_shape[-1]) if au_shape else str(len(_meta_list(man, "edgeaffect.au_names")) or "n/a"),

@@ -172,3 +172,37 @@ def test_validity_only_trains_the_validity_head_alone_also_after_qat_prepare():
     freeze_all_but_validity(model)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(n.startswith("validity.") for n in trainable)
+
+
+def test_corner_anchor_is_zero_at_the_reference_and_moves_only_the_eye_corners():
+    from training.train_landmarks import EYE_CORNERS, corner_anchor_loss
+
+    g = torch.Generator().manual_seed(0)
+    pts = torch.rand(3, 68, 2, generator=g) * 0.4 + 0.3
+    ref = torch.randn(5, 136, generator=g) * 0.01  # 3 positives + 2 negatives
+    off = ref.clone().requires_grad_(True)
+    loss = corner_anchor_loss(off, ref, pts)
+    assert float(loss) == 0.0
+    moved = ref.clone()
+    moved[:, 2 * 40] += 0.05  # a non-corner point (iBUG 40) and every negative: not counted
+    moved[3:] += 1.0
+    assert float(corner_anchor_loss(moved, ref, pts)) == 0.0
+    off = (ref + 0.01).requires_grad_(True)
+    corner_anchor_loss(off, ref, pts).backward()
+    grad = off.grad.view(5, 68, 2).abs().sum(2)
+    assert (grad[:3, list(EYE_CORNERS)] > 0).all()
+    mask = torch.ones(68, dtype=torch.bool)
+    mask[list(EYE_CORNERS)] = False
+    assert float(grad[:3, mask].sum()) == 0.0 and float(grad[3:].sum()) == 0.0
+
+
+def test_out_keeps_the_stage3_checkpoints_of_a_run_apart(tmp_path, monkeypatch):
+    """--out runs keep their own checkpoints: a chained second run (the --validity-only pass) must
+    not resume the first run's finished QAT checkpoint from the shared work/landmarks/."""
+    from training import train_landmarks as tl
+
+    monkeypatch.setattr(tl, "STATE_DIR", tmp_path / "run_a" / "state")
+    a = tl.state_path("ckpt_qat.pt")
+    monkeypatch.setattr(tl, "STATE_DIR", tmp_path / "run_b" / "state")
+    b = tl.state_path("ckpt_qat.pt")
+    assert a != b and a.parent.is_dir() and b.parent.is_dir()

@@ -34,7 +34,14 @@ the shipped net gives it 0.92, the whole-network float net 0.81, every QAT varia
 alone; wider detector-like windows for a share of positives) brought it back to 0.83 with the
 points unchanged.
 
-Checkpoints every epoch under work/landmarks/ and resumes from them; when done, writes
+`--anchor-corners W` keeps the eye corners (iBUG 36/39/42/45) near the --anchor-onnx network's: the
+eye-state network (eyes_int8) reads patches cut at those corners and was trained on the shipped
+landmark network's; an earlier whole-network candidate without it (a session's runV1) gave a real
+closed-eye photo closed probabilities of 0.64/0.34 and the driver monitor saw no closure
+(tests/test_dms_pipeline.py). What ships is scripts/train_landmarks_recipe.sh: one command.
+
+Checkpoints every epoch under work/landmarks/ (with --out: under DIR/state, so chained runs never
+resume each other's checkpoints) and resumes from them; when done, writes
 models/landmarks/{landmarks.onnx, train_metrics.json} and tests/fixtures/mediapipe_offsets.json
 (the MediaPipe-to-iBUG offsets the targets used). CPU only.
 """
@@ -146,6 +153,19 @@ def make_batch(fs, idx, rng, pool, n_neg_window: int, n_neg_patch: int, closure_
 
 
 EYELID_POINTS = (37, 38, 40, 41, 43, 44, 46, 47)
+#: iBUG 36, 39, 42, 45: the eye corners the runtime cuts the eye-state network's patches at
+#: (edgeaffect.vision.eyes.eye_patch_matrices). That network was trained on patches cut at the
+#: shipped landmark network's corners, so `--anchor-corners` keeps a fine-tune's corners there.
+EYE_CORNERS = (36, 39, 42, 45)
+
+
+def corner_anchor_loss(off: torch.Tensor, ref_off: torch.Tensor, pts: torch.Tensor) -> torch.Tensor:
+    """Mean distance between the eye corners of two offset outputs (positives: the first
+    len(pts) rows), in inter-ocular units of the target points."""
+    n_pos = pts.shape[0]
+    d = (off[:n_pos] - ref_off[:n_pos]).view(-1, 68, 2)[:, list(EYE_CORNERS)]
+    iod = torch.linalg.norm(pts[:, 36] - pts[:, 45], dim=1).clamp(min=0.05)
+    return (torch.linalg.norm(d, dim=2) / iod[:, None]).mean()
 #: Parts of the stage-3 net that the shipped ONNX lacks (fresh weights on a warm start).
 NEW_PARTS = ("eye_closed", "eye_r", "eye_l")
 
@@ -242,7 +262,7 @@ def quant_consistency(model, mean_t, x, pts, off_q: torch.Tensor) -> torch.Tenso
 def train_step(model, mean_t, opt, fs, idx, rng, pool, batch: int, nll_weight: float, eyes: bool = False,
                closure_p: float = 0.0, yaw_p: float = 0.0, tight_p: float = 0.0, weights: torch.Tensor | None = None,
                anchor: nn.Module | None = None, anchor_weight: float = 0.0, max_yaw: float = 65.0, dark_p: float = 0.0,
-               consistency: float = 0.0, range_weight: float = 0.0, wide_p: float = 0.0) -> tuple[float, ...]:
+               consistency: float = 0.0, range_weight: float = 0.0, wide_p: float = 0.0, corner_weight: float = 0.0) -> tuple[float, ...]:
     """One optimiser step on a batch of positives + 1/6 bad windows + 1/6 non-face patches.
     Loss = 10 * coordinate NME + nll_weight * uncertainty NLL + 0.5 * validity BCE (stage 1
     uses 0.05 on the NLL, the uncertainty fine-tune 0.5); with `eyes` (stage 3) also
@@ -251,13 +271,19 @@ def train_step(model, mean_t, opt, fs, idx, rng, pool, batch: int, nll_weight: f
     the unquantised forward pass of the same weights (what the int8 fidelity gate measures);
     range_weight (QAT phase only): + that weight x the residual branches' overshoot beyond
     +-6 (training/qat.py bound_residuals; function-preserving, narrows their int8 scale).
+    corner_weight (needs `anchor`): + that weight x the eye corners' distance to the anchor
+    network's (corner_anchor_loss).
     Returns the loss values."""
     x, pts, dis, valid, occ, eye_t, tight, warped = make_batch(fs, idx, rng, pool, batch // 6, batch // 6, closure_p, yaw_p, max_yaw,
                                                                tight_p, dark_p=dark_p, wide_p=wide_p)
-    valid_ref = None
+    valid_ref, ref_off = None, None
+    if anchor is not None and (anchor_weight > 0 or corner_weight > 0):
+        with torch.no_grad():
+            ref_out = anchor(x)
+        ref_off = ref_out[0]
     if anchor is not None and anchor_weight > 0:
         with torch.no_grad():
-            valid_ref = torch.sigmoid(anchor(x)[2][:, 0])
+            valid_ref = torch.sigmoid(ref_out[2][:, 0])
         # the reference never saw a yaw warp: on warped positives the anchor is the label itself
         valid_ref = torch.where(warped, valid, valid_ref)
     store: dict = {}
@@ -273,6 +299,8 @@ def train_step(model, mean_t, opt, fs, idx, rng, pool, batch: int, nll_weight: f
     if consistency > 0:
         lq = quant_consistency(model, mean_t, x, pts, store["offsets"])
         loss = loss + consistency * lq
+    if corner_weight > 0 and ref_off is not None:
+        loss = loss + corner_weight * corner_anchor_loss(store["offsets"], ref_off, pts)
     opt.zero_grad()
     loss.backward()
     nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -356,6 +384,18 @@ def export_landmarks_onnx(model: LandmarkNet, mean: np.ndarray, path) -> None:
 
 #: Where write_outputs puts landmarks.onnx + train_metrics.json (`--out`; default the repo's models/landmarks).
 OUT_DIR = MODELS_SRC / "landmarks"
+#: Where stage 3 keeps its checkpoints and final.pt: work/landmarks/, or `--out DIR`/state with --out.
+#: One shared place made chained runs unsafe: a second run (e.g. the --validity-only pass after a
+#: whole-network run) found the first run's finished ckpt_qat.pt, "resumed" it at its last epoch and
+#: re-exported the first run's network without training.
+STATE_DIR: Path | None = None
+
+
+def state_path(name: str) -> Path:
+    if STATE_DIR is None:
+        return work("landmarks", name)
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    return STATE_DIR / name
 
 
 def write_outputs(model, mean, history, epochs, n_train, offsets: np.ndarray | None = None, extra: dict | None = None) -> None:
@@ -363,7 +403,7 @@ def write_outputs(model, mean, history, epochs, n_train, offsets: np.ndarray | N
     offsets fixture tests/fixtures/mediapipe_offsets.json is left alone."""
     out = OUT_DIR
     out.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model.state_dict(), "mean": mean}, work("landmarks", "final.pt"))
+    torch.save({"model": model.state_dict(), "mean": mean}, state_path("final.pt"))
     export_landmarks_onnx(model, mean, out / "landmarks.onnx")
     macs, params = count_macs(model, torch.zeros(1, 1, SIZE, SIZE))
     final = dict(history[-1]) if history else {}
@@ -516,7 +556,8 @@ def _run_epochs(model, mean_t, opt, sched, fs, pool, weights, a, ck, phase: str,
                               weights=None if a.jaw_weight == 1.0 else point_weights(a.jaw_weight),
                               anchor=anchor, anchor_weight=a.anchor_validity if anchor is not None else 0.0,
                               dark_p=a.qat_dark_p if phase == "qat" else a.dark_p, consistency=a.consistency if phase == "qat" else 0.0,
-                              range_weight=a.range_penalty if phase == "qat" else 0.0, wide_p=a.wide_p)
+                              range_weight=a.range_penalty if phase == "qat" else 0.0, wide_p=a.wide_p,
+                              corner_weight=a.anchor_corners if anchor is not None else 0.0)
             if sched is not None:
                 sched.step()
             if s % 50 == 0:
@@ -549,7 +590,7 @@ def train_eyes_qat(a) -> None:
     pool = nonface_pool()
     weights = sample_weights(fs)
     print(f"{len(fs.names)} usable images, {int((~fs.heldout).sum())} train; oversampled {int((weights > 1).sum())}", flush=True)
-    ck_e, ck_q = work("landmarks", "ckpt_eyes.pt"), work("landmarks", "ckpt_qat.pt")
+    ck_e, ck_q = state_path("ckpt_eyes.pt"), state_path("ckpt_qat.pt")
     model = LandmarkNet(eyes=not a.no_eyes)
     prev = work("landmarks", "final.pt")
     base_hist: list = []
@@ -563,10 +604,10 @@ def train_eyes_qat(a) -> None:
         mean = load_onnx_weights(model, src)
         print("init from ONNX weights", src, flush=True)
     anchor = None
-    if a.anchor_validity > 0:
+    if a.anchor_validity > 0 or a.anchor_corners > 0:
         ref_onnx = a.anchor_onnx or a.init_onnx
         if not ref_onnx:
-            raise SystemExit("--anchor-validity needs --init-onnx or --anchor-onnx (the network whose validity is kept)")
+            raise SystemExit("--anchor-validity/--anchor-corners need --init-onnx or --anchor-onnx (the reference network)")
         anchor = LandmarkNet(eyes=not a.no_eyes)
         load_onnx_weights(anchor, ref_onnx)
         anchor.eval().requires_grad_(False)
@@ -592,11 +633,11 @@ def train_eyes_qat(a) -> None:
             start, history = st["epoch"] + 1, st["history"]
             print("resumed eyes phase at epoch", start, flush=True)
         _run_epochs(model, mean_t, opt, sched, fs, pool, weights, a, ck_e, "eyes", a.eyes, history, start, {"mean": mean}, anchor)
-        torch.save({"model": model.state_dict(), "mean": mean, "history": history}, work("landmarks", "float_eyes.pt"))
+        torch.save({"model": model.state_dict(), "mean": mean, "history": history}, state_path("float_eyes.pt"))
     # -- quantisation-aware phase
     if a.qat:
         if st_q is None:
-            model.load_state_dict(torch.load(work("landmarks", "float_eyes.pt"), weights_only=False)["model"])
+            model.load_state_dict(torch.load(state_path("float_eyes.pt"), weights_only=False)["model"])
         qat.prepare(model)
         if a.range_penalty > 0:
             qat.bound_residuals(model)
@@ -627,7 +668,7 @@ def train_eyes_qat(a) -> None:
                   {"stage3": {"eye_epochs": a.eyes, "qat_epochs": a.qat, "steps_per_epoch": steps, "batch": a.batch,
                               "closure_p": 0.3 if not a.no_eyes else 0.0, "yaw_p": stage3_yaw_p(a),
                               "max_yaw_deg": a.max_yaw, "tight_p": a.tight_p, "dark_p": a.dark_p, "qat_dark_p": a.qat_dark_p,
-                              "consistency": a.consistency, "range_penalty": a.range_penalty, "wide_p": a.wide_p, "jaw_weight": a.jaw_weight, "anchor_validity": a.anchor_validity, "anchor_onnx": a.anchor_onnx, "heads_only": a.heads_only, "validity_only": a.validity_only, "qat_lr": a.qat_lr or a.lr * 0.2, "tight_jitter": TIGHT_JITTER, "lr": a.lr,
+                              "consistency": a.consistency, "range_penalty": a.range_penalty, "wide_p": a.wide_p, "jaw_weight": a.jaw_weight, "anchor_validity": a.anchor_validity, "anchor_corners": a.anchor_corners, "anchor_onnx": a.anchor_onnx, "heads_only": a.heads_only, "validity_only": a.validity_only, "qat_lr": a.qat_lr or a.lr * 0.2, "tight_jitter": TIGHT_JITTER, "lr": a.lr,
                               "init_onnx": a.init_onnx}})
 
 
@@ -686,6 +727,8 @@ def main() -> None:
     ap.add_argument("--anchor-validity", type=float, default=0.0, help="stage 3 with --init-onnx: weight of a soft validity "
                     "target from the initial network (frozen copy), so a coordinate fine-tune keeps its validity")
     ap.add_argument("--anchor-onnx", default=None, help="the network whose validity --anchor-validity keeps (default: --init-onnx)")
+    ap.add_argument("--anchor-corners", type=float, default=0.0, help="stage 3: weight of the eye corners' (iBUG 36/39/42/45) "
+                    "distance to the --anchor-onnx network's: the eye-state network was trained on patches cut at those corners")
     ap.add_argument("--heads-only", action="store_true", help="stage 3: train the coordinate and uncertainty heads only "
                     "(backbone and validity head frozen, so validity is unchanged)")
     ap.add_argument("--validity-only", action="store_true", help="stage 3: train the validity head only (points and "
@@ -714,8 +757,9 @@ def main() -> None:
                     "(then tests/fixtures/mediapipe_offsets.json is not rewritten)")
     a = ap.parse_args()
     if a.out:
-        global OUT_DIR
+        global OUT_DIR, STATE_DIR
         OUT_DIR = Path(a.out).resolve()
+        STATE_DIR = OUT_DIR / "state"
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     if a.export:
