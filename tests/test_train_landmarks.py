@@ -206,3 +206,19 @@ def test_out_keeps_the_stage3_checkpoints_of_a_run_apart(tmp_path, monkeypatch):
     monkeypatch.setattr(tl, "STATE_DIR", tmp_path / "run_b" / "state")
     b = tl.state_path("ckpt_qat.pt")
     assert a != b and a.parent.is_dir() and b.parent.is_dir()
+
+
+def test_corner_anchor_can_be_limited_to_the_tracker_like_positives():
+    from training.train_landmarks import corner_anchor_loss
+
+    g = torch.Generator().manual_seed(1)
+    pts = torch.rand(4, 68, 2, generator=g) * 0.4 + 0.3
+    ref = torch.randn(4, 136, generator=g) * 0.01
+    off = ref.clone()
+    off[1] += 0.05  # only positive 1 moved
+    only = torch.tensor([True, False, True, False])
+    assert float(corner_anchor_loss(off, ref, pts, only)) == 0.0
+    assert float(corner_anchor_loss(off, ref, pts, ~only)) > 0.0
+    x = off.clone().requires_grad_(True)
+    corner_anchor_loss(x, ref, pts, torch.zeros(4, dtype=torch.bool)).backward()  # none selected: zero, still differentiable
+    assert float(x.grad.abs().sum()) == 0.0
