@@ -60,7 +60,7 @@ from .windows import detection_inside, window_from_detection
 
 #: While nothing is in view, the whole-frame detector still runs every frame, but the wider
 #: search runs only every SMALL_FACE_EVERY-th such frame: the tiled small-face search
-#: (FaceDetector.tiles: 2 extra short-range runs, or 4-8 full-range runs sized for 40-px faces on
+#: (FaceDetector.tiles: 2 extra short-range runs, or 4-10 full-range runs sized for 40-px faces on
 #: a 640x480-1280x720 frame) and the zoomed-out pass for large faces (FaceDetector.detect_zoomed_out:
 #: one extra run; a face that the whole-frame pass misses because it fills the frame is picked up
 #: within 10 frames, 0.33 s at 30 fps). It also runs when the whole frame gave strong hits of which
@@ -245,7 +245,7 @@ class Tracker:
         """The wider search: the frame zoomed out (large faces) and, unless switched off, square
         tiles (small ones); hits >= SEARCH_ACQUIRE, on the small-face grids >= TILE_ACQUIRE."""
         n = self.config.max_faces + 2
-        extra = [d for d in self.detector.detect_zoomed_out(image, max_faces=n) if d.score >= SEARCH_ACQUIRE]
+        extra = self.detector.detect_zoomed_out(image, max_faces=n)
         if self.config.detect_small_faces:
             extra += self.detector.detect_tiled(image, max_faces=n, small_tile_score=TILE_ACQUIRE)
         return [d for d in extra if d.score >= SEARCH_ACQUIRE]
